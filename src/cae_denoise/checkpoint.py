@@ -1,0 +1,95 @@
+"""Self-describing checkpoints: saved atomically, loaded safely.
+
+A checkpoint is a dict of tensors and JSON-safe primitives only (architecture name and arguments,
+training config, split, noise, history, versions, weights, optimizer and RNG state), so
+``torch.load(..., weights_only=True)`` accepts it and a crafted pickle cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from .errors import CaeDenoiseError
+from .models import create_model
+
+FORMAT = "cae-denoise-checkpoint"
+FORMAT_VERSION = 1
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
+    """Write ``payload`` (plus the format marker) to ``path`` via a temporary file and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(path.name + ".tmp")
+    try:
+        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, temporary)
+        os.replace(temporary, path)
+    finally:
+        if temporary.exists():
+            temporary.unlink()
+
+
+def _unsafe_reason(error: Exception) -> str:
+    """The one informative line of PyTorch's long weights-only refusal."""
+    lines = [line.strip() for line in str(error).splitlines() if "Unsupported" in line or "WeightsUnpickler" in line]
+    return (lines[0] if lines else "content that is not plain tensors and values")[:200]
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load and check a checkpoint without executing any code it may contain."""
+    path = Path(path)
+    if not path.is_file():
+        raise CaeDenoiseError(f"{path}: checkpoint file not found")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError as error:
+        raise CaeDenoiseError(f"{path}: refused, not a safe cae-denoise checkpoint ({_unsafe_reason(error)})") from error
+    except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
+        raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (unreadable or truncated file)") from error
+    if not isinstance(payload, dict) or payload.get("format") != FORMAT:
+        raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (a PyTorch file of another kind)")
+    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+        raise CaeDenoiseError(
+            f"{path}: checkpoint format {payload['format_version']} is newer than this cae-denoise "
+            f"understands ({FORMAT_VERSION}); upgrade cae-denoise"
+        )
+    return payload
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a checkpoint, in eval mode, with the checkpoint's metadata."""
+
+    model: nn.Module
+    name: str
+    payload: dict[str, Any]
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The training config the checkpoint recorded, as a dict."""
+        return self.payload.get("config", {})
+
+
+def load_model(path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the recorded architecture and load its weights; no other input is needed."""
+    payload = load_checkpoint(path)
+    try:
+        model = create_model(payload["arch"], **payload.get("arch_args", {}))
+        model.load_state_dict(payload["model"])
+    except KeyError as error:
+        raise CaeDenoiseError(f"{path}: checkpoint lacks the field {error}") from error
+    except RuntimeError as error:
+        raise CaeDenoiseError(
+            f"{path}: weights do not fit architecture {payload['arch']!r} of this cae-denoise version "
+            f"({str(error).splitlines()[0][:160]})"
+        ) from error
+    model.to(device).eval()
+    return LoadedModel(model, Path(path).name, payload)

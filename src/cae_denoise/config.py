@@ -1,0 +1,110 @@
+"""Training settings (``TrainConfig``) and device selection; importing this module does not load torch."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import math
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .errors import CaeDenoiseError
+
+if TYPE_CHECKING:
+    import torch
+
+    from .noise import GaussianNoise
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Everything that defines a training run; the checkpoint stores it as a dict.
+
+    ``sigma`` is on the 0-255 scale: one level (``"25"``) or a range (``"5-50"``, blind training).
+    Samples are random ``patch`` x ``patch`` crops, or whole images resized to ``resize`` x ``resize``
+    when ``resize`` is set. One epoch is ``steps_per_epoch`` optimiser steps of ``batch_size`` samples.
+    """
+
+    arch: str = "leaky"
+    data: str = "builtin"
+    out: str = "runs/leaky"
+    sigma: str = "25"
+    patch: int = 64
+    resize: int | None = None
+    batch_size: int = 16
+    lr: float = 1e-3
+    epochs: int = 8
+    steps_per_epoch: int = 250
+    seed: int = 0
+    device: str = "auto"
+    channels: int = 32
+    depth: int = 2
+    negative_slope: float = 0.2
+    val_sigma: float = 25.0
+    val_seed: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Rebuild from ``to_dict`` output; unknown keys (from newer versions) are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - names)
+        if unknown:
+            raise CaeDenoiseError(f"unknown training settings {unknown}; made by a newer cae-denoise?")
+        return cls(**data)
+
+    def arch_args(self) -> dict[str, Any]:
+        """The subset of (channels, depth, negative_slope) that this architecture's constructor accepts."""
+        from .models import model_factory
+
+        accepted = inspect.signature(model_factory(self.arch)).parameters
+        candidates = {"channels": self.channels, "depth": self.depth, "negative_slope": self.negative_slope}
+        return {key: value for key, value in candidates.items() if key in accepted}
+
+    def noise(self) -> GaussianNoise:
+        """The training noise model that ``sigma`` describes."""
+        from .noise import parse_sigma
+
+        return parse_sigma(self.sigma)
+
+    def validate(self) -> None:
+        """Check every option before any work starts; raises ``CaeDenoiseError`` naming the option."""
+        self.arch_args()
+        self.noise()
+        checks = [
+            (self.patch >= 8, f"--patch {self.patch}: must be at least 8 pixels"),
+            (self.resize is None or self.resize >= 8, f"--resize {self.resize}: must be at least 8 pixels"),
+            (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1"),
+            (self.lr > 0 and math.isfinite(self.lr), f"--lr {self.lr}: must be a positive number"),
+            (self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
+            (self.steps_per_epoch >= 1, f"--steps-per-epoch {self.steps_per_epoch}: must be at least 1"),
+            (self.channels >= 1 and self.depth >= 1, "--channels and --depth must be at least 1"),
+            (0 <= self.val_sigma <= 255, f"--val-sigma {self.val_sigma}: must be in [0, 255]"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise CaeDenoiseError(message)
+        resolve_device(self.device)
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks cuda, then mps, then cpu; an explicit device that is not available is an error."""
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    try:
+        device = torch.device(name)
+    except RuntimeError as error:
+        raise CaeDenoiseError(f"--device {name!r}: not a device name (use auto, cpu, cuda, cuda:N or mps)") from error
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise CaeDenoiseError(f"--device {name}: CUDA is not available in this PyTorch build or machine")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise CaeDenoiseError(f"--device {name}: Apple MPS is not available here")
+    return device

@@ -1,0 +1,119 @@
+"""Denoising architectures and the registry that ``--arch`` looks names up in.
+
+Model side: NCHW float32 tensors in [0, 1]. Every model takes any H and W that are multiples of its
+``size_multiple``; ``inference.py`` pads other sizes and crops back. Add an architecture by writing a
+constructor decorated with ``@register_model("name")`` in this file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+from torch import nn
+
+from .errors import CaeDenoiseError
+
+ModelFactory = Callable[..., nn.Module]
+_REGISTRY: dict[str, ModelFactory] = {}
+
+
+def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
+    """Register a model constructor under ``name``; duplicate names are a programming error."""
+
+    def decorator(factory: ModelFactory) -> ModelFactory:
+        if name in _REGISTRY:
+            raise ValueError(f"model {name!r} is already registered")
+        _REGISTRY[name] = factory
+        return factory
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    """Names accepted by ``create_model`` and ``--arch``, sorted."""
+    return sorted(_REGISTRY)
+
+
+def model_factory(name: str) -> ModelFactory:
+    """The registered constructor for ``name``; an unknown name is an error listing the known ones."""
+    if name not in _REGISTRY:
+        raise CaeDenoiseError(f"unknown architecture {name!r}; choose one of: {', '.join(list_models())}")
+    return _REGISTRY[name]
+
+
+def create_model(name: str, **arch_args: object) -> nn.Module:
+    """Build a registered architecture; ``arch_args`` are its constructor's keyword arguments."""
+    factory = model_factory(name)
+    try:
+        return factory(**arch_args)
+    except TypeError as error:
+        raise CaeDenoiseError(f"architecture {name!r}: bad arguments {arch_args} ({error})") from error
+
+
+def _activation(kind: str, negative_slope: float) -> nn.Module:
+    if kind == "relu":
+        return nn.ReLU(inplace=True)
+    if kind == "leaky_relu":
+        return nn.LeakyReLU(negative_slope, inplace=True)
+    raise ValueError(f"unknown activation {kind!r}")
+
+
+class ConvAutoencoder(nn.Module):
+    """A plain convolutional autoencoder: no skip connections between encoder and decoder.
+
+    Encoder: 3x3 conv at full resolution, then ``depth`` stride-2 3x3 convs each followed by a 3x3 conv,
+    doubling the channels at each level. Decoder: the mirror image with 2x2 stride-2 transposed convs.
+    A final 3x3 conv maps back to 3 channels; the output is linear (the loss and the clamp at inference
+    bound it). ``activation`` is the only difference between ``baseline`` (ReLU) and ``leaky`` (LeakyReLU).
+    """
+
+    def __init__(
+        self,
+        channels: int = 48,
+        depth: int = 2,
+        activation: str = "relu",
+        negative_slope: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if channels < 1 or depth < 1:
+            raise ValueError("channels and depth must be positive")
+        self.size_multiple = 2**depth
+
+        def act() -> nn.Module:
+            return _activation(activation, negative_slope)
+
+        encoder: list[nn.Module] = [nn.Conv2d(3, channels, 3, padding=1), act()]
+        width = channels
+        for _ in range(depth):
+            encoder += [nn.Conv2d(width, width * 2, 3, stride=2, padding=1), act()]
+            encoder += [nn.Conv2d(width * 2, width * 2, 3, padding=1), act()]
+            width *= 2
+        decoder: list[nn.Module] = []
+        for _ in range(depth):
+            decoder += [nn.ConvTranspose2d(width, width // 2, 2, stride=2), act()]
+            decoder += [nn.Conv2d(width // 2, width // 2, 3, padding=1), act()]
+            width //= 2
+        decoder.append(nn.Conv2d(width, 3, 3, padding=1))
+        self.encoder = nn.Sequential(*encoder)
+        self.decoder = nn.Sequential(*decoder)
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        return self.decoder(self.encoder(noisy))
+
+
+@register_model("baseline")
+def baseline(channels: int = 48, depth: int = 2) -> nn.Module:
+    """The ReLU convolutional autoencoder: the reference side of the ReLU-vs-LeakyReLU experiment."""
+    return ConvAutoencoder(channels=channels, depth=depth, activation="relu")
+
+
+@register_model("leaky")
+def leaky(channels: int = 48, depth: int = 2, negative_slope: float = 0.2) -> nn.Module:
+    """``baseline`` with every ReLU replaced by LeakyReLU(``negative_slope``); nothing else differs."""
+    return ConvAutoencoder(channels=channels, depth=depth, activation="leaky_relu", negative_slope=negative_slope)
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Number of trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

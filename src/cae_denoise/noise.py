@@ -1,0 +1,87 @@
+"""Noise models: additive white Gaussian noise with sigma on the 0-255 scale.
+
+A fixed level (``"25"``) or a range for blind training (``"5-50"``, drawn uniformly per sample).
+Training draws fresh noise from a ``torch.Generator``; evaluation derives one numpy generator per
+(seed, image index), so two denoisers evaluated with the same seed see exactly the same noisy pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+
+from .errors import CaeDenoiseError
+
+MAX_SIGMA = 255.0
+
+
+@dataclass(frozen=True)
+class GaussianNoise:
+    """Additive Gaussian noise; ``sigma_min``/``sigma_max`` on the 0-255 scale, clipped to [0, 1] if ``clip``."""
+
+    sigma_min: float = 25.0
+    sigma_max: float = 25.0
+    clip: bool = True
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.sigma_min <= self.sigma_max <= MAX_SIGMA:
+            raise CaeDenoiseError(
+                f"noise sigma must satisfy 0 <= min <= max <= {MAX_SIGMA:g}, got {self.sigma_min:g}-{self.sigma_max:g}"
+            )
+
+    @property
+    def is_blind(self) -> bool:
+        """Whether sigma varies per sample (a range) rather than being one level."""
+        return self.sigma_max > self.sigma_min
+
+    @property
+    def label(self) -> str:
+        """Human-readable level, e.g. ``"25"`` or ``"5-50"``."""
+        if self.is_blind:
+            return f"{self.sigma_min:g}-{self.sigma_max:g}"
+        return f"{self.sigma_min:g}"
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-safe settings, the inverse of ``GaussianNoise(**d)``."""
+        return asdict(self)
+
+    def add_to_batch(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Noisy copy of an NCHW batch in [0, 1]; each sample gets its own sigma when blind."""
+        count = clean.shape[0]
+        uniform = torch.rand(count, 1, 1, 1, generator=generator, device=clean.device)
+        sigma = (self.sigma_min + (self.sigma_max - self.sigma_min) * uniform) / 255.0
+        noise = torch.randn(clean.shape, generator=generator, device=clean.device, dtype=clean.dtype)
+        noisy = clean + sigma * noise
+        return noisy.clamp_(0.0, 1.0) if self.clip else noisy
+
+    def add_seeded(self, clean: np.ndarray, seed: int, index: int) -> np.ndarray:
+        """Noisy copy of an HWC float32 image with noise fixed by (``seed``, ``index``) alone."""
+        rng = np.random.default_rng(np.random.SeedSequence([seed, index]))
+        sigma = rng.uniform(self.sigma_min, self.sigma_max) / 255.0 if self.is_blind else self.sigma_min / 255.0
+        noisy = clean + (sigma * rng.standard_normal(clean.shape)).astype(np.float32)
+        return np.clip(noisy, 0.0, 1.0) if self.clip else noisy
+
+
+def parse_sigma(text: str, *, clip: bool = True) -> GaussianNoise:
+    """Parse ``"25"`` or ``"5-50"`` (0-255 scale) into a ``GaussianNoise``; errors say what was wrong."""
+    parts = str(text).strip().split("-")
+    try:
+        values = [float(part) for part in parts]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2) or any(not np.isfinite(v) for v in values):
+        raise CaeDenoiseError(f"--sigma {text!r}: expected a level like 25 or a range like 5-50 (0-255 scale)")
+    low, high = (values[0], values[0]) if len(values) == 1 else values
+    if low > high:
+        raise CaeDenoiseError(f"--sigma {text!r}: range must be low-high, e.g. 5-50")
+    return GaussianNoise(low, high, clip)
+
+
+def parse_sigma_list(text: str) -> list[float]:
+    """Parse ``"15,25,50"`` into fixed levels, each in [0, 255]."""
+    levels = [parse_sigma(part) for part in str(text).split(",") if part.strip()]
+    if not levels or any(level.is_blind for level in levels):
+        raise CaeDenoiseError(f"--sigma {text!r}: expected one level or a comma list like 15,25,50")
+    return [level.sigma_min for level in levels]

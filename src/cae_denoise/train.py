@@ -1,0 +1,250 @@
+"""Training: the ``TrainConfig`` dataclass and the loop that turns it into checkpoints.
+
+The loop never prints; it reports through ``on_step`` / ``on_epoch_end`` callbacks (the CLI draws a
+progress bar from them). ``last.pt`` is written after every epoch and on Ctrl-C, ``best.pt`` whenever
+validation PSNR improves over the whole run (resumes included).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainConfig, resolve_device
+from .data import NamedImage, SampleSource, load_source, make_split, resize_square
+from .errors import CaeDenoiseError
+from .inference import denoise_array
+from .metrics import image_metrics, mean_metrics
+from .models import count_parameters, create_model
+from .noise import GaussianNoise
+from .reports import environment, write_report
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+@dataclass
+class StepInfo:
+    """Passed to ``on_step`` after every optimiser step."""
+
+    epoch: int
+    step: int
+    global_step: int
+    total_steps: int
+    loss: float
+    samples_per_second: float
+
+
+@dataclass
+class TrainState:
+    """What a resumable run carries from one epoch (or interruption) to the next."""
+
+    epoch: int = 0
+    step_in_epoch: int = 0
+    global_step: int = 0
+    epoch_loss_sum: float = 0.0
+    best_val_psnr: float = -math.inf
+    history: list[dict[str, float]] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class TrainResult:
+    """Where the run wrote its files, and its per-epoch history."""
+
+    out: Path
+    best: Path
+    last: Path
+    report: Path
+    history: list[dict[str, float]]
+    seconds: float
+
+
+def validation_scores(
+    model: nn.Module, images: list[NamedImage], noise: GaussianNoise, seed: int, device: torch.device
+) -> dict[str, float]:
+    """Mean SSIM/MSE/PSNR of ``model`` on seeded noisy copies of ``images``."""
+    model.eval()
+    rows = []
+    for index, image in enumerate(images):
+        noisy = noise.add_seeded(image.pixels, seed, index)
+        rows.append(image_metrics(image.pixels, denoise_array(model, noisy, device=device)))
+    model.train()
+    return mean_metrics(rows)
+
+
+class Trainer:
+    """Holds one run's data, model, optimiser and RNG; ``run()`` trains to the configured length."""
+
+    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
+        config.validate()
+        self.config = config
+        self.out = Path(config.out)
+        self.device = resolve_device(config.device)
+        self.noise = config.noise()
+        self.source = load_source(config.data)
+        self.split = make_split(self.source)
+        train_images = self.source.by_names(self.split.train)
+        self.samples = SampleSource(train_images, patch=None if config.resize else config.patch, resize=config.resize)
+        self.val_images = self._prepare(self.source.by_names(self.split.val))
+        self.generator = torch.Generator().manual_seed(config.seed)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(config.seed)
+            self.model = create_model(config.arch, **config.arch_args()).to(self.device)
+        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.state = TrainState()
+        if resume:
+            self._restore(self.out / LAST)
+
+    def _prepare(self, images: list[NamedImage]) -> list[NamedImage]:
+        if self.config.resize is None:
+            return images
+        return [NamedImage(image.name, resize_square(image.pixels, self.config.resize)) for image in images]
+
+    def _restore(self, path: Path) -> None:
+        payload = load_checkpoint(path)
+        saved = TrainConfig.from_dict(payload["config"])
+        if saved != self.config:
+            changed = [k for k, v in saved.to_dict().items() if self.config.to_dict()[k] != v]
+            raise CaeDenoiseError(f"{path}: cannot resume with different settings ({', '.join(changed)})")
+        self.model.load_state_dict(payload["model"])
+        self.optimizer.load_state_dict(payload["optimizer"])
+        self.generator.set_state(payload["rng"]["sampler"])
+        state = payload["train_state"]
+        self.state = TrainState(**state, history=list(payload["history"]))
+
+    def _payload(self) -> dict[str, Any]:
+        state = dataclasses.asdict(self.state)
+        history = state.pop("history")
+        return {
+            "arch": self.config.arch,
+            "arch_args": self.config.arch_args(),
+            "config": self.config.to_dict(),
+            "split": self.split.to_dict(),
+            "noise": self.noise.to_dict(),
+            "history": history,
+            "train_state": state,
+            "versions": environment(self.device),
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "rng": {"sampler": self.generator.get_state()},
+        }
+
+    @property
+    def total_steps(self) -> int:
+        return self.config.epochs * self.config.steps_per_epoch
+
+    def run(
+        self,
+        on_step: Callable[[StepInfo], None] | None = None,
+        on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    ) -> TrainResult:
+        """Train until ``epochs`` are done; Ctrl-C saves ``last.pt`` (resumable) and re-raises."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        started = time.perf_counter() - self.state.seconds
+        val_noise = GaussianNoise(self.config.val_sigma, self.config.val_sigma)
+        self.model.train()
+        try:
+            while self.state.epoch < self.config.epochs:
+                while self.state.step_in_epoch < self.config.steps_per_epoch:
+                    tick = time.perf_counter()
+                    loss = self._step()
+                    if on_step:
+                        rate = self.config.batch_size / max(time.perf_counter() - tick, 1e-9)
+                        on_step(
+                            StepInfo(
+                                self.state.epoch,
+                                self.state.step_in_epoch,
+                                self.state.global_step,
+                                self.total_steps,
+                                loss,
+                                rate,
+                            )
+                        )
+                scores = validation_scores(self.model, self.val_images, val_noise, self.config.val_seed, self.device)
+                self.state.seconds = time.perf_counter() - started
+                record = {
+                    "epoch": self.state.epoch + 1,
+                    "step": self.state.global_step,
+                    "train_loss": self.state.epoch_loss_sum / self.config.steps_per_epoch,
+                    **{f"val_{name}": value for name, value in scores.items()},
+                    "seconds": self.state.seconds,
+                }
+                self.state.history.append(record)
+                self.state.epoch += 1
+                self.state.step_in_epoch, self.state.epoch_loss_sum = 0, 0.0
+                improved = scores["psnr"] > self.state.best_val_psnr
+                if improved:
+                    self.state.best_val_psnr = scores["psnr"]
+                save_checkpoint(self.out / LAST, self._payload())
+                if improved:
+                    save_checkpoint(self.out / BEST, self._payload())
+                if on_epoch_end:
+                    on_epoch_end(record)
+        except KeyboardInterrupt:
+            self.state.seconds = time.perf_counter() - started
+            save_checkpoint(self.out / LAST, self._payload())
+            raise
+        report = write_report(self.out / "train_report.json", "train", self._report_body())
+        return TrainResult(self.out, self.out / BEST, self.out / LAST, report, self.state.history, self.state.seconds)
+
+    def _step(self) -> float:
+        clean = self.samples.batch(self.config.batch_size, self.generator)
+        noisy = self.noise.add_to_batch(clean, self.generator)
+        clean, noisy = clean.to(self.device, non_blocking=True), noisy.to(self.device, non_blocking=True)
+        loss = F.mse_loss(self.model(noisy), clean)
+        value = float(loss.detach())
+        if not math.isfinite(value):
+            raise CaeDenoiseError(
+                f"training diverged: loss is {value} at step {self.state.global_step + 1}; "
+                f"{self.out / LAST} holds the last good epoch; try a lower --lr"
+            )
+        self.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        self.optimizer.step()
+        self.state.step_in_epoch += 1
+        self.state.global_step += 1
+        self.state.epoch_loss_sum += value
+        return value
+
+    def _report_body(self) -> dict[str, Any]:
+        best_epoch = max(self.state.history, key=lambda row: row["val_psnr"])["epoch"]
+        return {
+            "config": self.config.to_dict(),
+            "arch": self.config.arch,
+            "arch_args": self.config.arch_args(),
+            "parameters": count_parameters(self.model),
+            "split": self.split.to_dict(),
+            "skipped_files": [{"name": n, "reason": r} for n, r in self.source.skipped],
+            "skipped_too_small": self.samples.skipped_small,
+            "noise": self.noise.to_dict(),
+            "validation": {
+                "sigma": self.config.val_sigma,
+                "seed": self.config.val_seed,
+                "images": list(self.split.val),
+            },
+            "history": self.state.history,
+            "best_epoch": best_epoch,
+            "best_val_psnr": self.state.best_val_psnr,
+            "environment": environment(self.device),
+            "wall_time_s": self.state.seconds,
+        }
+
+
+def load_config_from_run(folder: str | Path) -> TrainConfig:
+    """The settings saved in ``folder/last.pt``, to resume that run exactly."""
+    return TrainConfig.from_dict(load_checkpoint(Path(folder) / LAST)["config"])
+
+
+def train(config: TrainConfig, *, resume: bool = False, **callbacks: Any) -> TrainResult:
+    """Train a model as ``config`` says (resuming from ``config.out/last.pt`` if asked); see ``Trainer.run``."""
+    return Trainer(config, resume=resume).run(**callbacks)
