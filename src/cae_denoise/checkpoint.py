@@ -51,7 +51,9 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
-        raise CaeDenoiseError(f"{path}: refused, not a safe cae-denoise checkpoint ({_unsafe_reason(error)})") from error
+        raise CaeDenoiseError(
+            f"{path}: refused, not a safe cae-denoise checkpoint ({_unsafe_reason(error)})"
+        ) from error
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (unreadable or truncated file)") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:

@@ -158,9 +158,9 @@ def train(
         str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
     ] = _DEFAULTS.device,
     channels: Annotated[
-        int, typer.Option(help="Width of the first level; doubles at each downsampling.")
-    ] = _DEFAULTS.channels,
-    depth: Annotated[int, typer.Option(help="Number of 2x downsampling levels.")] = _DEFAULTS.depth,
+        int | None, typer.Option(help="Width of the first level, doubling at each level [default: per arch].")
+    ] = None,
+    depth: Annotated[int | None, typer.Option(help="Number of 2x downsampling levels [default: per arch].")] = None,
     negative_slope: Annotated[
         float, typer.Option(help="LeakyReLU slope (architectures that use it).")
     ] = _DEFAULTS.negative_slope,

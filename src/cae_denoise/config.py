@@ -34,11 +34,11 @@ class TrainConfig:
     batch_size: int = 16
     lr: float = 1e-3
     epochs: int = 8
-    steps_per_epoch: int = 250
+    steps_per_epoch: int = 200
     seed: int = 0
     device: str = "auto"
-    channels: int = 32
-    depth: int = 2
+    channels: int | None = None
+    depth: int | None = None
     negative_slope: float = 0.2
     val_sigma: float = 25.0
     val_seed: int = 0
@@ -56,12 +56,15 @@ class TrainConfig:
         return cls(**data)
 
     def arch_args(self) -> dict[str, Any]:
-        """The subset of (channels, depth, negative_slope) that this architecture's constructor accepts."""
+        """The given (not None) values of channels, depth and negative_slope that this architecture accepts.
+
+        Unset values fall back to the architecture's own defaults, recorded in the checkpoint as built.
+        """
         from .models import model_factory
 
         accepted = inspect.signature(model_factory(self.arch)).parameters
         candidates = {"channels": self.channels, "depth": self.depth, "negative_slope": self.negative_slope}
-        return {key: value for key, value in candidates.items() if key in accepted}
+        return {key: value for key, value in candidates.items() if key in accepted and value is not None}
 
     def noise(self) -> GaussianNoise:
         """The training noise model that ``sigma`` describes."""
@@ -80,7 +83,8 @@ class TrainConfig:
             (self.lr > 0 and math.isfinite(self.lr), f"--lr {self.lr}: must be a positive number"),
             (self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
             (self.steps_per_epoch >= 1, f"--steps-per-epoch {self.steps_per_epoch}: must be at least 1"),
-            (self.channels >= 1 and self.depth >= 1, "--channels and --depth must be at least 1"),
+            (self.channels is None or self.channels >= 1, f"--channels {self.channels}: must be at least 1"),
+            (self.depth is None or 1 <= self.depth <= 6, f"--depth {self.depth}: must be between 1 and 6"),
             (0 <= self.val_sigma <= 255, f"--val-sigma {self.val_sigma}: must be in [0, 255]"),
         ]
         for ok, message in checks:
