@@ -12,7 +12,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
+from skimage.restoration import estimate_sigma
 
 from .checkpoint import LoadedModel
 from .errors import CaeDenoiseError
@@ -25,13 +27,38 @@ FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "tiff": ".tif",
 
 @dataclass
 class FileResult:
-    """What happened to one input: the output written, or the error that stopped it."""
+    """What happened to one input: the output written, or the error that stopped it.
+
+    ``estimated_sigma`` is the input's noise level on the 0-255 scale as ``skimage.restoration.estimate_sigma``
+    sees it (a wavelet-based estimate for Gaussian noise), for information.
+    """
 
     source: Path
     output: Path | None = None
     error: str | None = None
     megapixels: float = 0.0
     seconds: float = 0.0
+    estimated_sigma: float | None = None
+    side_by_side: Path | None = None
+
+
+def estimate_noise_sigma(rgb: np.ndarray) -> float:
+    """Gaussian noise level of an HxWx3 image on the 0-255 scale (estimated on a central crop, for speed)."""
+    height, width = rgb.shape[:2]
+    top, left = max((height - 1024) // 2, 0), max((width - 1024) // 2, 0)
+    crop = rgb[top : top + 1024, left : left + 1024]
+    return float(estimate_sigma(crop, channel_axis=-1, average_sigmas=True)) * 255.0
+
+
+def side_by_side_path(output: Path) -> Path:
+    """``photo_denoised.png`` -> ``photo_denoised_side_by_side.png``."""
+    return output.with_name(f"{output.stem}_side_by_side.png")
+
+
+def side_by_side(before: np.ndarray, after: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Input and output next to each other with a white gap, as one HxWx3 float image."""
+    spacer = np.ones((before.shape[0], gap, 3), np.float32)
+    return np.concatenate([before, spacer, after], axis=1)
 
 
 def expand_inputs(items: list[str]) -> list[Path]:
@@ -81,7 +108,9 @@ def denoise_files(
     overwrite: bool = False,
     device: torch.device | str = "cpu",
     tile: int = 512,
+    write_side_by_side: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
+    on_tiles: Callable[[int, int], None] | None = None,
 ) -> list[FileResult]:
     """Denoise every input; a file that fails is recorded with its error and the rest still run."""
     sources = expand_inputs(inputs)
@@ -98,7 +127,16 @@ def denoise_files(
             result = FileResult(source, error=f"{source}: {output} exists; pass --overwrite to replace it")
         else:
             try:
-                result = denoise_file(loaded, source, output, fmt=fmt, device=device, tile=tile)
+                result = denoise_file(
+                    loaded,
+                    source,
+                    output,
+                    fmt=fmt,
+                    device=device,
+                    tile=tile,
+                    write_side_by_side=write_side_by_side,
+                    on_tiles=on_tiles,
+                )
             except CaeDenoiseError as error:
                 result = FileResult(source, error=str(error))
             except OSError as error:

@@ -22,6 +22,18 @@ from .models import create_model
 
 FORMAT = "cae-denoise-checkpoint"
 FORMAT_VERSION = 1
+#: The name that stands for the model shipped inside the package.
+DEFAULT_MODEL = "default"
+
+
+def resolve_model_path(spec: str | Path) -> Path:
+    """A checkpoint path as given, or the shipped default model's path for ``"default"``."""
+    if str(spec) != DEFAULT_MODEL:
+        return Path(spec)
+    path = Path(__file__).parent / "assets" / "default_model.pt"
+    if not path.is_file():
+        raise CaeDenoiseError(f"the shipped default model is missing from this installation ({path}); reinstall")
+    return path
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
@@ -66,6 +78,16 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+#: Fields only a resumed training run needs; ``export_for_inference`` drops them.
+TRAINING_ONLY_FIELDS = ("optimizer", "scheduler", "rng", "train_state")
+
+
+def export_for_inference(source: str | Path, target: str | Path) -> None:
+    """Copy a checkpoint without optimiser and RNG state: a smaller file that still describes itself."""
+    payload = load_checkpoint(source)
+    save_checkpoint(target, {k: v for k, v in payload.items() if k not in TRAINING_ONLY_FIELDS})
+
+
 @dataclass
 class LoadedModel:
     """A model rebuilt from a checkpoint, in eval mode, with the checkpoint's metadata."""
@@ -80,8 +102,9 @@ class LoadedModel:
         return self.payload.get("config", {})
 
 
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """Rebuild the recorded architecture and load its weights; no other input is needed."""
+def load_model(spec: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
+    """Rebuild the recorded architecture of a checkpoint (or ``"default"``) and load its weights."""
+    path = resolve_model_path(spec)
     payload = load_checkpoint(path)
     try:
         model = create_model(payload["arch"], **payload.get("arch_args", {}))
@@ -94,4 +117,4 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> LoadedMo
             f"({str(error).splitlines()[0][:160]})"
         ) from error
     model.to(device).eval()
-    return LoadedModel(model, Path(path).name, payload)
+    return LoadedModel(model, str(spec), payload)

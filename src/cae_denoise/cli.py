@@ -84,33 +84,46 @@ def _fmt(metric: str, value: float) -> str:
 
 
 def print_metrics_table(report: dict[str, Any], title: str) -> None:
-    """Mean SSIM/MSE/PSNR per method, then paired differences against the reference if any."""
+    """Per noise level: mean SSIM/MSE/PSNR per method, the change from the reference, and verdict lines."""
     from .metrics import METRIC_NAMES
+    from .stats import MIN_IMAGES_FOR_CLAIM
 
-    methods = report["methods"]
-    table = Table(title=title, title_justify="left")
-    table.add_column("method")
-    for metric in METRIC_NAMES:
-        table.add_column(metric.upper(), justify="right")
-    for name, body in methods.items():
-        table.add_row(name, *(_fmt(m, body["mean"][m]) for m in METRIC_NAMES))
-    console.print(table)
-    for label, diffs in report.get("differences", {}).items():
-        diff_table = Table(title=f"{label} vs {report['reference']} (paired, same noise)", title_justify="left")
-        for column in ("metric", report["reference"], label, "difference", "relative", "better on"):
-            diff_table.add_column(column, justify="right")
-        for metric, row in diffs.items():
-            relative = "n/a" if row["relative_percent"] is None else f"{row['relative_percent']:+.1f}%"
-            count = row["wins"] + row["ties"] + row["losses"]
-            diff_table.add_row(
-                metric.upper(),
-                _fmt(metric, row["reference_mean"]),
-                _fmt(metric, row["mean"]),
-                f"{row['difference']:+.4g}",
-                relative,
-                f"{row['wins']}/{count} images",
+    for level in report["levels"]:
+        sigma, reference = level["noise"]["sigma_255"], level["reference"]
+        table = Table(title=f"{title}, sigma {sigma:g}", title_justify="left")
+        table.add_column("method")
+        for metric in METRIC_NAMES:
+            table.add_column(metric.upper(), justify="right")
+        if level["differences"]:
+            table.add_column(f"vs {reference}")
+        for name, body in level["methods"].items():
+            cells = [_fmt(m, body["mean"][m]) for m in METRIC_NAMES]
+            if level["differences"]:
+                cells.append(_relative_changes(level["differences"].get(name)))
+            table.add_row(name, *cells)
+        console.print(table)
+        for diffs in level["differences"].values():
+            for row in diffs.values():
+                p_value = "" if row["wilcoxon_p"] is None else f" (Wilcoxon p={row['wilcoxon_p']:.3g})"
+                console.print(f"  {row['verdict']}{p_value}", soft_wrap=True, markup=False)
+        if level["differences"] and len(level["images"]) < MIN_IMAGES_FOR_CLAIM:
+            console.print(
+                f"  [dim]note: with {len(level['images'])} images no paired test can reach p < 0.05; "
+                "evaluate on more images (--data, --split all) for firmer conclusions[/]"
             )
-        console.print(diff_table)
+
+
+def _relative_changes(diffs: dict[str, Any] | None) -> str:
+    """``SSIM +1.4%  MSE -23.6%  PSNR +1.15 dB`` (PSNR as an absolute difference, the usual unit)."""
+    if diffs is None:
+        return ""
+    parts = []
+    for metric, row in diffs.items():
+        if metric == "psnr":
+            parts.append(f"PSNR {row['difference']:+.2f} dB")
+        elif row["relative_percent"] is not None:
+            parts.append(f"{metric.upper()} {row['relative_percent']:+.1f}%")
+    return "  ".join(parts)
 
 
 # --------------------------------------------------------------------------------------------------- train
@@ -164,13 +177,20 @@ def train(
     negative_slope: Annotated[
         float, typer.Option(help="LeakyReLU slope (architectures that use it).")
     ] = _DEFAULTS.negative_slope,
+    schedule: Annotated[str, typer.Option(help="Learning rate: constant, or cosine decay to 0.")] = _DEFAULTS.schedule,
+    grad_clip: Annotated[
+        float, typer.Option(help="Clip the gradient norm to this value; 0 = off.")
+    ] = _DEFAULTS.grad_clip,
+    dead_leaves: Annotated[
+        int, typer.Option(help="Add N procedural dead-leaves images (256x256) to the training images.")
+    ] = _DEFAULTS.dead_leaves,
     resume: Annotated[
         Path | None, typer.Option(help="Continue the run in this folder from its last.pt, with its saved settings.")
     ] = None,
 ) -> None:
-    from .evaluate import evaluate_checkpoints
+    from .evaluate import evaluate_specs
     from .reports import write_report
-    from .train import TrainConfig, Trainer, load_config_from_run
+    from .train import Trainer, load_config_from_run
 
     if resume is not None:
         config = load_config_from_run(resume)
@@ -191,6 +211,9 @@ def train(
             channels=channels,
             depth=depth,
             negative_slope=negative_slope,
+            schedule=schedule,
+            grad_clip=grad_clip,
+            dead_leaves=dead_leaves,
         )
     trainer = Trainer(config, resume=resume is not None)
     skipped = len(trainer.source.skipped)
@@ -225,11 +248,11 @@ def train(
             raise typer.Exit(130) from None
     console.print(f"trained in {result.seconds:.0f} s; wrote {result.best}, {result.last}, {result.report}")
     with _image_progress(len(trainer.split.test) * 2, "test") as on_image:
-        report = evaluate_checkpoints(
-            [result.best], data=config.data, sigma=config.val_sigma, device=trainer.device, on_image=on_image
+        report = evaluate_specs(
+            [str(result.best)], data=config.data, sigmas=[config.val_sigma], device=trainer.device, on_image=on_image
         )
     path = write_report(result.out / "eval_test.json", "evaluate", report)
-    print_metrics_table(report, f"best.pt on the test images, sigma {config.val_sigma:g}")
+    print_metrics_table(report, "best.pt on the test images")
     console.print(f"wrote {path}")
 
 
@@ -237,116 +260,129 @@ def train(
 
 _EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images.
 
-Writes a JSON report (default: next to the checkpoint, CKPT_eval_sigmaN.json).
+CKPT is a checkpoint file, or 'default' for the shipped model. The noisy input is scored too, as the
+floor. Writes a JSON report (default: next to the checkpoint, STEM_eval.json).
 
 [bold]Examples[/]
 
   cae-denoise evaluate runs/leaky/best.pt
 
-  cae-denoise evaluate runs/leaky/best.pt --data ~/photos --split all --sigma 50
+  cae-denoise evaluate default --sigma 15,25,50
+
+  cae-denoise evaluate runs/leaky/best.pt --data ~/photos --split all
 """
+
+_SIGMA_HELP = "Noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table per level)."
 
 
 @app.command(help=_EVALUATE_HELP)
 @friendly_errors
 def evaluate(
-    checkpoint: Annotated[Path, typer.Argument(help="A .pt checkpoint written by 'cae-denoise train'.")],
+    checkpoint: Annotated[str, typer.Argument(help="A checkpoint from 'cae-denoise train', or 'default'.")],
     data: Annotated[str, typer.Option(help="'builtin', a folder, or a .zip/.tar[.gz] archive.")] = "builtin",
     split: Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")] = "test",
-    sigma: Annotated[float, typer.Option(help="Noise sigma on the 0-255 scale.")] = 25.0,
+    sigma: Annotated[str, typer.Option(help=_SIGMA_HELP)] = "25",
     seed: Annotated[int, typer.Option(help="Noise seed: same seed, same noisy pixels for every model.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     report: Annotated[Path | None, typer.Option(help="Where to write the JSON report.")] = None,
 ) -> None:
-    from .evaluate import evaluate_checkpoints
-    from .reports import write_report
-    from .train import resolve_device
+    from .noise import parse_sigma_list
 
-    with _image_progress(0, "evaluate") as on_image:
-        body = evaluate_checkpoints(
-            [checkpoint],
-            data=data,
-            split=split,
-            sigma=sigma,
-            seed=seed,
-            device=resolve_device(device),
-            on_image=on_image,
+    default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
+    _evaluate_and_report(
+        [checkpoint], data, split, parse_sigma_list(sigma), seed, device, report or default_report, "evaluate"
+    )
+
+
+def _evaluate_and_report(
+    specs: list[str],
+    data: str,
+    split: str,
+    sigmas: list[float],
+    seed: int,
+    device: str,
+    report: Path,
+    kind: str,
+) -> None:
+    from .config import resolve_device
+    from .evaluate import evaluate_specs
+    from .reports import write_report
+
+    if report.suffix.lower() != ".json":
+        raise CaeDenoiseError(f"--report {report}: give a .json file name")
+    with _image_progress(0, kind) as on_image:
+        body = evaluate_specs(
+            specs, data=data, split=split, sigmas=sigmas, seed=seed, device=resolve_device(device), on_image=on_image
         )
     _warn_leakage(body)
-    print_metrics_table(body, f"{checkpoint} on {data} ({split}), sigma {sigma:g}, seed {seed}")
-    path = write_report(report or checkpoint.with_name(f"{checkpoint.stem}_eval_sigma{sigma:g}.json"), "evaluate", body)
-    console.print(f"wrote {path}")
+    print_metrics_table(body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
+    console.print(f"wrote {write_report(report, kind, body)}")
 
 
 def _warn_leakage(body: dict[str, Any]) -> None:
-    for label, info in body["checkpoints"].items():
-        if info["test_images_seen_in_training"]:
+    for label, info in body["methods"].items():
+        seen = info.get("test_images_seen_in_training")
+        if seen:
             console.print(
-                f"[yellow]warning:[/] {label} was trained on {len(info['test_images_seen_in_training'])} "
-                "of these images; its scores are optimistic"
+                f"[yellow]warning:[/] {label} was trained on {len(seen)} of these images; its scores are optimistic"
             )
 
 
 # ------------------------------------------------------------------------------------------------- compare
 
-_COMPARE_HELP = """Compare checkpoints on the same test images and the same noise (paired).
+_COMPARE_HELP = """Compare denoisers on the same test images and the same noise (paired statistics).
 
-The first checkpoint is the reference; every other one is reported as a difference from it
-(absolute, relative, and on how many images it is better). Writes a JSON report (--report).
+Each METHOD is a checkpoint, 'default' (the shipped model), or a classical method: nlm, tv, wavelet,
+bm3d (if the optional bm3d package is installed) or noisy (the input itself). The first is the
+reference; every other one gets its difference from it per metric, with a 95% bootstrap confidence
+interval over images, a Wilcoxon signed-rank p-value, win/tie/loss counts and a verdict in words.
+Classical methods are given the true sigma. Writes a JSON report (--report).
 
 [bold]Examples[/]
 
   cae-denoise compare runs/baseline/best.pt runs/leaky/best.pt
 
-  cae-denoise compare a.pt b.pt --sigma 50 --report compare50.json
+  cae-denoise compare nlm default tv wavelet --sigma 15,25,50 --report classical.json
 """
 
 
 @app.command(help=_COMPARE_HELP)
 @friendly_errors
 def compare(
-    checkpoints: Annotated[list[Path], typer.Argument(help="Two or more checkpoints; the first is the reference.")],
+    methods: Annotated[
+        list[str], typer.Argument(help="Two or more checkpoints or method names; the first is the reference.")
+    ],
     data: Annotated[str, typer.Option(help="'builtin', a folder, or a .zip/.tar[.gz] archive.")] = "builtin",
     split: Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")] = "test",
-    sigma: Annotated[float, typer.Option(help="Noise sigma on the 0-255 scale.")] = 25.0,
-    seed: Annotated[int, typer.Option(help="Noise seed shared by all models.")] = 0,
+    sigma: Annotated[str, typer.Option(help=_SIGMA_HELP)] = "25",
+    seed: Annotated[int, typer.Option(help="Noise seed shared by all methods.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("compare_report.json"),
 ) -> None:
-    from .evaluate import evaluate_checkpoints
-    from .reports import write_report
-    from .train import resolve_device
+    from .noise import parse_sigma_list
 
-    if len(checkpoints) < 2:
-        raise CaeDenoiseError("compare needs at least two checkpoints")
-    with _image_progress(0, "compare") as on_image:
-        body = evaluate_checkpoints(
-            list(checkpoints),
-            data=data,
-            split=split,
-            sigma=sigma,
-            seed=seed,
-            device=resolve_device(device),
-            on_image=on_image,
-        )
-    _warn_leakage(body)
-    print_metrics_table(body, f"{data} ({split}), sigma {sigma:g}, seed {seed}")
-    console.print(f"wrote {write_report(report, 'compare', body)}")
+    if len(methods) < 2:
+        raise CaeDenoiseError("compare needs at least two checkpoints or methods")
+    _evaluate_and_report(list(methods), data, split, parse_sigma_list(sigma), seed, device, report, "compare")
 
 
 # ------------------------------------------------------------------------------------------------- denoise
 
 _DENOISE_HELP = """Denoise photos as they are (no noise is added) and write NAME_denoised.png files.
 
+Without --model the model shipped with cae-denoise is used (blind: any noise level up to about 55/255).
 Inputs may be files, folders or globs. Outputs go next to each input, or under -o DIR; an existing
-file is never replaced without --overwrite, and an input is never overwritten. A file that fails is
-reported and skipped; the exit code is 1 if any failed.
+file is never replaced without --overwrite, and an input is never overwritten. Grayscale stays
+grayscale, alpha is kept, 16-bit stays 16-bit (PNG/TIFF). A file that fails is reported and skipped;
+the exit code is 1 if any failed.
 
 [bold]Examples[/]
 
-  cae-denoise denoise photo.jpg --model runs/leaky/best.pt
+  cae-denoise denoise photo.jpg
 
-  cae-denoise denoise shots/ 'more/*.png' --model best.pt -o clean/ --format tiff
+  cae-denoise denoise shots/ 'more/*.png' -o clean/ --format tiff --side-by-side
+
+  cae-denoise denoise scan.png --model runs/leaky/best.pt --overwrite
 """
 
 
@@ -354,16 +390,21 @@ reported and skipped; the exit code is 1 if any failed.
 @friendly_errors
 def denoise(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
-    model: Annotated[Path, typer.Option("--model", "-m", help="Checkpoint to denoise with.")],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Checkpoint to denoise with, or 'default' (the shipped model).")
+    ] = "default",
     output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Folder for the outputs.")] = None,
     fmt: Annotated[str, typer.Option("--format", help="Output format: png, jpeg or tiff.")] = "png",
-    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never inputs).")] = False,
+    side_by_side: Annotated[
+        bool, typer.Option(help="Also write NAME_denoised_side_by_side.png: input | output.")
+    ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     tile: Annotated[int, typer.Option(help="Tile size in pixels for large images (bounds memory).")] = 512,
 ) -> None:
     from .batch import denoise_files, output_path
     from .checkpoint import load_model
-    from .train import resolve_device
+    from .config import resolve_device
 
     output_path(Path("x"), None, fmt)  # validates --format before any work
     if tile < 64:
@@ -371,12 +412,22 @@ def denoise(
     target = resolve_device(device)
     loaded = load_model(model, target)
     with _progress() as progress:
-        task = progress.add_task("denoise", total=None, info="")
+        files = progress.add_task("files", total=None, info="")
+        tiles = progress.add_task("tiles", total=None, info="")
+
+        def on_tiles(done: int, total: int) -> None:
+            progress.update(tiles, completed=done, total=total)
 
         def on_file(result: Any) -> None:
-            progress.update(task, advance=1, info=str(result.source.name))
+            progress.update(files, advance=1, info=result.source.name)
             if result.error:
                 progress.console.print(f"[bold red]error:[/] {result.error}", soft_wrap=True)
+            else:
+                progress.console.print(
+                    f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
+                    f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)",
+                    soft_wrap=True,
+                )
 
         results = denoise_files(
             loaded,
@@ -386,17 +437,15 @@ def denoise(
             overwrite=overwrite,
             device=target,
             tile=tile,
+            write_side_by_side=side_by_side,
             on_file=on_file,
+            on_tiles=on_tiles,
         )
     done = [r for r in results if r.error is None]
     megapixels = sum(r.megapixels for r in done)
     seconds = sum(r.seconds for r in done)
-    for result in done:
-        console.print(f"wrote {result.output}")
-    console.print(
-        f"{len(done)}/{len(results)} files, {megapixels:.1f} MP in {seconds:.1f} s"
-        + (f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 else "")
-    )
+    rate = f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 else ""
+    console.print(f"{len(done)}/{len(results)} files denoised, {megapixels:.1f} MP in {seconds:.1f} s{rate}")
     if len(done) < len(results):
         raise typer.Exit(1)
 

@@ -15,6 +15,8 @@ if TYPE_CHECKING:
 
     from .noise import GaussianNoise
 
+SCHEDULES = ("constant", "cosine")
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -23,6 +25,9 @@ class TrainConfig:
     ``sigma`` is on the 0-255 scale: one level (``"25"``) or a range (``"5-50"``, blind training).
     Samples are random ``patch`` x ``patch`` crops, or whole images resized to ``resize`` x ``resize``
     when ``resize`` is set. One epoch is ``steps_per_epoch`` optimiser steps of ``batch_size`` samples.
+    ``grad_clip`` > 0 clips the gradient norm (0 turns it off). ``schedule`` is ``constant`` or ``cosine``
+    (learning rate decayed to 0 over the run). ``dead_leaves`` adds that many procedural 256x256 images
+    (see ``synthetic.py``) to the training images.
     """
 
     arch: str = "leaky"
@@ -40,6 +45,9 @@ class TrainConfig:
     channels: int | None = None
     depth: int | None = None
     negative_slope: float = 0.2
+    schedule: str = "constant"
+    grad_clip: float = 0.0
+    dead_leaves: int = 0
     val_sigma: float = 25.0
     val_seed: int = 0
 
@@ -85,6 +93,9 @@ class TrainConfig:
             (self.steps_per_epoch >= 1, f"--steps-per-epoch {self.steps_per_epoch}: must be at least 1"),
             (self.channels is None or self.channels >= 1, f"--channels {self.channels}: must be at least 1"),
             (self.depth is None or 1 <= self.depth <= 6, f"--depth {self.depth}: must be between 1 and 6"),
+            (self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: choose {' or '.join(SCHEDULES)}"),
+            (self.grad_clip >= 0, f"--grad-clip {self.grad_clip}: must be 0 (off) or positive"),
+            (self.dead_leaves >= 0, f"--dead-leaves {self.dead_leaves}: must be 0 or more"),
             (0 <= self.val_sigma <= 255, f"--val-sigma {self.val_sigma}: must be in [0, 255]"),
         ]
         for ok, message in checks:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 
 from .checkpoint import LoadedModel, load_model
+from .classical import CLASSICAL_SETTINGS, Denoiser, classical_denoiser, classical_names
 from .data import NamedImage, load_source, make_split, resize_square
 from .errors import CaeDenoiseError
 from .inference import denoise_array
@@ -30,8 +30,8 @@ from .metrics import (
 )
 from .noise import GaussianNoise
 from .reports import environment
+from .stats import bootstrap_ci, paired_tests, verdict
 
-Denoiser = Callable[[np.ndarray], np.ndarray]
 NOISY = "noisy"
 
 
@@ -129,90 +129,138 @@ def leakage(loaded: LoadedModel, data: str, images: list[NamedImage]) -> list[st
     return [image.name for image in images if image.name in trained_on]
 
 
-def paired_differences(reference: MethodScores, other: MethodScores) -> dict[str, dict[str, Any]]:
-    """Per metric: both means, ``other - reference`` (absolute and relative %), per-image deltas, win/tie/loss."""
+def paired_differences(
+    reference: MethodScores, other: MethodScores, *, label: str, reference_label: str, seed: int = 0
+) -> dict[str, dict[str, Any]]:
+    """Per metric: both means, ``other - reference`` (absolute, relative %, 95% bootstrap CI), per-image deltas,
+    win/tie/loss counts (a win is ``other`` better), paired test p-values and a verdict sentence."""
     summary: dict[str, dict[str, Any]] = {}
     for metric in METRIC_NAMES:
         ref = np.array([row[metric] for row in reference.per_image], dtype=np.float64)
         new = np.array([row[metric] for row in other.per_image], dtype=np.float64)
         delta = new - ref
-        sign = 1.0 if HIGHER_IS_BETTER[metric] else -1.0
-        better = sign * delta
+        better = delta if HIGHER_IS_BETTER[metric] else -delta
         ref_mean, new_mean = float(ref.mean()), float(new.mean())
-        summary[metric] = {
+        row = {
             "reference_mean": ref_mean,
             "mean": new_mean,
             "difference": new_mean - ref_mean,
             "relative_percent": 100.0 * (new_mean - ref_mean) / abs(ref_mean) if ref_mean else None,
+            "ci95": list(bootstrap_ci(delta, seed=seed)),
+            **paired_tests(delta),
             "per_image": delta.tolist(),
             "wins": int((better > 0).sum()),
             "ties": int((better == 0).sum()),
             "losses": int((better < 0).sum()),
+            "better_is_positive": HIGHER_IS_BETTER[metric],
         }
+        row["verdict"] = verdict(label, reference_label, metric, row)
+        summary[metric] = row
     return summary
 
 
-def checkpoint_label(path: str | Path, loaded: LoadedModel, taken: set[str]) -> str:
-    """A short unique label: the architecture name, else the path."""
-    label = loaded.payload.get("arch", Path(path).stem)
-    return label if label not in taken else str(path)
+@dataclass
+class Method:
+    """A method named on the command line: a checkpoint (or ``default``) or a classical method."""
+
+    label: str
+    spec: str
+    loaded: LoadedModel | None = None
+
+    def denoiser(self, sigma: float, device: torch.device | str) -> Denoiser:
+        """The denoiser to run at noise level ``sigma`` (classical methods are tuned to it)."""
+        if self.loaded is None:
+            return classical_denoiser(self.spec, sigma)
+        return model_denoiser(self.loaded, device)
+
+    def describe(self, data: str, images: list[NamedImage]) -> dict[str, Any]:
+        """Report entry: what the method is and, for a model, what it was trained on."""
+        if self.loaded is None:
+            return {"kind": "classical", "settings": CLASSICAL_SETTINGS[self.spec]}
+        payload = self.loaded.payload
+        return {
+            "kind": "model",
+            "checkpoint": self.spec,
+            "arch": payload.get("arch"),
+            "arch_args": payload.get("arch_args"),
+            "trained_on": self.loaded.config.get("data"),
+            "train_sigma": self.loaded.config.get("sigma"),
+            "test_images_seen_in_training": leakage(self.loaded, data, images),
+        }
 
 
-def _common_resize(models: list[LoadedModel]) -> int | None:
-    sizes = {m.config.get("resize") for m in models}
+def resolve_methods(specs: list[str], device: torch.device | str = "cpu") -> list[Method]:
+    """Load each spec once: classical names as they are, anything else as a checkpoint path or ``default``.
+
+    Labels are the classical name, else the model's architecture, else (if taken) the path as given.
+    """
+    methods: list[Method] = []
+    for spec in specs:
+        taken = {method.label for method in methods}
+        if spec in classical_names():
+            if spec in taken:
+                raise CaeDenoiseError(f"{spec} is named twice")
+            methods.append(Method(spec, spec))
+            continue
+        loaded = load_model(spec, device)
+        label = str(loaded.payload.get("arch", spec)) if spec != "default" else "default"
+        methods.append(Method(label if label not in taken and label not in classical_names() else spec, spec, loaded))
+    return methods
+
+
+def _common_resize(methods: list[Method]) -> int | None:
+    sizes = {method.loaded.config.get("resize") for method in methods if method.loaded is not None}
     if len(sizes) > 1:
-        raise CaeDenoiseError(
-            "models were trained with different --resize settings; compare them on the same input size"
-        )
-    return sizes.pop()
+        raise CaeDenoiseError("models were trained with different --resize settings; compare them on one input size")
+    return sizes.pop() if sizes else None
 
 
-def evaluate_checkpoints(
-    paths: list[str | Path],
+def evaluate_specs(
+    specs: list[str],
     *,
     data: str = "builtin",
     split: str = "test",
-    sigma: float = 25.0,
+    sigmas: list[float] | tuple[float, ...] = (25.0,),
     seed: int = 0,
     device: str | torch.device = "cpu",
     on_image: Callable[[str, str], None] | None = None,
 ) -> dict[str, Any]:
-    """Evaluate one or more checkpoints on the same seeded noisy test images; returns the report body.
+    """Evaluate methods on the same seeded noisy test images at each noise level; returns the report body.
 
-    With two or more, the first is the reference and ``differences`` holds each other's paired deltas.
+    The first method is the reference: ``levels[i]["differences"]`` holds every other method's paired
+    statistics against it. ``noisy`` (the input itself) is always scored as the floor.
     """
-    if not 0 <= sigma <= 255:
-        raise CaeDenoiseError(f"--sigma {sigma:g}: must be in [0, 255]")
+    if not specs:
+        raise CaeDenoiseError("name at least one checkpoint or method")
+    for sigma in sigmas:
+        if not 0 <= sigma <= 255:
+            raise CaeDenoiseError(f"--sigma {sigma:g}: must be in [0, 255]")
     started = time.perf_counter()
-    loaded: dict[str, LoadedModel] = {}
-    sources: dict[str, str] = {}
-    for path in paths:
-        model = load_model(path, device)
-        label = checkpoint_label(path, model, set(loaded))
-        loaded[label], sources[label] = model, str(path)
-    images, skipped = load_test_images(data, split, _common_resize(list(loaded.values())))
-    methods = {label: model_denoiser(model, device) for label, model in loaded.items()}
-    evaluation = evaluate_methods(methods, images, sigma=sigma, seed=seed, on_image=on_image)
-    labels = list(loaded)
-    reference = evaluation.methods[labels[0]]
+    methods = resolve_methods(specs, device)
+    images, skipped = load_test_images(data, split, _common_resize(methods))
+    levels = []
+    for sigma in sigmas:
+        denoisers = {m.label: m.denoiser(sigma, device) for m in methods if m.label != NOISY}
+        evaluation = evaluate_methods(denoisers, images, sigma=sigma, seed=seed, on_image=on_image)
+        reference = methods[0].label
+        differences = {
+            m.label: paired_differences(
+                evaluation.methods[reference],
+                evaluation.methods[m.label],
+                label=m.label,
+                reference_label=reference,
+                seed=seed,
+            )
+            for m in methods[1:]
+        }
+        levels.append({**evaluation.to_dict(), "reference": reference, "differences": differences})
     return {
         "data": data,
         "split": split,
-        "checkpoints": {
-            label: {
-                "path": sources[label],
-                "arch": model.payload.get("arch"),
-                "arch_args": model.payload.get("arch_args"),
-                "trained_on": model.config.get("data"),
-                "train_sigma": model.config.get("sigma"),
-                "test_images_seen_in_training": leakage(model, data, images),
-            }
-            for label, model in loaded.items()
-        },
+        "images": [image.name for image in images],
+        "methods": {m.label: m.describe(data, images) for m in methods},
         "skipped_files": skipped,
-        **evaluation.to_dict(),
-        "reference": labels[0],
-        "differences": {label: paired_differences(reference, evaluation.methods[label]) for label in labels[1:]},
+        "levels": levels,
         "environment": environment(device),
         "wall_time_s": time.perf_counter() - started,
     }

@@ -7,6 +7,8 @@ ramps, so no seams show.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import numpy as np
 import torch
 import torch.nn.functional as F
@@ -51,8 +53,13 @@ def denoise_array(
     tile: int = DEFAULT_TILE,
     overlap: int = DEFAULT_OVERLAP,
     batch_size: int = 4,
+    on_tiles: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
-    """Denoise an HxWx3 float32 image in [0, 1]; tiles of ``tile`` px when larger, result clipped to [0, 1]."""
+    """Denoise an HxWx3 float32 image in [0, 1]; result clipped to [0, 1].
+
+    Images larger than ``tile`` are processed in ``batch_size`` tiles at a time; ``on_tiles(done, total)``
+    is called after each batch.
+    """
     if overlap >= tile:
         raise ValueError("overlap must be smaller than tile")
     image = torch.from_numpy(np.ascontiguousarray(noisy.transpose(2, 0, 1))).float()
@@ -69,5 +76,7 @@ def denoise_array(
         for (top, left), result in zip(chunk, output, strict=True):
             total[:, top : top + tile_h, left : left + tile_w] += result * weight
             weights[:, top : top + tile_h, left : left + tile_w] += weight
+        if on_tiles:
+            on_tiles(first + len(chunk), len(positions))
     result = (total / weights).clamp_(0.0, 1.0)
     return result.permute(1, 2, 0).cpu().numpy()

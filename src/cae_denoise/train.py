@@ -28,8 +28,10 @@ from .metrics import image_metrics, mean_metrics
 from .models import count_parameters, create_model
 from .noise import GaussianNoise
 from .reports import environment, write_report
+from .synthetic import dead_leaves_set
 
 LAST, BEST = "last.pt", "best.pt"
+DEAD_LEAVES_SIZE = 256
 
 
 @dataclass
@@ -94,6 +96,8 @@ class Trainer:
         self.source = load_source(config.data)
         self.split = make_split(self.source)
         train_images = self.source.by_names(self.split.train)
+        if config.dead_leaves:
+            train_images += dead_leaves_set(config.dead_leaves, DEAD_LEAVES_SIZE, config.seed)
         self.samples = SampleSource(train_images, patch=None if config.resize else config.patch, resize=config.resize)
         self.val_images = self._prepare(self.source.by_names(self.split.val))
         self.generator = torch.Generator().manual_seed(config.seed)
@@ -101,6 +105,11 @@ class Trainer:
             torch.manual_seed(config.seed)
             self.model = create_model(config.arch, **config.arch_args()).to(self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
+        self.scheduler = (
+            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.total_steps)
+            if config.schedule == "cosine"
+            else None
+        )
         self.state = TrainState()
         if resume:
             self._restore(self.out / LAST)
@@ -118,6 +127,8 @@ class Trainer:
             raise CaeDenoiseError(f"{path}: cannot resume with different settings ({', '.join(changed)})")
         self.model.load_state_dict(payload["model"])
         self.optimizer.load_state_dict(payload["optimizer"])
+        if self.scheduler is not None:
+            self.scheduler.load_state_dict(payload["scheduler"])
         self.generator.set_state(payload["rng"]["sampler"])
         state = payload["train_state"]
         self.state = TrainState(**state, history=list(payload["history"]))
@@ -136,6 +147,7 @@ class Trainer:
             "versions": environment(self.device),
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "rng": {"sampler": self.generator.get_state()},
         }
 
@@ -210,7 +222,11 @@ class Trainer:
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
+        if self.config.grad_clip > 0:
+            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
         self.optimizer.step()
+        if self.scheduler is not None:
+            self.scheduler.step()
         self.state.step_in_epoch += 1
         self.state.global_step += 1
         self.state.epoch_loss_sum += value
