@@ -303,20 +303,35 @@ def _evaluate_and_report(
     device: str,
     report: Path,
     kind: str,
+    grid: Path | None = None,
 ) -> None:
     from .config import resolve_device
     from .evaluate import evaluate_specs
+    from .pictures import GridCollector, save_png
     from .reports import write_report
 
     if report.suffix.lower() != ".json":
         raise CaeDenoiseError(f"--report {report}: give a .json file name")
+    if grid is not None and grid.suffix.lower() != ".png":
+        raise CaeDenoiseError(f"--grid {grid}: give a .png file name")
+    collector = GridCollector() if grid is not None else None
     with _image_progress(0, kind) as on_image:
         body = evaluate_specs(
-            specs, data=data, split=split, sigmas=sigmas, seed=seed, device=resolve_device(device), on_image=on_image
+            specs,
+            data=data,
+            split=split,
+            sigmas=sigmas,
+            seed=seed,
+            device=resolve_device(device),
+            on_image=on_image,
+            grid=collector,
         )
     _warn_leakage(body)
     print_metrics_table(body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
     console.print(f"wrote {write_report(report, kind, body)}")
+    if grid is not None and collector is not None:
+        picture = collector.picture(body["images"])
+        console.print(f"wrote {save_png(picture, grid)} (sigma {sigmas[0]:g}, central crops)")
 
 
 def _warn_leakage(body: dict[str, Any]) -> None:
@@ -358,12 +373,113 @@ def compare(
     seed: Annotated[int, typer.Option(help="Noise seed shared by all methods.")] = 0,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
     report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("compare_report.json"),
+    grid: Annotated[
+        Path | None, typer.Option(help="Also write a PNG: noisy | each method | clean on 3 test crops, with zooms.")
+    ] = None,
 ) -> None:
     from .noise import parse_sigma_list
 
     if len(methods) < 2:
         raise CaeDenoiseError("compare needs at least two checkpoints or methods")
-    _evaluate_and_report(list(methods), data, split, parse_sigma_list(sigma), seed, device, report, "compare")
+    sigmas = parse_sigma_list(sigma)
+    _evaluate_and_report(list(methods), data, split, sigmas, seed, device, report, "compare", grid)
+
+
+# ---------------------------------------------------------------------------------------------- experiment
+
+_EXPERIMENT_HELP = """Train each architecture with several seeds on the same data and budget, evaluate all.
+
+Prints mean +/- std across seeds for SSIM, MSE and PSNR, each architecture's change from the first
+(per-seed paired, with a 95% t-interval over seeds) and whether it holds in every seed. Runs live in
+OUT/ARCH_seedK; rerunning skips finished runs and resumes interrupted ones. Writes OUT/experiment.json.
+
+[bold]Examples[/]
+
+  cae-denoise experiment --archs baseline,leaky --seeds 3
+
+  cae-denoise experiment --archs baseline,leaky --seeds 5 --data ~/photos --epochs 4 --out runs/mine
+"""
+
+
+@app.command(help=_EXPERIMENT_HELP)
+@friendly_errors
+def experiment(
+    archs: Annotated[
+        str, typer.Option(help="Comma-separated architectures; the first is the reference.")
+    ] = "baseline,leaky",
+    seeds: Annotated[int, typer.Option(help="Seeds per architecture (0..N-1).")] = 3,
+    out: Annotated[Path, typer.Option(help="Folder for all runs and the report.")] = Path("runs/experiment"),
+    data: Annotated[str, typer.Option(help="'builtin', a folder, or a .zip/.tar[.gz] archive.")] = _DEFAULTS.data,
+    sigma: Annotated[str, typer.Option(help="Training noise sigma (0-255): 25 or a range 5-50.")] = _DEFAULTS.sigma,
+    eval_sigma: Annotated[float, typer.Option(help="Test noise sigma (0-255).")] = 25.0,
+    patch: Annotated[int, typer.Option(help="Training crop size.")] = _DEFAULTS.patch,
+    resize: Annotated[int | None, typer.Option(help="Resize images to RESIZE x RESIZE instead of cropping.")] = None,
+    epochs: Annotated[int, typer.Option(help="Epochs per run.")] = _DEFAULTS.epochs,
+    steps_per_epoch: Annotated[int, typer.Option(help="Optimiser steps per epoch.")] = _DEFAULTS.steps_per_epoch,
+    batch_size: Annotated[int, typer.Option(help="Samples per step.")] = _DEFAULTS.batch_size,
+    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = _DEFAULTS.lr,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = _DEFAULTS.device,
+) -> None:
+    from .experiment import run_experiment
+    from .reports import write_report
+
+    names = [name.strip() for name in archs.split(",") if name.strip()]
+    base = TrainConfig(
+        data=data,
+        sigma=sigma,
+        patch=patch,
+        resize=resize,
+        epochs=epochs,
+        steps_per_epoch=steps_per_epoch,
+        batch_size=batch_size,
+        lr=lr,
+        device=device,
+    )
+    for name in names:
+        TrainConfig(**{**base.to_dict(), "arch": name}).validate()
+    total = len(names) * seeds * base.epochs * base.steps_per_epoch
+    with _progress() as progress:
+        task = progress.add_task("experiment", total=total, info="")
+        finished = [0]
+
+        def on_step(info: Any) -> None:
+            progress.update(task, completed=finished[0] + info.global_step, info=f"loss {info.loss:.5f}")
+
+        def on_run(arch: str, seed: int, skipped: bool) -> None:
+            finished[0] += base.epochs * base.steps_per_epoch
+            progress.update(task, completed=finished[0], info="")
+            progress.console.print(
+                f"{arch} seed {seed}: {'already done, skipped' if skipped else 'trained and evaluated'}"
+            )
+
+        body = run_experiment(base, names, seeds, out, sigma=eval_sigma, on_run=on_run, on_step=on_step)
+    print_experiment_table(body)
+    console.print(f"wrote {write_report(out / 'experiment.json', 'experiment', body)}")
+
+
+def print_experiment_table(body: dict[str, Any]) -> None:
+    """The seed-style table: mean +/- std per architecture, then the change from the reference over seeds."""
+    from .metrics import METRIC_NAMES
+
+    summary = body["summary"]
+    table = Table(title=f"{body['seeds']} seeds per architecture, test sigma {body['sigma']:g}", title_justify="left")
+    table.add_column("architecture")
+    for metric in METRIC_NAMES:
+        table.add_column(f"{metric.upper()} (mean +/- std)", justify="right")
+    for arch, rows in summary["per_arch"].items():
+        table.add_row(arch, *(f"{_fmt(m, rows[m]['mean'])} +/- {_fmt(m, rows[m]['std'])}" for m in METRIC_NAMES))
+    console.print(table)
+    reference = body["archs"][0]
+    for arch, rows in summary["versus_reference"].items():
+        for metric, row in rows.items():
+            low, high = row["relative_percent_ci95_over_seeds"]
+            holds = "holds in every seed" if row["holds_across_seeds"] else "does not hold across seeds"
+            console.print(
+                f"  {arch} vs {reference}: {metric.upper()} {row['relative_percent_mean']:+.1f}% "
+                f"[95% CI over seeds {low:+.1f}%, {high:+.1f}%], better in {row['better_in_seeds']}/{row['seeds']} "
+                f"seeds: {holds}",
+                soft_wrap=True,
+            )
 
 
 # ------------------------------------------------------------------------------------------------- denoise

@@ -29,10 +29,12 @@ from .metrics import (
     mean_metrics,
 )
 from .noise import GaussianNoise
+from .pictures import GridCollector
 from .reports import environment
 from .stats import bootstrap_ci, paired_tests, verdict
 
 NOISY = "noisy"
+CLEAN = "clean"
 
 
 def model_denoiser(loaded: LoadedModel, device: torch.device | str = "cpu") -> Denoiser:
@@ -86,8 +88,13 @@ def evaluate_methods(
     sigma: float,
     seed: int,
     on_image: Callable[[str, str], None] | None = None,
+    on_output: Callable[[int, str, np.ndarray], None] | None = None,
 ) -> Evaluation:
-    """Score each method (plus ``noisy``, the identity) on seeded noisy copies of ``images``."""
+    """Score each method (plus ``noisy``, the identity) on seeded noisy copies of ``images``.
+
+    ``on_image(image, method)`` reports progress; ``on_output(index, method, output)`` sees every output,
+    and the clean reference first, as method ``CLEAN``.
+    """
     if not images:
         raise CaeDenoiseError("no test images to evaluate on")
     noise = GaussianNoise(sigma, sigma)
@@ -97,12 +104,16 @@ def evaluate_methods(
     metric_seconds = 0.0
     for index, image in enumerate(images):
         noisy = noise.add_seeded(image.pixels, seed, index)
+        if on_output:
+            on_output(index, CLEAN, image.pixels)
         for name in rows:
             tick = time.perf_counter()
             output = noisy if name == NOISY else methods[name](noisy)
             seconds[name] += time.perf_counter() - tick
             tick = time.perf_counter()
             rows[name].append(image_metrics(image.pixels, output))
+            if on_output:
+                on_output(index, name, output)
             metric_seconds += time.perf_counter() - tick
             if on_image:
                 on_image(image.name, name)
@@ -224,8 +235,11 @@ def evaluate_specs(
     seed: int = 0,
     device: str | torch.device = "cpu",
     on_image: Callable[[str, str], None] | None = None,
+    grid: GridCollector | None = None,
 ) -> dict[str, Any]:
     """Evaluate methods on the same seeded noisy test images at each noise level; returns the report body.
+
+    ``grid``, if given, collects output crops at the first noise level for ``GridCollector.picture``.
 
     The first method is the reference: ``levels[i]["differences"]`` holds every other method's paired
     statistics against it. ``noisy`` (the input itself) is always scored as the floor.
@@ -239,9 +253,10 @@ def evaluate_specs(
     methods = resolve_methods(specs, device)
     images, skipped = load_test_images(data, split, _common_resize(methods))
     levels = []
-    for sigma in sigmas:
+    for position, sigma in enumerate(sigmas):
         denoisers = {m.label: m.denoiser(sigma, device) for m in methods if m.label != NOISY}
-        evaluation = evaluate_methods(denoisers, images, sigma=sigma, seed=seed, on_image=on_image)
+        collector = grid if position == 0 else None
+        evaluation = evaluate_methods(denoisers, images, sigma=sigma, seed=seed, on_image=on_image, on_output=collector)
         reference = methods[0].label
         differences = {
             m.label: paired_differences(

@@ -27,10 +27,12 @@ from .inference import denoise_array
 from .metrics import image_metrics, mean_metrics
 from .models import count_parameters, create_model
 from .noise import GaussianNoise
+from .pictures import save_png, training_curves
 from .reports import environment, write_report
 from .synthetic import dead_leaves_set
 
 LAST, BEST = "last.pt", "best.pt"
+CURVES = "training_curves.png"
 DEAD_LEAVES_SIZE = 256
 
 
@@ -207,6 +209,8 @@ class Trainer:
             save_checkpoint(self.out / LAST, self._payload())
             raise
         report = write_report(self.out / "train_report.json", "train", self._report_body())
+        title = f"{self.config.arch} on {self.config.data}, sigma {self.config.sigma}"
+        save_png(training_curves(self.state.history, title), self.out / CURVES)
         return TrainResult(self.out, self.out / BEST, self.out / LAST, report, self.state.history, self.state.seconds)
 
     def _step(self) -> float:
