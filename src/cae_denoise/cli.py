@@ -216,11 +216,11 @@ def train(
             dead_leaves=dead_leaves,
         )
     trainer = Trainer(config, resume=resume is not None)
-    skipped = len(trainer.source.skipped)
+    skipped = len(trainer.source.skipped) + trainer.samples.skipped_small
     console.print(
         f"training [bold]{config.arch}[/] on {config.data}: {len(trainer.split.train)} train / "
         f"{len(trainer.split.val)} val / {len(trainer.split.test)} test images"
-        + (f", {skipped} unreadable files skipped" if skipped else "")
+        + (f", {skipped} files skipped (unreadable, or smaller than --patch; see train_report.json)" if skipped else "")
         + f", sigma {config.sigma}, device {trainer.device}"
     )
     with _progress() as progress:

@@ -21,9 +21,6 @@ from .errors import CaeDenoiseError
 #: File suffixes treated as images when scanning folders and archives.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm"})
 
-#: Refuse images above this many pixels before decoding them (a "decompression bomb" guard).
-MAX_PIXELS = 200_000_000
-
 _OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "tiff": "TIFF", "tif": "TIFF"}
 
 
@@ -51,31 +48,33 @@ def is_image_name(name: str) -> bool:
 
 
 def _open(source: str | Path | bytes, label: str) -> Image.Image:
-    """Open, size-check and fully decode an image with Pillow; errors name ``label``."""
+    """Open and fully decode an image with Pillow; errors name ``label``.
+
+    Images above Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89 megapixels) are refused from their header,
+    before any pixel is decoded, so a "decompression bomb" cannot exhaust memory.
+    """
     stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             image = Image.open(stream)
-            width, height = image.size
-            if width * height > MAX_PIXELS:
-                raise CaeDenoiseError(
-                    f"{label}: image is {width}x{height} pixels, above the limit of {MAX_PIXELS:,} pixels"
-                )
+            sixteen_bit = any(";16" in str(tile.args) for tile in image.tile)
             image.load()
-    except CaeDenoiseError:
-        raise
     except FileNotFoundError as error:
         raise CaeDenoiseError(f"{label}: file not found") from error
     except IsADirectoryError as error:
         raise CaeDenoiseError(f"{label}: is a folder, not an image file") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise CaeDenoiseError(f"{label}: refused, image dimensions are implausibly large ({error})") from error
+        raise CaeDenoiseError(
+            f"{label}: refused, more than {Image.MAX_IMAGE_PIXELS:,} pixels (possible decompression bomb)"
+        ) from error
     except UnidentifiedImageError as error:
         raise CaeDenoiseError(f"{label}: not an image Pillow can read (unknown or corrupt format)") from error
     except (OSError, ValueError, SyntaxError) as error:
         raise CaeDenoiseError(f"{label}: corrupt or truncated image ({error})") from error
-    return ImageOps.exif_transpose(image)
+    image = ImageOps.exif_transpose(image)
+    image.info["cae_denoise_16bit"] = sixteen_bit
+    return image
 
 
 def _to_float(image: Image.Image) -> tuple[np.ndarray, int]:
@@ -96,7 +95,14 @@ def decode_image(source: str | Path | bytes, label: str | None = None) -> Decode
     Raises ``CaeDenoiseError`` naming ``label`` (default: the path) for anything unreadable.
     """
     label = label or str(source if not isinstance(source, bytes) else "<bytes>")
-    image = _open(source, label)
+    try:
+        return _decode(_open(source, label))
+    except (ValueError, OSError) as error:  # e.g. LAB/HSV, which Pillow cannot convert to RGB
+        raise CaeDenoiseError(f"{label}: unsupported image mode or content ({error})") from error
+
+
+def _decode(image: Image.Image) -> DecodedImage:
+    """The ``DecodedImage`` of an opened, loaded Pillow image."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     alpha = None
     if has_alpha:
@@ -106,6 +112,9 @@ def decode_image(source: str | Path | bytes, label: str | None = None) -> Decode
         return DecodedImage(np.repeat(gray[..., None], 3, axis=2), alpha, True, depth)
     grayscale = image.mode in ("1", "L", "LA") or (image.mode == "P" and _palette_is_gray(image))
     rgb, depth = _to_float(image.convert("RGB"))
+    # Pillow reads 16-bit colour PNGs at 8-bit precision; still write 16-bit so the output keeps the
+    # input's depth and the denoiser's finer precision.
+    depth = 16 if image.info.get("cae_denoise_16bit") else depth
     return DecodedImage(np.ascontiguousarray(rgb), alpha, grayscale, depth)
 
 
