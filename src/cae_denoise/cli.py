@@ -216,12 +216,16 @@ def train(
             dead_leaves=dead_leaves,
         )
     trainer = Trainer(config, resume=resume is not None)
+    if not trainer.context.is_main:  # other torchrun ranks train silently; rank 0 reports and evaluates
+        trainer.run()
+        return
     skipped = len(trainer.source.skipped) + trainer.samples.skipped_small
     console.print(
         f"training [bold]{config.arch}[/] on {config.data}: {len(trainer.split.train)} train / "
         f"{len(trainer.split.val)} val / {len(trainer.split.test)} test images"
         + (f", {skipped} files skipped (unreadable, or smaller than --patch; see train_report.json)" if skipped else "")
         + f", sigma {config.sigma}, device {trainer.device}"
+        + (f", {trainer.context.world_size} processes (DDP)" if trainer.context.enabled else "")
     )
     with _progress() as progress:
         task = progress.add_task("train", total=trainer.total_steps, completed=trainer.state.global_step, info="")

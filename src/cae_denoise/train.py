@@ -19,6 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, resolve_device
 from .data import NamedImage, SampleSource, load_source, make_split, resize_square
@@ -31,7 +32,9 @@ from .pictures import save_png, training_curves
 from .reports import environment, write_report
 from .synthetic import dead_leaves_set
 
-LAST, BEST = "last.pt", "best.pt"
+LAST, BEST, REPORT = "last.pt", "best.pt", "train_report.json"
+#: Rank r of a torchrun job samples with seed + r * RANK_SEED_STRIDE, so ranks draw different patches.
+RANK_SEED_STRIDE = 7919
 CURVES = "training_curves.png"
 DEAD_LEAVES_SIZE = 256
 
@@ -93,7 +96,8 @@ class Trainer:
         config.validate()
         self.config = config
         self.out = Path(config.out)
-        self.device = resolve_device(config.device)
+        self.context = distributed.context_from_env()
+        self.device = distributed.setup(self.context, resolve_device(config.device))
         self.noise = config.noise()
         self.source = load_source(config.data)
         self.split = make_split(self.source)
@@ -102,10 +106,11 @@ class Trainer:
             train_images += dead_leaves_set(config.dead_leaves, DEAD_LEAVES_SIZE, config.seed)
         self.samples = SampleSource(train_images, patch=None if config.resize else config.patch, resize=config.resize)
         self.val_images = self._prepare(self.source.by_names(self.split.val))
-        self.generator = torch.Generator().manual_seed(config.seed)
+        self.generator = torch.Generator().manual_seed(self._sampler_seed())
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
             self.model = create_model(config.arch, **config.arch_args()).to(self.device)
+        self.network = distributed.wrap(self.model, self.context, self.device)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.total_steps)
@@ -115,6 +120,10 @@ class Trainer:
         self.state = TrainState()
         if resume:
             self._restore(self.out / LAST)
+
+    def _sampler_seed(self, offset: int = 0) -> int:
+        """Seed of this rank's sampling/noise stream (rank 0 of one process: exactly ``config.seed``)."""
+        return self.config.seed + RANK_SEED_STRIDE * self.context.rank + offset
 
     def _prepare(self, images: list[NamedImage]) -> list[NamedImage]:
         if self.config.resize is None:
@@ -131,11 +140,15 @@ class Trainer:
         self.optimizer.load_state_dict(payload["optimizer"])
         if self.scheduler is not None:
             self.scheduler.load_state_dict(payload["scheduler"])
-        self.generator.set_state(payload["rng"]["sampler"])
+        states = payload["rng"]["sampler"]
+        if self.context.rank < len(states):
+            self.generator.set_state(states[self.context.rank])
+        else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream
+            self.generator.manual_seed(self._sampler_seed(offset=int(payload["train_state"]["global_step"])))
         state = payload["train_state"]
         self.state = TrainState(**state, history=list(payload["history"]))
 
-    def _payload(self) -> dict[str, Any]:
+    def _payload(self, sampler_states: list[torch.Tensor]) -> dict[str, Any]:
         state = dataclasses.asdict(self.state)
         history = state.pop("history")
         return {
@@ -150,7 +163,7 @@ class Trainer:
             "model": self.model.state_dict(),
             "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "rng": {"sampler": self.generator.get_state()},
+            "rng": {"sampler": sampler_states},
         }
 
     @property
@@ -162,63 +175,75 @@ class Trainer:
         on_step: Callable[[StepInfo], None] | None = None,
         on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     ) -> TrainResult:
-        """Train until ``epochs`` are done; Ctrl-C saves ``last.pt`` (resumable) and re-raises."""
-        self.out.mkdir(parents=True, exist_ok=True)
+        """Train until ``epochs`` are done; Ctrl-C saves ``last.pt`` (resumable) and re-raises.
+
+        Under torchrun every rank trains; only rank 0 validates, writes files and calls the callbacks.
+        """
+        main = self.context.is_main
+        if main:
+            self.out.mkdir(parents=True, exist_ok=True)
         started = time.perf_counter() - self.state.seconds
-        val_noise = GaussianNoise(self.config.val_sigma, self.config.val_sigma)
         self.model.train()
         try:
             while self.state.epoch < self.config.epochs:
                 while self.state.step_in_epoch < self.config.steps_per_epoch:
                     tick = time.perf_counter()
                     loss = self._step()
-                    if on_step:
-                        rate = self.config.batch_size / max(time.perf_counter() - tick, 1e-9)
+                    if on_step and main:
+                        rate = self.config.batch_size * self.context.world_size / max(time.perf_counter() - tick, 1e-9)
+                        state = self.state
                         on_step(
-                            StepInfo(
-                                self.state.epoch,
-                                self.state.step_in_epoch,
-                                self.state.global_step,
-                                self.total_steps,
-                                loss,
-                                rate,
-                            )
+                            StepInfo(state.epoch, state.step_in_epoch, state.global_step, self.total_steps, loss, rate)
                         )
-                scores = validation_scores(self.model, self.val_images, val_noise, self.config.val_seed, self.device)
-                self.state.seconds = time.perf_counter() - started
-                record = {
-                    "epoch": self.state.epoch + 1,
-                    "step": self.state.global_step,
-                    "train_loss": self.state.epoch_loss_sum / self.config.steps_per_epoch,
-                    **{f"val_{name}": value for name, value in scores.items()},
-                    "seconds": self.state.seconds,
-                }
-                self.state.history.append(record)
-                self.state.epoch += 1
-                self.state.step_in_epoch, self.state.epoch_loss_sum = 0, 0.0
-                improved = scores["psnr"] > self.state.best_val_psnr
-                if improved:
-                    self.state.best_val_psnr = scores["psnr"]
-                save_checkpoint(self.out / LAST, self._payload())
-                if improved:
-                    save_checkpoint(self.out / BEST, self._payload())
-                if on_epoch_end:
+                sampler_states = distributed.gather(self.generator.get_state(), self.context)
+                epoch_loss = self.state.epoch_loss_sum / self.config.steps_per_epoch
+                self._next_epoch()
+                record = self._end_epoch(started, sampler_states, epoch_loss) if main else None
+                distributed.barrier(self.context)
+                if record and on_epoch_end:
                     on_epoch_end(record)
         except KeyboardInterrupt:
-            self.state.seconds = time.perf_counter() - started
-            save_checkpoint(self.out / LAST, self._payload())
+            if main:
+                self.state.seconds = time.perf_counter() - started
+                save_checkpoint(self.out / LAST, self._payload([self.generator.get_state()]))
             raise
-        report = write_report(self.out / "train_report.json", "train", self._report_body())
-        title = f"{self.config.arch} on {self.config.data}, sigma {self.config.sigma}"
-        save_png(training_curves(self.state.history, title), self.out / CURVES)
+        checksums = distributed.gather(distributed.weights_checksum(self.model), self.context)
+        report = self.out / REPORT
+        if main:
+            write_report(report, "train", self._report_body(checksums))
+            title = f"{self.config.arch} on {self.config.data}, sigma {self.config.sigma}"
+            save_png(training_curves(self.state.history, title), self.out / CURVES)
+        distributed.teardown(self.context)
         return TrainResult(self.out, self.out / BEST, self.out / LAST, report, self.state.history, self.state.seconds)
+
+    def _end_epoch(self, started: float, sampler_states: list[torch.Tensor], epoch_loss: float) -> dict[str, float]:
+        """Validate the epoch just finished, record it, write ``last.pt`` (and ``best.pt`` if PSNR improved)."""
+        val_noise = GaussianNoise(self.config.val_sigma, self.config.val_sigma)
+        scores = validation_scores(self.model, self.val_images, val_noise, self.config.val_seed, self.device)
+        self.state.seconds = time.perf_counter() - started
+        record = {
+            "epoch": self.state.epoch,
+            "step": self.state.global_step,
+            "train_loss": epoch_loss,
+            **{f"val_{name}": value for name, value in scores.items()},
+            "seconds": self.state.seconds,
+        }
+        self.state.history.append(record)
+        improved = scores["psnr"] > self.state.best_val_psnr
+        if improved:
+            self.state.best_val_psnr = scores["psnr"]
+        payload = self._payload(sampler_states)
+        save_checkpoint(self.out / LAST, payload)
+        if improved:
+            save_checkpoint(self.out / BEST, payload)
+        return record
 
     def _step(self) -> float:
         clean = self.samples.batch(self.config.batch_size, self.generator)
         noisy = self.noise.add_to_batch(clean, self.generator)
         clean, noisy = clean.to(self.device, non_blocking=True), noisy.to(self.device, non_blocking=True)
-        loss = F.mse_loss(self.model(noisy), clean)
-        value = float(loss.detach())
+        loss = F.mse_loss(self.network(noisy), clean)
+        value = distributed.mean_across_ranks(float(loss.detach()), self.context, self.device)
         if not math.isfinite(value):
             raise CaeDenoiseError(
                 f"training diverged: loss is {value} at step {self.state.global_step + 1}; "
@@ -236,7 +261,12 @@ class Trainer:
         self.state.epoch_loss_sum += value
         return value
 
-    def _report_body(self) -> dict[str, Any]:
+    def _next_epoch(self) -> None:
+        """Advance the epoch counters (on every rank, so all agree where a resumed run starts)."""
+        self.state.epoch += 1
+        self.state.step_in_epoch, self.state.epoch_loss_sum = 0, 0.0
+
+    def _report_body(self, checksums: list[str]) -> dict[str, Any]:
         best_epoch = max(self.state.history, key=lambda row: row["val_psnr"])["epoch"]
         return {
             "config": self.config.to_dict(),
@@ -256,6 +286,12 @@ class Trainer:
             "best_epoch": best_epoch,
             "best_val_psnr": self.state.best_val_psnr,
             "environment": environment(self.device),
+            "distributed": {
+                "world_size": self.context.world_size,
+                "global_batch_size": self.config.batch_size * self.context.world_size,
+                "weights_sha256_per_rank": checksums,
+                "ranks_identical": len(set(checksums)) == 1,
+            },
             "wall_time_s": self.state.seconds,
         }
 
