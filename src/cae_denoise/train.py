@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -87,6 +90,30 @@ def validation_scores(
         rows.append(image_metrics(image.pixels, denoise_array(model, noisy, device=device)))
     model.train()
     return mean_metrics(rows)
+
+
+@contextmanager
+def interrupt_between_steps() -> Iterator[Callable[[], bool]]:
+    """Defer Ctrl-C (SIGINT) to the next step boundary, so a saved state is never half a step.
+
+    Yields a function telling whether Ctrl-C was pressed; a second Ctrl-C interrupts at once. Outside the
+    main thread (where signal handlers cannot be installed) it changes nothing.
+    """
+    pressed: list[bool] = []
+    if threading.current_thread() is not threading.main_thread():
+        yield lambda: False
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        if pressed:
+            raise KeyboardInterrupt
+        pressed.append(True)
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield lambda: bool(pressed)
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 class Trainer:
@@ -185,23 +212,8 @@ class Trainer:
         started = time.perf_counter() - self.state.seconds
         self.model.train()
         try:
-            while self.state.epoch < self.config.epochs:
-                while self.state.step_in_epoch < self.config.steps_per_epoch:
-                    tick = time.perf_counter()
-                    loss = self._step()
-                    if on_step and main:
-                        rate = self.config.batch_size * self.context.world_size / max(time.perf_counter() - tick, 1e-9)
-                        state = self.state
-                        on_step(
-                            StepInfo(state.epoch, state.step_in_epoch, state.global_step, self.total_steps, loss, rate)
-                        )
-                sampler_states = distributed.gather(self.generator.get_state(), self.context)
-                epoch_loss = self.state.epoch_loss_sum / self.config.steps_per_epoch
-                self._next_epoch()
-                record = self._end_epoch(started, sampler_states, epoch_loss) if main else None
-                distributed.barrier(self.context)
-                if record and on_epoch_end:
-                    on_epoch_end(record)
+            with interrupt_between_steps() as interrupted:
+                self._train_epochs(started, interrupted, on_step, on_epoch_end)
         except KeyboardInterrupt:
             if main:
                 self.state.seconds = time.perf_counter() - started
@@ -215,6 +227,33 @@ class Trainer:
             save_png(training_curves(self.state.history, title), self.out / CURVES)
         distributed.teardown(self.context)
         return TrainResult(self.out, self.out / BEST, self.out / LAST, report, self.state.history, self.state.seconds)
+
+    def _train_epochs(
+        self,
+        started: float,
+        interrupted: Callable[[], bool],
+        on_step: Callable[[StepInfo], None] | None,
+        on_epoch_end: Callable[[dict[str, float]], None] | None,
+    ) -> None:
+        """The loop proper: steps, then validation and checkpoints at each epoch end."""
+        main = self.context.is_main
+        while self.state.epoch < self.config.epochs:
+            while self.state.step_in_epoch < self.config.steps_per_epoch:
+                if interrupted():
+                    raise KeyboardInterrupt
+                tick = time.perf_counter()
+                loss = self._step()
+                if on_step and main:
+                    rate = self.config.batch_size * self.context.world_size / max(time.perf_counter() - tick, 1e-9)
+                    state = self.state
+                    on_step(StepInfo(state.epoch, state.step_in_epoch, state.global_step, self.total_steps, loss, rate))
+            sampler_states = distributed.gather(self.generator.get_state(), self.context)
+            epoch_loss = self.state.epoch_loss_sum / self.config.steps_per_epoch
+            self._next_epoch()
+            record = self._end_epoch(started, sampler_states, epoch_loss) if main else None
+            distributed.barrier(self.context)
+            if record and on_epoch_end:
+                on_epoch_end(record)
 
     def _end_epoch(self, started: float, sampler_states: list[torch.Tensor], epoch_loss: float) -> dict[str, float]:
         """Validate the epoch just finished, record it, write ``last.pt`` (and ``best.pt`` if PSNR improved)."""
