@@ -116,6 +116,8 @@ def denoise_files(
     sources = expand_inputs(inputs)
     target_dir = Path(out_dir) if out_dir else None
     if target_dir:
+        if target_dir.exists() and not target_dir.is_dir():
+            raise CaeDenoiseError(f"-o {target_dir}: exists and is not a folder")
         target_dir.mkdir(parents=True, exist_ok=True)
     input_set = set(sources)
     results = []

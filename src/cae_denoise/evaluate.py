@@ -197,6 +197,7 @@ class Method:
             "trained_on": self.loaded.config.get("data"),
             "train_sigma": self.loaded.config.get("sigma"),
             "test_images_seen_in_training": leakage(self.loaded, data, images),
+            "train_config": self.loaded.config,
         }
 
 
