@@ -87,16 +87,30 @@ def output_path(source: Path, out_dir: Path | None, fmt: str) -> Path:
 
 
 def denoise_file(
-    loaded: LoadedModel, source: Path, output: Path, *, fmt: str, device: torch.device | str, tile: int
+    loaded: LoadedModel,
+    source: Path,
+    output: Path,
+    *,
+    fmt: str,
+    device: torch.device | str,
+    tile: int,
+    write_side_by_side: bool = False,
+    on_tiles: Callable[[int, int], None] | None = None,
 ) -> FileResult:
     """Denoise one file into ``output`` (written atomically); raises ``CaeDenoiseError`` for a bad input."""
     tick = time.perf_counter()
     decoded = decode_image(source)
-    clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile)
+    sigma = estimate_noise_sigma(decoded.rgb)
+    clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
     data = encode_image(clean, alpha=decoded.alpha, grayscale=decoded.grayscale, bit_depth=decoded.bit_depth, fmt=fmt)
     write_atomic(output, data)
+    extra = None
+    if write_side_by_side:
+        extra = side_by_side_path(output)
+        write_atomic(extra, encode_image(side_by_side(decoded.rgb, clean), grayscale=decoded.grayscale))
     height, width = clean.shape[:2]
-    return FileResult(source, output, megapixels=height * width / 1e6, seconds=time.perf_counter() - tick)
+    seconds = time.perf_counter() - tick
+    return FileResult(source, output, None, height * width / 1e6, seconds, sigma, extra)
 
 
 def denoise_files(

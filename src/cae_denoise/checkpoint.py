@@ -49,10 +49,19 @@ def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
             temporary.unlink()
 
 
-def _unsafe_reason(error: Exception) -> str:
-    """The one informative line of PyTorch's long weights-only refusal."""
-    lines = [line.strip() for line in str(error).splitlines() if "Unsupported" in line or "WeightsUnpickler" in line]
-    return (lines[0] if lines else "content that is not plain tensors and values")[:200]
+def _refused_global(error: Exception) -> str | None:
+    """The code a pickle tried to reach (e.g. ``posix.system``), from PyTorch's weights-only refusal."""
+    for line in str(error).splitlines():
+        if "GLOBAL" in line:
+            return line.split("GLOBAL", 1)[1].split()[0]
+    return None
+
+
+def _first_detail(error: Exception, markers: tuple[str, ...]) -> str:
+    """The first line of a long PyTorch error that holds one of ``markers``, else its first line."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    chosen = next((line for line in lines if any(marker in line for marker in markers)), lines[0] if lines else "")
+    return chosen[:200]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -63,8 +72,11 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     try:
         payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
+        target = _refused_global(error)
+        if target is None:
+            raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (unreadable or corrupt file)") from error
         raise CaeDenoiseError(
-            f"{path}: refused, not a safe cae-denoise checkpoint ({_unsafe_reason(error)})"
+            f"{path}: refused, the file tries to load code ({target}); checkpoints may hold only tensors and values"
         ) from error
     except (RuntimeError, EOFError, OSError, ValueError, zipfile.BadZipFile) as error:
         raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (unreadable or truncated file)") from error
@@ -114,7 +126,7 @@ def load_model(spec: str | Path, device: torch.device | str = "cpu") -> LoadedMo
     except RuntimeError as error:
         raise CaeDenoiseError(
             f"{path}: weights do not fit architecture {payload['arch']!r} of this cae-denoise version "
-            f"({str(error).splitlines()[0][:160]})"
+            f"({_first_detail(error, ('size mismatch', 'Missing key', 'Unexpected key'))})"
         ) from error
     model.to(device).eval()
     return LoadedModel(model, str(spec), payload)
