@@ -1,0 +1,78 @@
+"""Is training starved by data preparation? Batch-making time against training-step time, per architecture.
+
+Training makes each batch in the main process, between steps (no worker processes): random crops with a
+random flip/rotation (``SampleSource.batch``) and Gaussian noise (``GaussianNoise.add_to_batch``). This script
+times that on the built-in training images (patch 64, batch 16, sigma 25, as ``TrainConfig``) and compares it
+with one training step (forward, MSE, backward, Adam) of each architecture: ``data/step`` near 0 means the
+CPU spends its time on the model; ``data share`` is the part of a whole step (data + model) spent on data.
+It also times decoding the built-in source once (``load_source("builtin")``), paid once per run.
+
+    python benchmarks/bench_data.py
+    python benchmarks/bench_data.py --quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import torch
+from common import add_common_options, apply_threads, median_seconds, print_machine, print_table, train_step_function
+
+from cae_denoise.config import TrainConfig
+from cae_denoise.data import SampleSource, load_source, make_split
+from cae_denoise.models import create_model, list_models
+from cae_denoise.noise import GaussianNoise
+
+
+def main() -> None:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_options(parser)
+    parser.add_argument("--patch", type=int, default=defaults.patch, help="patch size (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed repetitions (default %(default)s)")
+    parser.add_argument("--repeats", type=int, default=20, help="timed repetitions, median (default %(default)s)")
+    args = parser.parse_args()
+    apply_threads(args.threads)
+    if args.quick:
+        args.patch, args.batch_size, args.warmup, args.repeats = 32, 4, 1, 3
+
+    print_machine()
+    tick = time.perf_counter()
+    source = load_source("builtin")
+    load_seconds = time.perf_counter() - tick
+    megapixels = sum(image.pixels.shape[0] * image.pixels.shape[1] for image in source.images) / 1e6
+    print(f"load_source('builtin'): {load_seconds:.2f} s for {len(source.images)} images, {megapixels:.1f} MP")
+    train = source.by_names(make_split(source).train)
+    tick = time.perf_counter()
+    samples = SampleSource(train, patch=args.patch)
+    print(f"SampleSource({len(train)} training images, patch {args.patch}): {time.perf_counter() - tick:.3f} s")
+
+    noise, generator = GaussianNoise(25.0, 25.0), torch.Generator().manual_seed(0)
+    data_seconds = median_seconds(
+        lambda: noise.add_to_batch(samples.batch(args.batch_size, generator), generator),
+        warmup=args.warmup,
+        repeats=args.repeats,
+    )
+    print(f"batch of {args.batch_size} (crops + flips + noise): {1000 * data_seconds:.2f} ms, median of {args.repeats}")
+    print()
+
+    rows = []
+    for arch in list_models():
+        step = train_step_function(create_model(arch), args.patch, args.batch_size)
+        step_seconds = median_seconds(step, warmup=args.warmup, repeats=args.repeats)
+        rows.append(
+            [
+                arch,
+                f"{1000 * step_seconds:.1f}",
+                f"{1000 * data_seconds:.2f}",
+                f"{data_seconds / step_seconds:.4f}",
+                f"{100 * data_seconds / (data_seconds + step_seconds):.2f}%",
+            ]
+        )
+    print_table(["arch", "step ms", "data ms", "data/step", "data share"], rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""Whole-photo denoising speed and peak memory: the default model (tiled) against NLM and BM3D.
+
+Test photos of 1, 4 and 12 megapixels (4:3) are made offline by mirror-tiling ``skimage.data.chelsea()`` up
+to the size and adding Gaussian noise of sigma 25/255 (seeded). Each (size, method) runs in a fresh child
+process (this script with the hidden ``--child`` option), so its peak resident memory (VmHWM) is its own:
+``base MB`` is the child's resident memory just before denoising (Python, torch, the model and the input
+image), ``peak MB`` the most it ever held. Methods: the shipped default model via
+``cae_denoise.inference.denoise_array`` (tile 512), scikit-image NLM as ``classical_denoiser("nlm", 25)``
+(up to ``--nlm-max-mp``) and BM3D if the optional ``bm3d`` package imports (up to ``--bm3d-max-mp``; it is
+expected to take about 40 s per megapixel). ``vs model`` is the method's time divided by the model's at the same size.
+
+    python benchmarks/bench_denoise.py                  # 1, 4, 12 MP
+    python benchmarks/bench_denoise.py --sizes 1 4      # fewer sizes
+    python benchmarks/bench_denoise.py --quick          # smoke test on tiny images
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import subprocess
+import sys
+import time
+
+import numpy as np
+import skimage.data
+from common import (
+    add_common_options,
+    apply_threads,
+    current_rss_mb,
+    default_model_available,
+    fallback_note,
+    load_default_model,
+    peak_rss_mb,
+    print_machine,
+    print_table,
+)
+
+from cae_denoise.classical import classical_denoiser
+from cae_denoise.inference import denoise_array
+
+SIGMA = 25.0
+METHODS = ("model", "nlm", "bm3d")
+
+
+def make_photo(megapixels: float, seed: int = 0) -> np.ndarray:
+    """A noisy 4:3 HxWx3 float32 photo of about ``megapixels``: chelsea mirror-tiled, plus sigma-25 noise."""
+    width = round((megapixels * 1e6 * 4 / 3) ** 0.5)
+    height = round(megapixels * 1e6 / width)
+    cat = skimage.data.chelsea().astype(np.float32) / 255.0
+    photo = np.pad(cat, ((0, max(0, height - cat.shape[0])), (0, max(0, width - cat.shape[1])), (0, 0)), "symmetric")
+    photo = np.ascontiguousarray(photo[:height, :width])
+    rng = np.random.default_rng(seed)
+    for top in range(0, height, 256):  # in strips, so the noise never doubles the memory
+        strip = photo[top : top + 256]
+        strip += (SIGMA / 255.0) * rng.standard_normal(strip.shape, dtype=np.float32)
+        np.clip(strip, 0.0, 1.0, out=strip)
+    return photo
+
+
+def child(megapixels: float, method: str, tile: int) -> None:
+    """Run one method on one photo; print seconds and memory as one JSON line."""
+    photo = make_photo(megapixels)
+    if method == "model":
+        model, _ = load_default_model()
+        run = lambda noisy: denoise_array(model, noisy, tile=tile)  # noqa: E731
+    else:
+        run = classical_denoiser(method, SIGMA)
+    base = current_rss_mb()
+    tick = time.perf_counter()
+    run(photo)
+    seconds = time.perf_counter() - tick
+    print(json.dumps({"seconds": seconds, "base_mb": base, "peak_mb": peak_rss_mb(), "pixels": photo[..., 0].size}))
+
+
+def measure(megapixels: float, method: str, tile: int, threads: int | None) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", str(megapixels), method, "--tile", str(tile)]
+    if threads:
+        command += ["--threads", str(threads)]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        sys.exit(f"child {megapixels} MP {method} failed:\n{done.stderr}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_options(parser)
+    parser.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 12], help="megapixels (default 1 4 12)")
+    parser.add_argument("--tile", type=int, default=512, help="model tile size (default %(default)s)")
+    parser.add_argument("--nlm-max-mp", type=float, default=12, help="run NLM up to this size (default %(default)s)")
+    parser.add_argument("--bm3d-max-mp", type=float, default=1, help="run BM3D up to this size (default %(default)s)")
+    parser.add_argument("--child", nargs=2, metavar=("MP", "METHOD"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    apply_threads(args.threads)
+    if args.child:
+        child(float(args.child[0]), args.child[1], args.tile)
+        return
+    if args.quick:
+        args.sizes, args.tile = [0.02, 0.05], 128
+        args.nlm_max_mp = args.bm3d_max_mp = 0.05
+
+    print_machine()
+    if not default_model_available():
+        print(fallback_note())
+    has_bm3d = importlib.util.find_spec("bm3d") is not None
+    if not has_bm3d:
+        print("NOTE: bm3d is not installed (pip install bm3d); BM3D rows are left out")
+    print(f"noise sigma {SIGMA:g}, model tile {args.tile}; each row is a fresh process")
+    print()
+
+    rows = []
+    for megapixels in args.sizes:
+        chosen = ["model"]
+        chosen += ["nlm"] if megapixels <= args.nlm_max_mp else []
+        chosen += ["bm3d"] if has_bm3d and megapixels <= args.bm3d_max_mp else []
+        model_seconds = None
+        for method in chosen:
+            result = measure(megapixels, method, args.tile, args.threads)
+            seconds = result["seconds"]
+            model_seconds = model_seconds or seconds
+            rows.append(
+                [
+                    f"{megapixels:g} MP",
+                    method,
+                    f"{seconds:.2f}",
+                    f"{result['pixels'] / 1e6 / seconds:.3f}",
+                    f"{result['base_mb']:.0f}",
+                    f"{result['peak_mb']:.0f}",
+                    f"{seconds / model_seconds:.2f}x",
+                ]
+            )
+    print_table(["size", "method", "seconds", "MP/s", "base MB", "peak MB", "vs model"], rows)
+
+
+if __name__ == "__main__":
+    main()

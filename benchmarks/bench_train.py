@@ -1,0 +1,97 @@
+"""Training-step throughput of every registered architecture, against the CPU's measured convolution ceiling.
+
+A step is what ``cae_denoise.train`` does per batch minus data preparation: forward, MSE loss, backward and
+an Adam step on a fixed random batch. For each architecture the script reports patches per second (median
+over timed steps after warm-up), the GFLOP/s this achieves (FLOPs of one forward + backward counted with
+``torch.utils.flop_counter.FlopCounterMode``; convolutions and matmuls only, so element-wise work is not
+counted), and that as a percentage of the best GFLOP/s a single large fp32 Conv2d forward reaches on this
+machine under ``torch.inference_mode`` (3x3, 32/64/128 channels in and out).
+
+    python benchmarks/bench_train.py            # defaults: patch 64, batch 16, as TrainConfig
+    python benchmarks/bench_train.py --quick    # smoke test
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import torch
+import torch.nn.functional as F
+from common import add_common_options, apply_threads, median_seconds, print_machine, print_table, train_step_function
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
+
+from cae_denoise.config import TrainConfig
+from cae_denoise.models import count_parameters, create_model, list_models
+
+CEILING_CHANNELS = (32, 64, 128)
+
+
+def step_flops(model: nn.Module, patch: int, batch_size: int) -> int:
+    """FLOPs of one forward + MSE + backward pass (as counted by FlopCounterMode)."""
+    noisy, clean = torch.rand(batch_size, 3, patch, patch), torch.rand(batch_size, 3, patch, patch)
+    with FlopCounterMode(display=False) as counter:
+        F.mse_loss(model(noisy), clean).backward()
+    model.zero_grad(set_to_none=True)
+    return counter.get_total_flops()
+
+
+def conv_ceiling(batch: int, size: int, warmup: int, repeats: int) -> dict[int, float]:
+    """GFLOP/s of a 3x3 fp32 Conv2d forward (C -> C channels, padding 1) for each C in CEILING_CHANNELS."""
+    results = {}
+    with torch.inference_mode():
+        for channels in CEILING_CHANNELS:
+            conv = nn.Conv2d(channels, channels, 3, padding=1)
+            images = torch.rand(batch, channels, size, size)
+            seconds = median_seconds(lambda conv=conv, images=images: conv(images), warmup=warmup, repeats=repeats)
+            results[channels] = 2 * batch * size * size * channels * channels * 9 / seconds / 1e9
+    return results
+
+
+def main() -> None:
+    defaults = TrainConfig()
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_common_options(parser)
+    parser.add_argument("--patch", type=int, default=defaults.patch, help="patch size (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch (default %(default)s)")
+    parser.add_argument("--warmup", type=int, default=3, help="untimed steps per arch (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=10, help="timed steps per arch (default %(default)s)")
+    parser.add_argument("--archs", nargs="+", default=list_models(), help="architectures (default: all registered)")
+    args = parser.parse_args()
+    apply_threads(args.threads)
+    ceiling_batch, ceiling_size, ceiling_repeats = 16, 128, 5
+    if args.quick:
+        args.patch, args.batch_size, args.warmup, args.steps = 32, 4, 1, 2
+        ceiling_batch, ceiling_size, ceiling_repeats = 2, 32, 2
+
+    print_machine()
+    torch.manual_seed(0)
+    ceilings = conv_ceiling(ceiling_batch, ceiling_size, warmup=1, repeats=ceiling_repeats)
+    ceiling = max(ceilings.values())
+    details = ", ".join(f"{c}->{c}: {g:.1f}" for c, g in ceilings.items())
+    print(f"conv ceiling (3x3 Conv2d forward, batch {ceiling_batch} x {ceiling_size}^2), GFLOP/s: {details}")
+    print(f"training step: patch {args.patch}, batch {args.batch_size}, median of {args.steps} after {args.warmup}")
+    print()
+
+    rows = []
+    for arch in args.archs:
+        model = create_model(arch)
+        flops = step_flops(model, args.patch, args.batch_size)
+        step = train_step_function(model, args.patch, args.batch_size)
+        seconds = median_seconds(step, warmup=args.warmup, repeats=args.steps)
+        achieved = flops / seconds / 1e9
+        rows.append(
+            [
+                arch,
+                f"{count_parameters(model):,}",
+                f"{args.batch_size / seconds:.1f}",
+                f"{achieved:.1f}",
+                f"{ceiling:.1f}",
+                f"{100 * achieved / ceiling:.0f}%",
+            ]
+        )
+    print_table(["arch", "params", "patches/s", "GFLOP/s achieved", "ceiling GFLOP/s", "achieved/ceiling"], rows)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,154 @@
+"""Helpers shared by the benchmark scripts: options, timing, tables, memory, machine facts, the model to time.
+
+Not part of the package; the scripts import it as a sibling module (``python benchmarks/bench_x.py``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import platform
+import resource
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from cae_denoise.checkpoint import load_model, resolve_model_path, save_checkpoint
+from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.models import create_model
+
+FALLBACK_ARCH = "unet"
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """``--quick`` (shrink everything to a smoke test) and ``--threads`` (torch intra-op threads)."""
+    parser.add_argument(
+        "--quick", action="store_true", help="tiny sizes and 2-3 iterations: checks the script works (< 30 s)"
+    )
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+
+
+def apply_threads(threads: int | None) -> None:
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, or what ``platform`` knows elsewhere."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def print_machine() -> None:
+    """One line about the machine and torch's threading, printed above every table."""
+    print(f"cpu: {cpu_model()} | torch {torch.__version__} | torch.get_num_threads() = {torch.get_num_threads()}")
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (VmHWM) in MiB."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux; approximate elsewhere
+
+
+def current_rss_mb() -> float:
+    """Resident memory of this process now (VmRSS) in MiB, or 0 where /proc is missing."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
+def median_seconds(function: Callable[[], object], *, warmup: int, repeats: int) -> float:
+    """Median wall time of ``repeats`` calls after ``warmup`` untimed calls."""
+    for _ in range(warmup):
+        function()
+    times = []
+    for _ in range(repeats):
+        tick = time.perf_counter()
+        function()
+        times.append(time.perf_counter() - tick)
+    return statistics.median(times)
+
+
+def train_step_function(model: nn.Module, patch: int, batch_size: int, seed: int = 0) -> Callable[[], None]:
+    """One training step as ``cae_denoise.train`` does it: forward, MSE loss, backward, Adam step.
+
+    Every call reuses one fixed random batch, so data preparation is not part of the step.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    clean = torch.rand(batch_size, 3, patch, patch, generator=generator)
+    noisy = (clean + 0.1 * torch.randn(clean.shape, generator=generator)).clamp_(0, 1)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+
+    def step() -> None:
+        loss = F.mse_loss(model(noisy), clean)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return step
+
+
+def default_model_available() -> bool:
+    try:
+        resolve_model_path("default")
+    except CaeDenoiseError:
+        return False
+    return True
+
+
+def fallback_note() -> str:
+    return f"NOTE: shipped default model missing; timing an untrained create_model({FALLBACK_ARCH!r}) instead"
+
+
+def load_default_model() -> tuple[nn.Module, str]:
+    """The shipped default model in eval mode and its label, or an untrained fallback (printing a note)."""
+    if default_model_available():
+        loaded = load_model("default")
+        return loaded.model, f"default ({loaded.payload.get('arch')})"
+    print(fallback_note())
+    return create_model(FALLBACK_ARCH).eval(), f"untrained {FALLBACK_ARCH}"
+
+
+def default_model_spec(workdir: Path) -> str:
+    """``"default"``, or the path of an untrained fallback checkpoint written to ``workdir`` (printing a note)."""
+    if default_model_available():
+        return "default"
+    print(fallback_note())
+    path = workdir / f"untrained_{FALLBACK_ARCH}.pt"
+    model = create_model(FALLBACK_ARCH)
+    save_checkpoint(path, {"arch": FALLBACK_ARCH, "arch_args": {}, "model": model.state_dict()})
+    return str(path)
+
+
+def print_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> None:
+    """Plain-text table: first column left-aligned, the others right-aligned; floats as given by the caller."""
+    cells = [[str(cell) for cell in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+
+    def line(row: list[str]) -> str:
+        parts = [row[0].ljust(widths[0])] + [cell.rjust(width) for cell, width in zip(row[1:], widths[1:], strict=True)]
+        return "  ".join(parts).rstrip()
+
+    print(line(cells[0]))
+    print("  ".join("-" * width for width in widths))
+    for row in cells[1:]:
+        print(line(row))
