@@ -75,7 +75,7 @@ def _progress() -> Progress:
 def _image_progress(total: int, label: str) -> Iterator[Callable[[str, str], None]]:
     """A progress bar over (image, method) evaluations; yields the callback to advance it."""
     with _progress() as progress:
-        task = progress.add_task(label, total=total, info="")
+        task = progress.add_task(label, total=total or None, info="")
         yield lambda image, method: progress.update(task, advance=1, info=f"{method} on {image}")
 
 
@@ -568,6 +568,23 @@ def denoise(
     console.print(f"{len(done)}/{len(results)} files denoised, {megapixels:.1f} MP in {seconds:.1f} s{rate}")
     if len(done) < len(results):
         raise typer.Exit(1)
+
+
+def _show_version(value: bool) -> None:
+    if value:
+        from .reports import package_version
+
+        typer.echo(f"cae-denoise {package_version()}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_show_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Train, evaluate, compare and apply convolutional-autoencoder image denoisers."""
 
 
 def main() -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -214,6 +215,10 @@ def resolve_methods(specs: list[str], device: torch.device | str = "cpu") -> lis
                 raise CaeDenoiseError(f"{spec} is named twice")
             methods.append(Method(spec, spec))
             continue
+        if not Path(spec).exists() and spec != "default":
+            raise CaeDenoiseError(
+                f"{spec}: no such checkpoint file, and not a method name ({', '.join(classical_names())}, default)"
+            )
         loaded = load_model(spec, device)
         label = str(loaded.payload.get("arch", spec)) if spec != "default" else "default"
         methods.append(Method(label if label not in taken and label not in classical_names() else spec, spec, loaded))
