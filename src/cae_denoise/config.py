@@ -27,7 +27,8 @@ class TrainConfig:
     when ``resize`` is set. One epoch is ``steps_per_epoch`` optimiser steps of ``batch_size`` samples.
     ``grad_clip`` > 0 clips the gradient norm (0 turns it off). ``schedule`` is ``constant`` or ``cosine``
     (learning rate decayed to 0 over the run). ``dead_leaves`` adds that many procedural 256x256 images
-    (see ``synthetic.py``) to the training images.
+    (see ``synthetic.py``) to the training images. ``amp`` trains in bfloat16 autocast (GPUs with bf16,
+    or CPUs); ``compile`` wraps the model in ``torch.compile``.
     """
 
     arch: str = "leaky"
@@ -48,6 +49,8 @@ class TrainConfig:
     schedule: str = "constant"
     grad_clip: float = 0.0
     dead_leaves: int = 0
+    amp: bool = False
+    compile: bool = False
     val_sigma: float = 25.0
     val_seed: int = 0
 

@@ -92,6 +92,15 @@ def validation_scores(
     return mean_metrics(rows)
 
 
+def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
+    """bfloat16 autocast for ``--amp`` (no loss scaling needed); an error where bf16 is unsupported."""
+    if enabled and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise CaeDenoiseError("--amp uses bfloat16, which this GPU does not support; train without --amp")
+    if enabled and device.type not in ("cuda", "cpu"):
+        raise CaeDenoiseError(f"--amp is supported on CUDA and CPU, not {device.type}")
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
 @contextmanager
 def interrupt_between_steps() -> Iterator[Callable[[], bool]]:
     """Defer Ctrl-C (SIGINT) to the next step boundary, so a saved state is never half a step.
@@ -138,6 +147,11 @@ class Trainer:
             torch.manual_seed(config.seed)
             self.model = create_model(config.arch, **config.arch_args()).to(self.device)
         self.network = distributed.wrap(self.model, self.context, self.device)
+        if config.compile:
+            self.network = torch.compile(self.network)
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest kernels
+        self.autocast = _autocast(self.device, config.amp)
         self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
         self.scheduler = (
             torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.total_steps)
@@ -280,8 +294,11 @@ class Trainer:
     def _step(self) -> float:
         clean = self.samples.batch(self.config.batch_size, self.generator)
         noisy = self.noise.add_to_batch(clean, self.generator)
+        if self.device.type == "cuda":
+            clean, noisy = clean.pin_memory(), noisy.pin_memory()
         clean, noisy = clean.to(self.device, non_blocking=True), noisy.to(self.device, non_blocking=True)
-        loss = F.mse_loss(self.network(noisy), clean)
+        with self.autocast:
+            loss = F.mse_loss(self.network(noisy).float(), clean)
         value = distributed.mean_across_ranks(float(loss.detach()), self.context, self.device)
         if not math.isfinite(value):
             raise CaeDenoiseError(
