@@ -182,8 +182,8 @@ def train(
         float, typer.Option(help="Clip the gradient norm to this value; 0 = off.")
     ] = _DEFAULTS.grad_clip,
     amp: Annotated[bool, typer.Option(help="Mixed precision (bfloat16 autocast) on GPUs with bf16, or CPU.")] = False,
-    compile: Annotated[
-        bool, typer.Option(help="torch.compile the model (faster steps after a compile pause).")
+    compile_model: Annotated[
+        bool, typer.Option("--compile", help="torch.compile the model (faster steps after a compile pause).")
     ] = False,
     dead_leaves: Annotated[
         int, typer.Option(help="Add N procedural dead-leaves images (256x256) to the training images.")
@@ -219,7 +219,7 @@ def train(
             grad_clip=grad_clip,
             dead_leaves=dead_leaves,
             amp=amp,
-            compile=compile,
+            compile=compile_model,
         )
     trainer = Trainer(config, resume=resume is not None)
     if not trainer.context.is_main:  # other torchrun ranks train silently; rank 0 reports and evaluates
