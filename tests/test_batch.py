@@ -1,0 +1,153 @@
+"""Denoising files: input expansion, output naming, never overwriting, keeping the file's kind."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from helpers import png_header, save_png, texture, to_uint8
+from PIL import Image
+
+from cae_denoise.batch import denoise_files, estimate_noise_sigma, expand_inputs, output_path
+from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.images import decode_image
+from cae_denoise.inference import denoise_array
+from cae_denoise.noise import GaussianNoise
+
+
+def _noisy_texture(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return GaussianNoise(20, 20).add_seeded(texture(height, width, seed), seed, 0)
+
+
+def test_output_path():
+    assert output_path(Path("/a/photo.jpg"), None, "png") == Path("/a/photo_denoised.png")
+    assert output_path(Path("/a/photo.jpg"), Path("/out"), "jpeg") == Path("/out/photo_denoised.jpg")
+    assert output_path(Path("/a/scan.tar.png"), None, "TIFF") == Path("/a/scan.tar_denoised.tif")
+    with pytest.raises(CaeDenoiseError, match="--format 'gif'"):
+        output_path(Path("a.png"), None, "gif")
+
+
+def test_expand_inputs(tmp_path, monkeypatch):
+    for name in ("a.png", "b.jpg", "sub/c.png", "sub/notes.txt", "other/d.png"):
+        (tmp_path / name).parent.mkdir(exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    found = expand_inputs([str(tmp_path / "sub"), str(tmp_path / "*.png"), str(tmp_path / "sub" / "c.png")])
+    assert found == [(tmp_path / "sub" / "c.png").resolve(), (tmp_path / "a.png").resolve()]
+    monkeypatch.chdir(tmp_path)
+    assert expand_inputs(["other/**/*.png"]) == [(tmp_path / "other" / "d.png").resolve()]
+    assert expand_inputs(["missing.png"]) == [(tmp_path / "missing.png").resolve()]  # reported when read
+    with pytest.raises(CaeDenoiseError, match=r"no input images found in: \*\.gif"):
+        expand_inputs(["*.gif"])
+
+
+def test_denoised_rgb_file_matches_the_library(tmp_path, loaded_model):
+    noisy = _noisy_texture(37, 45)
+    source = save_png(tmp_path / "photo.png", noisy)
+    [result] = denoise_files(loaded_model, [str(source)])
+    assert result.error is None
+    assert result.output == tmp_path / "photo_denoised.png"
+    assert result.megapixels == pytest.approx(37 * 45 / 1e6)
+    written = np.asarray(Image.open(result.output))
+    assert written.shape == (37, 45, 3)
+    expected = to_uint8(denoise_array(loaded_model.model, decode_image(source).rgb))
+    assert np.abs(written.astype(int) - expected).max() <= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["photo.png", "photo_denoised.png"]
+
+
+def test_gray_alpha_and_16_bit_are_kept(tmp_path, loaded_model):
+    gray = to_uint8(_noisy_texture(33, 29)[..., 0])
+    alpha = np.random.default_rng(0).integers(0, 256, (33, 29), dtype=np.uint8)
+    Image.fromarray(gray, mode="L").save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([to_uint8(_noisy_texture(33, 29, 1)), alpha]), mode="RGBA").save(tmp_path / "rgba.png")
+    Image.fromarray(gray.astype(np.uint16) * 257).save(tmp_path / "deep.png")
+    results = denoise_files(loaded_model, [str(tmp_path)])
+    assert [r.error for r in results] == [None, None, None]
+    outputs = {r.source.name: Image.open(r.output) for r in results}
+    assert outputs["gray.png"].mode == "L"
+    assert outputs["rgba.png"].mode == "RGBA"
+    np.testing.assert_array_equal(np.asarray(outputs["rgba.png"].getchannel("A")), alpha)
+    assert outputs["deep.png"].mode in ("I;16", "I")
+    assert png_header((tmp_path / "deep_denoised.png").read_bytes())[2] == 16
+    assert all(image.size == (29, 33) for image in outputs.values())
+
+
+def test_jpeg_and_tiff_outputs(tmp_path, loaded_model):
+    source = save_png(tmp_path / "in.png", _noisy_texture(20, 22))
+    out = tmp_path / "out"
+    jpeg = denoise_files(loaded_model, [str(source)], out_dir=out, fmt="jpeg")[0]
+    tiff = denoise_files(loaded_model, [str(source)], out_dir=out, fmt="tiff")[0]
+    assert jpeg.output == out / "in_denoised.jpg" and jpeg.output.read_bytes()[:2] == b"\xff\xd8"
+    assert tiff.output == out / "in_denoised.tif" and Image.open(tiff.output).format == "TIFF"
+
+
+def test_16_bit_rgb_png_stays_16_bit(tmp_path, loaded_model):
+    from cae_denoise.images import encode_image
+
+    source = tmp_path / "deep_rgb.png"
+    source.write_bytes(encode_image(_noisy_texture(21, 23), bit_depth=16))
+    [result] = denoise_files(loaded_model, [str(source)])
+    assert result.error is None
+    assert png_header(result.output.read_bytes())[2] == 16
+
+
+def test_never_overwrites_without_permission(tmp_path, loaded_model):
+    source = save_png(tmp_path / "a.png", _noisy_texture(20, 20))
+    existing = tmp_path / "a_denoised.png"
+    existing.write_bytes(b"precious")
+    [result] = denoise_files(loaded_model, [str(source)])
+    assert result.output is None
+    assert "a_denoised.png exists; pass --overwrite" in result.error
+    assert existing.read_bytes() == b"precious"
+    [result] = denoise_files(loaded_model, [str(source)], overwrite=True)
+    assert result.error is None
+    assert np.asarray(Image.open(existing)).shape == (20, 20, 3)
+
+
+def test_never_overwrites_an_input(tmp_path, loaded_model):
+    first = save_png(tmp_path / "x.png", _noisy_texture(20, 20))
+    second = save_png(tmp_path / "x_denoised.png", _noisy_texture(20, 20, 1))
+    before = second.read_bytes()
+    results = denoise_files(loaded_model, [str(first), str(second)], overwrite=True)
+    by_name = {r.source.name: r for r in results}
+    assert "would overwrite an input" in by_name["x.png"].error
+    assert by_name["x_denoised.png"].error is None
+    assert second.read_bytes() == before
+
+
+def test_a_bad_file_does_not_stop_the_others(tmp_path, loaded_model):
+    for i, name in enumerate(("a.png", "c.png")):
+        save_png(tmp_path / name, _noisy_texture(18, 19, i))
+    good = (tmp_path / "a.png").read_bytes()
+    (tmp_path / "b.png").write_bytes(good[: len(good) // 2])
+    seen = []
+    results = denoise_files(
+        loaded_model,
+        [str(tmp_path / n) for n in ("a.png", "b.png", "c.png", "gone.png")],
+        out_dir=tmp_path / "out",
+        on_file=seen.append,
+    )
+    assert seen == results
+    assert [r.error is None for r in results] == [True, False, True, False]
+    assert "b.png" in results[1].error and "gone.png: file not found" in results[3].error
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["a_denoised.png", "c_denoised.png"]
+
+
+def test_side_by_side_and_noise_estimate(tmp_path, loaded_model):
+    clean = texture(64, 64, 5)
+    source = save_png(tmp_path / "s.png", GaussianNoise(25, 25).add_seeded(clean, 0, 0))
+    [result] = denoise_files(loaded_model, [str(source)], write_side_by_side=True)
+    assert result.error is None
+    assert result.side_by_side == tmp_path / "s_denoised_side_by_side.png"
+    pair = np.asarray(Image.open(result.side_by_side))
+    assert pair.shape[0] == 64 and pair.shape[1] > 128
+    np.testing.assert_array_equal(pair[:, :64], np.asarray(Image.open(source)))
+    np.testing.assert_array_equal(pair[:, -64:], np.asarray(Image.open(result.output)))
+    assert result.estimated_sigma == pytest.approx(25, rel=0.3)
+
+
+def test_estimate_noise_sigma_tracks_the_noise_level():
+    clean = texture(64, 64, 6)
+    estimates = [estimate_noise_sigma(GaussianNoise(s, s, clip=False).add_seeded(clean, 0, 0)) for s in (5, 15, 30)]
+    assert estimates == sorted(estimates)
+    assert estimates[1] == pytest.approx(15, rel=0.3)

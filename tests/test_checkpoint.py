@@ -1,0 +1,234 @@
+"""Checkpoints: atomic save, self-describing load, and refusal of anything that is not plain data."""
+
+from __future__ import annotations
+
+import os
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from cae_denoise.checkpoint import FORMAT, load_checkpoint, load_model, save_checkpoint
+from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.models import create_model
+
+
+def _save_tiny(path: Path, arch: str = "leaky", **arch_args: object) -> torch.nn.Module:
+    arch_args = arch_args or {"channels": 4, "depth": 1}
+    torch.manual_seed(5)
+    model = create_model(arch, **arch_args)
+    save_checkpoint(path, {"arch": arch, "arch_args": arch_args, "model": model.state_dict()})
+    return model.eval()
+
+
+def test_save_load_round_trip_gives_identical_outputs(tmp_path):
+    path = tmp_path / "deep" / "folder" / "model.pt"
+    model = _save_tiny(path)
+    assert sorted(p.name for p in path.parent.iterdir()) == ["model.pt"]
+    loaded = load_model(path)
+    assert Path(loaded.name).name == "model.pt"
+    assert not loaded.model.training
+    batch = torch.rand(2, 3, 20, 14, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        assert torch.equal(loaded.model(batch), model(batch))
+    for name, tensor in model.state_dict().items():
+        assert torch.equal(loaded.model.state_dict()[name], tensor)
+
+
+def test_trained_checkpoint_rebuilds_itself(trained_run, checkpoint):
+    payload = torch.load(checkpoint, map_location="cpu", weights_only=True)  # plain data only
+    assert payload["format"] == FORMAT
+    loaded = load_model(checkpoint)
+    assert loaded.payload["arch"] == trained_run.config.arch
+    assert loaded.config == trained_run.config.to_dict()
+    assert set(loaded.payload["split"]) == {"train", "val", "test"}
+    assert len(loaded.payload["history"]) >= 1
+    expected = create_model(payload["arch"], **payload["arch_args"])
+    assert [p.shape for p in loaded.model.parameters()] == [p.shape for p in expected.parameters()]
+    image = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        output = loaded.model(image)
+    assert output.shape == image.shape and torch.isfinite(output).all()
+
+
+def test_save_checkpoint_is_atomic(tmp_path):
+    path = tmp_path / "a.pt"
+    save_checkpoint(path, {"value": torch.arange(3)})
+    save_checkpoint(path, {"value": torch.arange(5)})
+    assert torch.equal(load_checkpoint(path)["value"], torch.arange(5))
+    assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]
+
+
+def test_failed_save_leaves_no_temporary(tmp_path):
+    path = tmp_path / "bad.pt"
+    with pytest.raises(Exception):  # noqa: B017 - torch.save's exact error for an unpicklable value varies
+        save_checkpoint(path, {"value": lambda: None})
+    assert list(tmp_path.iterdir()) == []
+
+
+# --- hostile and foreign files ----------------------------------------------------------------------------
+
+
+class _SystemTouch:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch '{self.marker}'",))
+
+
+class _PathTouch:
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+@pytest.mark.parametrize("payload_kind", [_SystemTouch, _PathTouch])
+@pytest.mark.parametrize("writer", ["torch", "pickle"])
+def test_malicious_pickle_is_refused_and_not_run(tmp_path, payload_kind, writer):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "evil.pt"
+    payload = {"format": FORMAT, "format_version": 1, "arch": "leaky", "x": payload_kind(marker)}
+    if writer == "torch":
+        torch.save(payload, path)
+    else:
+        path.write_bytes(pickle.dumps(payload))
+    # a torch zip file gets as far as the forbidden global; a bare pickle is not even a checkpoint container
+    expected = r"evil\.pt: refused" if writer == "torch" else r"evil\.pt: (refused|not a cae-denoise checkpoint)"
+    with pytest.raises(CaeDenoiseError, match=expected):
+        load_checkpoint(path)
+    with pytest.raises(CaeDenoiseError, match=expected):
+        load_model(path)
+    assert not marker.exists()
+
+
+def test_the_malicious_payload_is_live(tmp_path):
+    """Control for the test above: unpickling the same payload unsafely does create the marker."""
+    marker = tmp_path / "pwned"
+    pickle.loads(pickle.dumps({"x": _PathTouch(marker)}))
+    assert marker.exists()
+
+
+def _random_bytes(path: Path) -> None:
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+
+
+def _text(path: Path) -> None:
+    path.write_text("hello world\n")
+
+
+def _empty(path: Path) -> None:
+    path.write_bytes(b"")
+
+
+def _plain_torch(path: Path) -> None:
+    torch.save({"a": 1}, path)
+
+
+def _tensor_only(path: Path) -> None:
+    torch.save(torch.zeros(3), path)
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        _empty,
+        _plain_torch,
+        _tensor_only,
+        _random_bytes,
+        pytest.param(
+            _text,
+            marks=pytest.mark.xfail(
+                reason="BUG: a text file ('hello world') makes torch.load raise KeyError, which load_checkpoint "
+                "does not catch (a traceback in the CLI)",
+                strict=True,
+            ),
+        ),
+    ],
+)
+def test_foreign_files_are_not_checkpoints(tmp_path, make):
+    path = tmp_path / "foreign.pt"
+    make(path)
+    with pytest.raises(CaeDenoiseError, match=r"foreign\.pt: not a cae-denoise checkpoint"):
+        load_checkpoint(path)
+
+
+def test_truncated_checkpoint(tmp_path, checkpoint):
+    data = checkpoint.read_bytes()
+    path = tmp_path / "cut.pt"
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CaeDenoiseError, match=r"cut\.pt: not a cae-denoise checkpoint"):
+        load_model(path)
+
+
+def test_missing_checkpoint(tmp_path):
+    with pytest.raises(CaeDenoiseError, match=r"nothing\.pt: checkpoint file not found"):
+        load_model(tmp_path / "nothing.pt")
+    with pytest.raises(CaeDenoiseError, match="checkpoint file not found"):
+        load_model(tmp_path)  # a folder
+
+
+def test_weights_that_do_not_fit(tmp_path, checkpoint):
+    payload = load_checkpoint(checkpoint)
+    payload["arch_args"] = {**payload["arch_args"], "channels": payload["arch_args"]["channels"] * 2}
+    path = tmp_path / "mismatch.pt"
+    save_checkpoint(path, payload)
+    with pytest.raises(CaeDenoiseError, match=r"mismatch\.pt: weights do not fit architecture 'leaky'"):
+        load_model(path)
+
+
+def test_missing_fields_and_unknown_arch(tmp_path):
+    path = tmp_path / "partial.pt"
+    save_checkpoint(path, {"arch_args": {}})
+    with pytest.raises(CaeDenoiseError, match=r"partial\.pt: checkpoint lacks the field 'arch'"):
+        load_model(path)
+    save_checkpoint(path, {"arch": "no_such_arch", "model": {}})
+    with pytest.raises(CaeDenoiseError, match="unknown architecture 'no_such_arch'"):
+        load_model(path)
+
+
+def test_newer_format_is_refused(tmp_path):
+    path = tmp_path / "future.pt"
+    torch.save({"format": FORMAT, "format_version": 99}, path)
+    with pytest.raises(CaeDenoiseError, match="format 99 is newer"):
+        load_checkpoint(path)
+
+
+# --- export and the shipped model -------------------------------------------------------------------------
+
+
+def test_export_for_inference_drops_training_state(tmp_path, checkpoint):
+    from cae_denoise.checkpoint import TRAINING_ONLY_FIELDS, export_for_inference
+
+    target = tmp_path / "small.pt"
+    export_for_inference(checkpoint, target)
+    payload = load_checkpoint(target)
+    assert not set(TRAINING_ONLY_FIELDS) & set(payload)
+    assert {"arch", "arch_args", "config", "model"} <= set(payload)
+    assert target.stat().st_size < checkpoint.stat().st_size
+    original, exported = load_model(checkpoint), load_model(target)
+    batch = torch.rand(1, 3, 21, 19, generator=torch.Generator().manual_seed(4))
+    with torch.no_grad():
+        assert torch.equal(original.model(batch), exported.model(batch))
+    assert [p.name for p in tmp_path.iterdir()] == ["small.pt"]
+
+
+def test_default_model_spec():
+    from cae_denoise import checkpoint as checkpoint_module
+    from cae_denoise.checkpoint import DEFAULT_MODEL, resolve_model_path
+    from cae_denoise.inference import run_model
+
+    assert resolve_model_path("runs/x/best.pt") == Path("runs/x/best.pt")
+    shipped = Path(checkpoint_module.__file__).parent / "assets" / "default_model.pt"
+    if shipped.is_file():
+        loaded = load_model(DEFAULT_MODEL)
+        batch = torch.rand(1, 3, 17, 23)
+        with torch.no_grad():
+            assert run_model(loaded.model, batch).shape == batch.shape
+    else:
+        with pytest.raises(CaeDenoiseError, match="shipped default model is missing"):
+            resolve_model_path(DEFAULT_MODEL)

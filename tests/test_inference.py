@@ -1,0 +1,140 @@
+"""Tiled inference: any size in, same size out; tiles blend to the untiled result."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from helpers import texture
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from torch import nn
+
+from cae_denoise.inference import denoise_array, run_model
+from cae_denoise.models import create_model
+
+
+class PixelwiseModel(nn.Module):
+    """A 1x1-convolution model: its output at a pixel depends on that pixel only, so tiling must not change it."""
+
+    size_multiple = 4
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.mix = nn.Conv2d(3, 3, 1)
+        with torch.no_grad():
+            self.mix.weight.copy_(torch.eye(3)[:, :, None, None] * 0.8 + 0.05)
+            self.mix.bias.fill_(0.02)
+
+    def forward(self, batch: torch.Tensor) -> torch.Tensor:
+        assert batch.shape[-2] % self.size_multiple == 0 and batch.shape[-1] % self.size_multiple == 0
+        return self.mix(batch)
+
+
+def _noisy_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    noisy = texture(height, width, seed) + rng.normal(0, 0.1, (height, width, 3))
+    return np.clip(noisy, 0, 1).astype(np.float32)
+
+
+def test_tiled_equals_untiled_for_a_pixelwise_model():
+    model = PixelwiseModel().eval()
+    image = _noisy_image(70, 90)
+    whole = denoise_array(model, image)
+    tiled = denoise_array(model, image, tile=32, overlap=8, batch_size=3)
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+    with torch.no_grad():
+        expected = model.mix(torch.from_numpy(image.transpose(2, 0, 1))[None])[0].clamp(0, 1)
+    np.testing.assert_allclose(whole, expected.permute(1, 2, 0).numpy(), atol=1e-6)
+
+
+def test_tiled_is_close_to_untiled_for_a_trained_model(loaded_model):
+    image = _noisy_image(70, 90, seed=1)
+    whole = denoise_array(loaded_model.model, image)
+    tiled = denoise_array(loaded_model.model, image, tile=32, overlap=8)
+    difference = np.abs(tiled.astype(np.float64) - whole)
+    assert difference.max() < 5e-2
+    assert difference.mean() < 2e-3
+    # and tiling is not a no-op here: the image really was split (a 32 px tile cannot see it all)
+    assert difference.max() > 0
+
+
+@pytest.mark.parametrize("name", ["leaky", "baseline"])
+def test_tiled_is_close_to_untiled_for_an_untrained_cae(name):
+    torch.manual_seed(0)
+    model = create_model(name, channels=4, depth=2).eval()
+    image = _noisy_image(70, 90, seed=2)
+    whole = denoise_array(model, image)
+    tiled = denoise_array(model, image, tile=32, overlap=8, batch_size=2)
+    difference = np.abs(tiled.astype(np.float64) - whole)
+    assert difference.max() < 1e-1
+    assert difference.mean() < 2e-3
+
+
+@pytest.mark.parametrize(("height", "width"), [(1, 1), (1, 7), (7, 1), (33, 17), (37, 31)])
+def test_small_and_odd_sizes_keep_their_shape(loaded_model, height, width):
+    image = _noisy_image(height, width) if min(height, width) > 1 else np.full((height, width, 3), 0.5, np.float32)
+    output = denoise_array(loaded_model.model, image)
+    assert output.shape == (height, width, 3)
+    assert output.dtype == np.float32
+    assert np.isfinite(output).all()
+    tiled = denoise_array(loaded_model.model, image, tile=16, overlap=4)
+    assert tiled.shape == (height, width, 3)
+
+
+def test_output_is_clipped_to_unit_range():
+    class Amplify(nn.Module):
+        def forward(self, batch: torch.Tensor) -> torch.Tensor:
+            return batch * 4 - 1.5
+
+    image = _noisy_image(20, 24)
+    output = denoise_array(Amplify(), image, tile=16, overlap=4)
+    assert output.min() == 0.0 and output.max() == 1.0
+    np.testing.assert_allclose(output, np.clip(image * 4 - 1.5, 0, 1), atol=1e-6)
+
+
+def test_overlap_must_be_smaller_than_tile(loaded_model):
+    with pytest.raises(ValueError, match="overlap"):
+        denoise_array(loaded_model.model, _noisy_image(20, 20), tile=16, overlap=16)
+
+
+def test_input_is_not_modified(loaded_model):
+    image = _noisy_image(33, 17)
+    copy = image.copy()
+    denoise_array(loaded_model.model, image, tile=16, overlap=4)
+    np.testing.assert_array_equal(image, copy)
+
+
+def test_run_model_pads_by_replication_and_crops():
+    seen = []
+
+    class Record(nn.Module):
+        size_multiple = 8
+
+        def forward(self, batch: torch.Tensor) -> torch.Tensor:
+            seen.append(batch.clone())
+            return batch
+
+    batch = torch.rand(2, 3, 13, 10)
+    output = run_model(Record(), batch)
+    assert torch.equal(output, batch)
+    padded = seen[0]
+    assert padded.shape == (2, 3, 16, 16)
+    assert torch.equal(padded[..., 13:, :10], batch[..., 12:13, :].expand(2, 3, 3, 10))
+    assert torch.equal(padded[..., :13, 10:], batch[..., :, 9:10].expand(2, 3, 13, 6))
+
+
+@settings(max_examples=15, deadline=None)
+@given(
+    height=st.integers(1, 45),
+    width=st.integers(1, 45),
+    tile=st.integers(8, 40),
+    overlap_fraction=st.floats(0, 0.9),
+)
+def test_tiling_property_pixelwise(height, width, tile, overlap_fraction):
+    overlap = min(tile - 1, int(tile * overlap_fraction))
+    model = PixelwiseModel().eval()
+    image = np.random.default_rng(height * 100 + width).random((height, width, 3)).astype(np.float32)
+    tiled = denoise_array(model, image, tile=tile, overlap=overlap, batch_size=2)
+    assert tiled.shape == image.shape
+    np.testing.assert_allclose(tiled, denoise_array(model, image), atol=1e-6)
