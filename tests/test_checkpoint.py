@@ -140,14 +140,7 @@ def _tensor_only(path: Path) -> None:
         _plain_torch,
         _tensor_only,
         _random_bytes,
-        pytest.param(
-            _text,
-            marks=pytest.mark.xfail(
-                reason="BUG: a text file ('hello world') makes torch.load raise KeyError, which load_checkpoint "
-                "does not catch (a traceback in the CLI)",
-                strict=True,
-            ),
-        ),
+        _text,
     ],
 )
 def test_foreign_files_are_not_checkpoints(tmp_path, make):

@@ -229,11 +229,6 @@ def test_evaluate_bad_sigma(cli_run, image_folder, sigma, fragment):
     assert_one_line_error(result, fragment)
 
 
-@pytest.mark.xfail(
-    reason="BUG: 'evaluate --seed -1' crashes with ValueError from numpy.random.SeedSequence "
-    "(a traceback) instead of a one-line error",
-    strict=True,
-)
 def test_evaluate_negative_seed(cli_run, image_folder, tmp_path):
     result = invoke(
         "evaluate", cli_run / "best.pt", "--data", image_folder, "--seed", "-1", "--device", "cpu",
@@ -242,11 +237,6 @@ def test_evaluate_negative_seed(cli_run, image_folder, tmp_path):
     assert_one_line_error(result, "--seed")
 
 
-@pytest.mark.xfail(
-    reason="BUG: 'evaluate notes.txt' (a text file given as checkpoint) crashes with KeyError from torch.load "
-    "(a traceback) instead of a one-line 'not a cae-denoise checkpoint' error",
-    strict=True,
-)
 def test_evaluate_text_file_as_checkpoint(tmp_path, image_folder):
     notes = tmp_path / "notes.txt"
     notes.write_text("hello world\n")

@@ -236,7 +236,8 @@ def test_split_is_deterministic_disjoint_and_complete(count):
     assert train | val | test == set(names)
     assert len(split.train) + len(split.val) + len(split.test) == count
     assert len(val) >= 1 and len(test) >= 1 and len(train) >= 1
-    assert len(val) == len(test) == max(1, round(0.1 * count))
+    if count >= 10:  # about 10% each by hash; never most of the data
+        assert len(val) + len(test) <= count // 2
 
 
 @pytest.mark.parametrize("count", [0, 1, 2])
@@ -254,16 +255,12 @@ def test_split_parts_and_round_trip():
         split.part("everything")
 
 
-@pytest.mark.xfail(
-    reason="BUG: make_split's docstring says hashing keeps an image in the same part when other images are "
-    "added, but the parts are positional slices of the hash order, so adding img08.png to img00..img07.png "
-    "moves img02.png from val to train",
-    strict=True,
-)
 def test_split_is_stable_when_images_are_added():
-    names = [f"img{i:02d}.png" for i in range(8)]
+    names = [f"img{i:03d}.png" for i in range(60)]
     before = make_split(_fake_source(names))
-    after = make_split(_fake_source([*names, "img08.png"]))
+    after = make_split(_fake_source([*names, "img060.png", "img061.png", "img062.png"]))
+    # Precondition: every part is filled by hash alone (tiny sets borrow a train image, see make_split).
+    assert len(before.val) >= 2 and len(before.test) >= 2
     for part in ("train", "val", "test"):
         assert set(before.part(part)) <= set(after.part(part)), part
 

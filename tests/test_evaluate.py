@@ -208,11 +208,6 @@ def test_evaluate_rejects_bad_sigma_before_loading(tmp_path):
         evaluate_specs([str(tmp_path / "missing.pt")])
 
 
-@pytest.mark.xfail(
-    reason="BUG: a negative --seed reaches numpy.random.SeedSequence, which raises ValueError "
-    "('expected non-negative integer') instead of a CaeDenoiseError",
-    strict=True,
-)
 def test_negative_seed_is_a_user_error(images):
     with pytest.raises(CaeDenoiseError, match="seed"):
         evaluate_methods({}, images, sigma=25, seed=-1)
@@ -228,21 +223,11 @@ def test_load_test_images_and_leakage(trained_run, image_folder):
     assert leakage(loaded, "builtin", images) == []
 
 
-@pytest.mark.xfail(
-    reason="BUG: resolve_methods gives the 2nd and 3rd copy of a checkpoint the same label (the path), so "
-    "'compare a.pt a.pt a.pt' silently evaluates two methods, not three",
-    strict=True,
-)
 def test_three_copies_get_three_labels(trained_run):
     methods = resolve_methods([str(trained_run.best)] * 3)
     assert len({m.label for m in methods}) == 3
 
 
-@pytest.mark.xfail(
-    reason="BUG: leakage() compares --data strings literally, so evaluating on 'photos/' (trailing slash) or a "
-    "relative path to the folder a model was trained on does not flag its training images",
-    strict=True,
-)
 def test_leakage_is_found_whatever_the_spelling_of_the_folder(trained_run, image_folder):
     body = evaluate_specs([str(trained_run.best)], data=str(image_folder) + "/", split="train")
     assert body["methods"]["leaky"]["test_images_seen_in_training"] == body["images"]

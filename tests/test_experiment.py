@@ -69,11 +69,6 @@ def test_rerun_skips_finished_runs(experiment):
     assert again["summary"] == body["summary"]
 
 
-@pytest.mark.xfail(
-    reason="BUG: rerunning an experiment with different settings (here epochs 1 -> 2) in the same folder skips "
-    "every finished run and reports their old results under the new base_config",
-    strict=True,
-)
 def test_rerun_with_other_settings_does_not_reuse_stale_runs(experiment, tmp_path):
     base, out, _, _ = experiment
     copy = tmp_path / "copy"

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
-import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -91,7 +90,8 @@ class TrainConfig:
             (self.patch >= 8, f"--patch {self.patch}: must be at least 8 pixels"),
             (self.resize is None or self.resize >= 8, f"--resize {self.resize}: must be at least 8 pixels"),
             (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1"),
-            (self.lr > 0 and math.isfinite(self.lr), f"--lr {self.lr}: must be a positive number"),
+            (0 < self.lr <= 1, f"--lr {self.lr}: must be in (0, 1]; Adam typically uses 1e-4 to 1e-3"),
+            (self.seed >= 0, f"--seed {self.seed}: must be 0 or more"),
             (self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
             (self.steps_per_epoch >= 1, f"--steps-per-epoch {self.steps_per_epoch}: must be at least 1"),
             (self.channels is None or self.channels >= 1, f"--channels {self.channels}: must be at least 1"),

@@ -204,8 +204,9 @@ def _stable_key(name: str) -> str:
 def make_split(source: Source, fraction: float = 0.1) -> Split:
     """The fixed built-in split, or for other sources a deterministic split by a hash of each name.
 
-    Hashing (not shuffling) keeps an image in the same part when other images are added. At least one
-    image goes to validation and one to test, so a source needs three or more images.
+    Each name's hash, read as a number in [0, 1), puts it in test below ``fraction``, in validation below
+    ``2 * fraction``, else in train: an image stays in its part when other images are added. A part left
+    empty (few images) takes the train image with the lowest hash, so a source needs three or more images.
     """
     names = [image.name for image in source.images]
     if source.spec == BUILTIN:
@@ -213,10 +214,14 @@ def make_split(source: Source, fraction: float = 0.1) -> Split:
         return Split(train, BUILTIN_VAL, BUILTIN_TEST)
     if len(names) < 3:
         raise CaeDenoiseError(f"{source.spec}: {len(names)} readable image(s); a train/val/test split needs at least 3")
-    ordered = sorted(names, key=_stable_key)
-    held_out = max(1, round(fraction * len(names)))
-    test, val, train = ordered[:held_out], ordered[held_out : 2 * held_out], ordered[2 * held_out :]
-    return Split(tuple(sorted(train)), tuple(sorted(val)), tuple(sorted(test)))
+    parts: dict[str, list[str]] = {"test": [], "val": [], "train": []}
+    for name in sorted(names, key=_stable_key):
+        position = int(_stable_key(name)[:12], 16) / 16**12
+        parts["test" if position < fraction else "val" if position < 2 * fraction else "train"].append(name)
+    for part in ("test", "val"):
+        if not parts[part]:
+            parts[part].append(parts["train"].pop(0))
+    return Split(tuple(sorted(parts["train"])), tuple(sorted(parts["val"])), tuple(sorted(parts["test"])))
 
 
 # --- training samples -------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 
 from .checkpoint import LoadedModel, load_model
 from .classical import CLASSICAL_SETTINGS, Denoiser, classical_denoiser, classical_names
-from .data import NamedImage, load_source, make_split, resize_square
+from .data import BUILTIN, NamedImage, load_source, make_split, resize_square
 from .errors import CaeDenoiseError
 from .inference import denoise_array
 from .metrics import (
@@ -98,6 +98,8 @@ def evaluate_methods(
     """
     if not images:
         raise CaeDenoiseError("no test images to evaluate on")
+    if seed < 0:
+        raise CaeDenoiseError(f"--seed {seed}: must be 0 or more")
     noise = GaussianNoise(sigma, sigma)
     result = Evaluation([image.name for image in images], sigma, seed)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in (NOISY, *methods)}
@@ -132,10 +134,16 @@ def load_test_images(data: str, split: str = "test", resize: int | None = None) 
     return images, [f"{name}: {reason}" for name, reason in source.skipped]
 
 
+def same_source(first: str, second: str) -> bool:
+    """Whether two ``--data`` values name the same source, however the path is spelled."""
+    if BUILTIN in (first, second):
+        return first == second
+    return Path(first).resolve() == Path(second).resolve()
+
+
 def leakage(loaded: LoadedModel, data: str, images: list[NamedImage]) -> list[str]:
     """Names of evaluation images that this model was trained on (same source), which would inflate scores."""
-    config = loaded.config
-    if config.get("data") != data:
+    if not same_source(str(loaded.config.get("data")), data):
         return []
     trained_on = set(loaded.payload.get("split", {}).get("train", []))
     return [image.name for image in images if image.name in trained_on]
@@ -220,8 +228,10 @@ def resolve_methods(specs: list[str], device: torch.device | str = "cpu") -> lis
                 f"{spec}: no such checkpoint file, and not a method name ({', '.join(classical_names())}, default)"
             )
         loaded = load_model(spec, device)
-        label = str(loaded.payload.get("arch", spec)) if spec != "default" else "default"
-        methods.append(Method(label if label not in taken and label not in classical_names() else spec, spec, loaded))
+        candidates = ["default" if spec == "default" else str(loaded.payload.get("arch", spec)), spec]
+        candidates += [f"{spec} ({copy})" for copy in range(2, len(specs) + 2)]
+        label = next(c for c in candidates if c not in taken and c not in classical_names())
+        methods.append(Method(label, spec, loaded))
     return methods
 
 

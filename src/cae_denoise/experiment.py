@@ -36,7 +36,14 @@ def run_one(config: TrainConfig, sigma: float, **callbacks: Any) -> tuple[dict[s
     folder = Path(config.out)
     done = folder / EVALUATION
     if done.is_file():
-        return json.loads(done.read_text()), True
+        evaluation = json.loads(done.read_text())
+        saved = next(m["train_config"] for m in evaluation["methods"].values() if m.get("kind") == "model")
+        changed = sorted(key for key, value in config.to_dict().items() if saved.get(key) != value)
+        if changed:
+            raise CaeDenoiseError(
+                f"{folder} was trained with other settings ({', '.join(changed)}); use another --out for this one"
+            )
+        return evaluation, True
     trainer = Trainer(config, resume=(folder / LAST).is_file())
     result = trainer.run(**callbacks)
     body = evaluate_specs([str(result.best)], data=config.data, sigmas=[sigma], device=trainer.device)

@@ -301,9 +301,9 @@ class Trainer:
             loss = F.mse_loss(self.network(noisy).float(), clean)
         value = distributed.mean_across_ranks(float(loss.detach()), self.context, self.device)
         if not math.isfinite(value):
+            kept = f"{self.out / LAST} holds the last good epoch" if (self.out / LAST).exists() else "no epoch finished"
             raise CaeDenoiseError(
-                f"training diverged: loss is {value} at step {self.state.global_step + 1}; "
-                f"{self.out / LAST} holds the last good epoch; try a lower --lr"
+                f"training diverged: loss is {value} at step {self.state.global_step + 1}; {kept}; try a lower --lr"
             )
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
