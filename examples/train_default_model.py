@@ -4,7 +4,7 @@ Blind training (sigma drawn from 0-55 per patch) of the residual U-Net on the bu
 (never the held-out test photos chelsea, coffee, motorcycle_left) plus procedural dead-leaves images.
 Run from the repository root:
 
-    python examples/train_default_model.py            # about an hour on 2 CPU cores
+    python examples/train_default_model.py            # about 30 minutes on 2 CPU cores
     python examples/train_default_model.py --device cuda
 
 It writes runs/default_unet/ and copies best.pt (without optimiser state) and the training report into

@@ -1,0 +1,39 @@
+"""The model shipped inside the package: loads offline by name and really denoises a held-out photo."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+import cae_denoise
+from cae_denoise.checkpoint import load_model, resolve_model_path
+from cae_denoise.data import BUILTIN_TEST, load_builtin
+from cae_denoise.inference import denoise_array
+from cae_denoise.metrics import psnr
+from cae_denoise.noise import GaussianNoise
+
+ASSETS = Path(cae_denoise.__file__).parent / "assets"
+
+
+def test_default_model_is_shipped_small_and_documented() -> None:
+    path = resolve_model_path("default")
+    assert path.parent == ASSETS
+    assert path.stat().st_size < 5_000_000, "the shipped checkpoint should stay a few MB"
+    report = json.loads((ASSETS / "default_model_report.json").read_text())
+    assert report["schema_version"] == 1 and report["kind"] == "train"
+    held_out = set(BUILTIN_TEST)
+    assert not held_out & set(report["split"]["train"]), "the default model must never train on test photos"
+
+
+def test_default_model_improves_a_noisy_held_out_crop_at_several_noise_levels() -> None:
+    loaded = load_model("default")
+    assert "optimizer" not in loaded.payload, "the shipped file carries no training-only state"
+    clean = load_builtin(["chelsea"])[0].pixels[100:196, 150:246]
+    for index, sigma in enumerate((15.0, 25.0, 50.0)):
+        noisy = GaussianNoise(sigma, sigma).add_seeded(clean, seed=0, index=index)
+        denoised = denoise_array(loaded.model, noisy)
+        assert denoised.shape == clean.shape and denoised.dtype == np.float32
+        gain = psnr(clean, denoised, data_range=1.0) - psnr(clean, noisy, data_range=1.0)
+        assert gain > 4.0, f"sigma {sigma}: only {gain:.2f} dB better than the noisy input"
