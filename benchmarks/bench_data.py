@@ -17,20 +17,25 @@ import argparse
 import time
 
 import torch
-from common import add_common_options, apply_threads, median_seconds, print_machine, print_table, train_step_function
+from common import (
+    add_batch_options,
+    add_common_options,
+    apply_threads,
+    median_seconds,
+    print_machine,
+    print_table,
+    train_step_function,
+)
 
-from cae_denoise.config import TrainConfig
 from cae_denoise.data import SampleSource, load_source, make_split
 from cae_denoise.models import create_model, list_models
 from cae_denoise.noise import GaussianNoise
 
 
 def main() -> None:
-    defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(parser)
-    parser.add_argument("--patch", type=int, default=defaults.patch, help="patch size (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch (default %(default)s)")
+    add_batch_options(parser)
     parser.add_argument("--warmup", type=int, default=3, help="untimed repetitions (default %(default)s)")
     parser.add_argument("--repeats", type=int, default=20, help="timed repetitions, median (default %(default)s)")
     args = parser.parse_args()

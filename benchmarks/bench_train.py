@@ -17,11 +17,18 @@ import argparse
 
 import torch
 import torch.nn.functional as F
-from common import add_common_options, apply_threads, median_seconds, print_machine, print_table, train_step_function
+from common import (
+    add_batch_options,
+    add_common_options,
+    apply_threads,
+    median_seconds,
+    print_machine,
+    print_table,
+    train_step_function,
+)
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cae_denoise.config import TrainConfig
 from cae_denoise.models import count_parameters, create_model, list_models
 
 CEILING_CHANNELS = (32, 64, 128)
@@ -49,11 +56,9 @@ def conv_ceiling(batch: int, size: int, warmup: int, repeats: int) -> dict[int, 
 
 
 def main() -> None:
-    defaults = TrainConfig()
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(parser)
-    parser.add_argument("--patch", type=int, default=defaults.patch, help="patch size (default %(default)s)")
-    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch (default %(default)s)")
+    add_batch_options(parser)
     parser.add_argument("--warmup", type=int, default=3, help="untimed steps per arch (default %(default)s)")
     parser.add_argument("--steps", type=int, default=10, help="timed steps per arch (default %(default)s)")
     parser.add_argument("--archs", nargs="+", default=list_models(), help="architectures (default: all registered)")

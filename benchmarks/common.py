@@ -32,6 +32,15 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
 
 
+def add_batch_options(parser: argparse.ArgumentParser) -> None:
+    """``--patch`` and ``--batch-size``, defaulting to the training defaults (``TrainConfig``)."""
+    from cae_denoise.config import TrainConfig
+
+    defaults = TrainConfig()
+    parser.add_argument("--patch", type=int, default=defaults.patch, help="patch size (default %(default)s)")
+    parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch (default %(default)s)")
+
+
 def apply_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
