@@ -17,14 +17,15 @@ def dead_leaves(
 ) -> np.ndarray:
     """One ``size`` x ``size`` x 3 float32 dead-leaves image in [0, 1], drawn from ``rng``.
 
-    Disks are painted back to front until (almost) every pixel is covered; each disk gets a random colour
+    Disks fall until (almost) every pixel is covered (at most 20,000); each disk gets a random colour
     and a gentle linear shading so that not every region is perfectly flat.
     """
     image = rng.uniform(0.0, 1.0, size=3).astype(np.float32) * np.ones((size, size, 3), np.float32)
     covered = np.zeros((size, size), bool)
     rows, cols = np.mgrid[0:size, 0:size].astype(np.float32)
     layers = []
-    # Draw front-to-back, stop when covered, then paint back-to-front (the visible result is the same).
+    # Disks arrive front to back; each keeps only the pixels no earlier disk covers, so the masks are
+    # disjoint and can be painted in any order once (almost) everything is covered.
     while covered.mean() < 0.995 and len(layers) < 20000:
         # Inverse-CDF sample of p(r) ~ r^-3 on [min_radius, max_radius].
         u = rng.uniform()

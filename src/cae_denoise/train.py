@@ -1,4 +1,4 @@
-"""Training: the ``TrainConfig`` dataclass and the loop that turns it into checkpoints.
+"""Training: the loop that turns a ``TrainConfig`` (see ``config.py``) into checkpoints.
 
 The loop never prints; it reports through ``on_step`` / ``on_epoch_end`` callbacks (the CLI draws a
 progress bar from them). ``last.pt`` is written after every epoch and on Ctrl-C, ``best.pt`` whenever
