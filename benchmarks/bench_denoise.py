@@ -8,6 +8,9 @@ image), ``peak MB`` the most it ever held. Methods: the shipped default model vi
 ``cae_denoise.inference.denoise_array`` (tile 512), scikit-image NLM as ``classical_denoiser("nlm", 25)``
 (up to ``--nlm-max-mp``) and BM3D if the optional ``bm3d`` package imports (up to ``--bm3d-max-mp``; it is
 expected to take about 40 s per megapixel). ``vs model`` is the method's time divided by the model's at the same size.
+For the model, ``GFLOP/s`` is its forward FLOPs per pixel (``FlopCounterMode`` on a 128 x 128 input) times the
+photo's pixels over the seconds (tile overlap is not counted: it is overhead), and ``of ceiling`` compares that
+with the conv ceiling measured as in ``bench_train.py``.
 
     python benchmarks/bench_denoise.py                  # 1, 4, 12 MP
     python benchmarks/bench_denoise.py --sizes 1 4      # fewer sizes
@@ -25,6 +28,7 @@ import time
 
 import numpy as np
 import skimage.data
+import torch
 from common import (
     add_common_options,
     apply_threads,
@@ -35,10 +39,13 @@ from common import (
     peak_rss_mb,
     print_machine,
     print_table,
+    report_ceiling,
 )
+from torch import nn
+from torch.utils.flop_counter import FlopCounterMode
 
 from cae_denoise.classical import classical_denoiser
-from cae_denoise.inference import denoise_array
+from cae_denoise.inference import DEFAULT_TILE, denoise_array
 
 SIGMA = 25.0
 METHODS = ("model", "nlm", "bm3d")
@@ -59,25 +66,43 @@ def make_photo(megapixels: float, seed: int = 0) -> np.ndarray:
     return photo
 
 
-def child(megapixels: float, method: str, tile: int) -> None:
-    """Run one method on one photo; print seconds and memory as one JSON line."""
+def forward_flops_per_pixel(model: nn.Module, size: int = 128) -> float:
+    """Forward FLOPs per pixel of a fully convolutional model, counted on one ``size`` x ``size`` image."""
+    with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+        model(torch.rand(1, 3, size, size))
+    return counter.get_total_flops() / size**2
+
+
+def child(megapixels: float, method: str, tile: int, tile_batch: int) -> None:
+    """Run one method on one photo; print seconds, memory and (model) FLOPs per pixel as one JSON line."""
     photo = make_photo(megapixels)
+    flops_per_pixel = 0.0
     if method == "model":
         model, _ = load_default_model()
-        run = lambda noisy: denoise_array(model, noisy, tile=tile)  # noqa: E731
+        flops_per_pixel = forward_flops_per_pixel(model)
+        run = lambda noisy: denoise_array(model, noisy, tile=tile, batch_size=tile_batch)  # noqa: E731
     else:
         run = classical_denoiser(method, SIGMA)
     base = current_rss_mb()
     tick = time.perf_counter()
     run(photo)
     seconds = time.perf_counter() - tick
-    print(json.dumps({"seconds": seconds, "base_mb": base, "peak_mb": peak_rss_mb(), "pixels": photo[..., 0].size}))
+    pixels = photo[..., 0].size
+    result = {
+        "seconds": seconds,
+        "base_mb": base,
+        "peak_mb": peak_rss_mb(),
+        "pixels": pixels,
+        "flops_per_pixel": flops_per_pixel,
+    }
+    print(json.dumps(result))
 
 
-def measure(megapixels: float, method: str, tile: int, threads: int | None) -> dict[str, float]:
-    command = [sys.executable, __file__, "--child", str(megapixels), method, "--tile", str(tile)]
-    if threads:
-        command += ["--threads", str(threads)]
+def measure(megapixels: float, method: str, args: argparse.Namespace) -> dict[str, float]:
+    command = [sys.executable, __file__, "--child", str(megapixels), method]
+    command += ["--tile", str(args.tile), "--tile-batch", str(args.tile_batch)]
+    if args.threads:
+        command += ["--threads", str(args.threads)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         sys.exit(f"child {megapixels} MP {method} failed:\n{done.stderr}")
@@ -88,14 +113,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(parser)
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 12], help="megapixels (default 1 4 12)")
-    parser.add_argument("--tile", type=int, default=512, help="model tile size (default %(default)s)")
+    parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="model tile size (default %(default)s)")
+    parser.add_argument("--tile-batch", type=int, default=4, help="model tiles per batch (default %(default)s)")
     parser.add_argument("--nlm-max-mp", type=float, default=12, help="run NLM up to this size (default %(default)s)")
     parser.add_argument("--bm3d-max-mp", type=float, default=1, help="run BM3D up to this size (default %(default)s)")
     parser.add_argument("--child", nargs=2, metavar=("MP", "METHOD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     apply_threads(args.threads)
     if args.child:
-        child(float(args.child[0]), args.child[1], args.tile)
+        child(float(args.child[0]), args.child[1], args.tile, args.tile_batch)
         return
     if args.quick:
         args.sizes, args.tile = [0.02, 0.05], 128
@@ -107,7 +133,8 @@ def main() -> None:
     has_bm3d = importlib.util.find_spec("bm3d") is not None
     if not has_bm3d:
         print("NOTE: bm3d is not installed (pip install bm3d); BM3D rows are left out")
-    print(f"noise sigma {SIGMA:g}, model tile {args.tile}; each row is a fresh process")
+    ceiling = report_ceiling(args.quick)
+    print(f"noise sigma {SIGMA:g}, model tile {args.tile}, {args.tile_batch} tiles per batch; each row a fresh process")
     print()
 
     rows = []
@@ -117,9 +144,10 @@ def main() -> None:
         chosen += ["bm3d"] if has_bm3d and megapixels <= args.bm3d_max_mp else []
         model_seconds = None
         for method in chosen:
-            result = measure(megapixels, method, args.tile, args.threads)
+            result = measure(megapixels, method, args)
             seconds = result["seconds"]
             model_seconds = model_seconds or seconds
+            gflops = result["flops_per_pixel"] * result["pixels"] / seconds / 1e9
             rows.append(
                 [
                     f"{megapixels:g} MP",
@@ -129,9 +157,12 @@ def main() -> None:
                     f"{result['base_mb']:.0f}",
                     f"{result['peak_mb']:.0f}",
                     f"{seconds / model_seconds:.2f}x",
+                    f"{gflops:.1f}" if gflops else "-",
+                    f"{100 * gflops / ceiling:.0f}%" if gflops else "-",
                 ]
             )
-    print_table(["size", "method", "seconds", "MP/s", "base MB", "peak MB", "vs model"], rows)
+    headers = ["size", "method", "seconds", "MP/s", "base MB", "peak MB", "vs model", "GFLOP/s", "of ceiling"]
+    print_table(headers, rows)
 
 
 if __name__ == "__main__":

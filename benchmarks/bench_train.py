@@ -24,14 +24,13 @@ from common import (
     median_seconds,
     print_machine,
     print_table,
+    report_ceiling,
     train_step_function,
 )
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cae_denoise.models import count_parameters, create_model, list_models
-
-CEILING_CHANNELS = (32, 64, 128)
 
 
 def step_flops(model: nn.Module, patch: int, batch_size: int) -> int:
@@ -43,18 +42,6 @@ def step_flops(model: nn.Module, patch: int, batch_size: int) -> int:
     return counter.get_total_flops()
 
 
-def conv_ceiling(batch: int, size: int, warmup: int, repeats: int) -> dict[int, float]:
-    """GFLOP/s of a 3x3 fp32 Conv2d forward (C -> C channels, padding 1) for each C in CEILING_CHANNELS."""
-    results = {}
-    with torch.inference_mode():
-        for channels in CEILING_CHANNELS:
-            conv = nn.Conv2d(channels, channels, 3, padding=1)
-            images = torch.rand(batch, channels, size, size)
-            seconds = median_seconds(lambda conv=conv, images=images: conv(images), warmup=warmup, repeats=repeats)
-            results[channels] = 2 * batch * size * size * channels * channels * 9 / seconds / 1e9
-    return results
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(parser)
@@ -64,17 +51,12 @@ def main() -> None:
     parser.add_argument("--archs", nargs="+", default=list_models(), help="architectures (default: all registered)")
     args = parser.parse_args()
     apply_threads(args.threads)
-    ceiling_batch, ceiling_size, ceiling_repeats = 16, 128, 5
     if args.quick:
         args.patch, args.batch_size, args.warmup, args.steps = 32, 4, 1, 2
-        ceiling_batch, ceiling_size, ceiling_repeats = 2, 32, 2
 
     print_machine()
     torch.manual_seed(0)
-    ceilings = conv_ceiling(ceiling_batch, ceiling_size, warmup=1, repeats=ceiling_repeats)
-    ceiling = max(ceilings.values())
-    details = ", ".join(f"{c}->{c}: {g:.1f}" for c, g in ceilings.items())
-    print(f"conv ceiling (3x3 Conv2d forward, batch {ceiling_batch} x {ceiling_size}^2), GFLOP/s: {details}")
+    ceiling = report_ceiling(args.quick)
     print(f"training step: patch {args.patch}, batch {args.batch_size}, median of {args.steps} after {args.warmup}")
     print()
 

@@ -96,6 +96,37 @@ def median_seconds(function: Callable[[], object], *, warmup: int, repeats: int)
     return statistics.median(times)
 
 
+CEILING_CHANNELS = (32, 64, 128)
+
+
+def conv_ceiling(batch: int, size: int, warmup: int, repeats: int) -> dict[int, float]:
+    """GFLOP/s of a 3x3 fp32 Conv2d forward (C -> C channels, padding 1) for each C in CEILING_CHANNELS.
+
+    Each is timed with the images in both memory formats (NCHW and channels_last) and the faster counts:
+    the ceiling is the best this machine's convolution kernels do, whichever layout they prefer.
+    """
+    results = {}
+    with torch.inference_mode():
+        for channels in CEILING_CHANNELS:
+            conv = nn.Conv2d(channels, channels, 3, padding=1)
+            fastest = float("inf")
+            for layout in (torch.contiguous_format, torch.channels_last):
+                images = torch.rand(batch, channels, size, size).contiguous(memory_format=layout)
+                seconds = median_seconds(lambda conv=conv, images=images: conv(images), warmup=warmup, repeats=repeats)
+                fastest = min(fastest, seconds)
+            results[channels] = 2 * batch * size * size * channels * channels * 9 / fastest / 1e9
+    return results
+
+
+def report_ceiling(quick: bool) -> float:
+    """Measure the conv ceiling (small sizes when ``quick``), print it on one line, return the best GFLOP/s."""
+    batch, size, repeats = (2, 32, 2) if quick else (16, 128, 5)
+    ceilings = conv_ceiling(batch, size, warmup=1, repeats=repeats)
+    details = ", ".join(f"{c}->{c}: {g:.1f}" for c, g in ceilings.items())
+    print(f"conv ceiling (3x3 Conv2d forward, batch {batch} x {size}^2, best layout), GFLOP/s: {details}")
+    return max(ceilings.values())
+
+
 def train_step_function(model: nn.Module, patch: int, batch_size: int, seed: int = 0) -> Callable[[], None]:
     """One training step as ``cae_denoise.train`` does it: forward, MSE loss, backward, Adam step.
 

