@@ -5,12 +5,12 @@ to the size and adding Gaussian noise of sigma 25/255 (seeded). Each (size, meth
 process (this script with the hidden ``--child`` option), so its peak resident memory (VmHWM) is its own:
 ``base MB`` is the child's resident memory just before denoising (Python, torch, the model and the input
 image), ``peak MB`` the most it ever held. Methods: the shipped default model via
-``cae_denoise.inference.denoise_array`` (tile 512), scikit-image NLM as ``classical_denoiser("nlm", 25)``
-(up to ``--nlm-max-mp``) and BM3D if the optional ``bm3d`` package imports (up to ``--bm3d-max-mp``; it is
-expected to take about 40 s per megapixel). ``vs model`` is the method's time divided by the model's at the same size.
-For the model, ``GFLOP/s`` is its forward FLOPs per pixel (``FlopCounterMode`` on a 128 x 128 input) times the
-photo's pixels over the seconds (tile overlap is not counted: it is overhead), and ``of ceiling`` compares that
-with the conv ceiling measured as in ``bench_train.py``.
+``cae_denoise.inference.denoise_array`` (its CPU tiling: 256-pixel tiles, one at a time), scikit-image NLM
+as ``classical_denoiser("nlm", 25)`` (up to ``--nlm-max-mp``) and BM3D if the optional ``bm3d`` package
+imports (up to ``--bm3d-max-mp``; it is expected to take about 40 s per megapixel). ``vs model`` is the
+method's time divided by the model's at the same size. For the model, ``GFLOP/s`` is its forward FLOPs per
+pixel (``FlopCounterMode`` on a 128 x 128 input) times the photo's pixels over the seconds (tile overlap is
+not counted: it is overhead), and ``of ceiling`` compares that with the conv ceiling of ``bench_train.py``.
 
     python benchmarks/bench_denoise.py                  # 1, 4, 12 MP
     python benchmarks/bench_denoise.py --sizes 1 4      # fewer sizes
@@ -45,7 +45,7 @@ from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
 from cae_denoise.classical import classical_denoiser
-from cae_denoise.inference import DEFAULT_TILE, denoise_array
+from cae_denoise.inference import default_tiling, denoise_array
 
 SIGMA = 25.0
 METHODS = ("model", "nlm", "bm3d")
@@ -113,8 +113,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(parser)
     parser.add_argument("--sizes", type=float, nargs="+", default=[1, 4, 12], help="megapixels (default 1 4 12)")
-    parser.add_argument("--tile", type=int, default=DEFAULT_TILE, help="model tile size (default %(default)s)")
-    parser.add_argument("--tile-batch", type=int, default=4, help="model tiles per batch (default %(default)s)")
+    tile, tile_batch = default_tiling(torch.device("cpu"))
+    parser.add_argument("--tile", type=int, default=tile, help="model tile size (default %(default)s, as on CPU)")
+    parser.add_argument("--tile-batch", type=int, default=tile_batch, help="tiles per batch (default %(default)s)")
     parser.add_argument("--nlm-max-mp", type=float, default=12, help="run NLM up to this size (default %(default)s)")
     parser.add_argument("--bm3d-max-mp", type=float, default=1, help="run BM3D up to this size (default %(default)s)")
     parser.add_argument("--child", nargs=2, metavar=("MP", "METHOD"), help=argparse.SUPPRESS)

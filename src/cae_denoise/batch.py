@@ -93,7 +93,7 @@ def denoise_file(
     *,
     fmt: str,
     device: torch.device | str,
-    tile: int,
+    tile: int | None,
     write_side_by_side: bool = False,
     on_tiles: Callable[[int, int], None] | None = None,
 ) -> FileResult:
@@ -121,7 +121,7 @@ def denoise_files(
     fmt: str = "png",
     overwrite: bool = False,
     device: torch.device | str = "cpu",
-    tile: int = 512,
+    tile: int | None = None,
     write_side_by_side: bool = False,
     on_file: Callable[[FileResult], None] | None = None,
     on_tiles: Callable[[int, int], None] | None = None,

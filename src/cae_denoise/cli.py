@@ -526,14 +526,17 @@ def denoise(
         bool, typer.Option(help="Also write NAME_denoised_side_by_side.png: input | output.")
     ] = False,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    tile: Annotated[int, typer.Option(help="Tile size in pixels for large images (bounds memory).")] = 512,
+    tile: Annotated[
+        int | None,
+        typer.Option(help="Tile size in pixels for large images (bounds memory); default 256 on CPU, 512 on GPUs."),
+    ] = None,
 ) -> None:
     from .batch import denoise_files, output_path
     from .checkpoint import load_model
     from .config import resolve_device
 
     output_path(Path("x"), None, fmt)  # validates --format before any work
-    if tile < 64:
+    if tile is not None and tile < 64:
         raise CaeDenoiseError(f"--tile {tile}: must be at least 64 pixels")
     target = resolve_device(device)
     loaded = load_model(model, target)
