@@ -19,6 +19,7 @@ from torch import nn
 
 from cae_denoise.checkpoint import load_model, resolve_model_path, save_checkpoint
 from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.inference import preferred_layout
 from cae_denoise.models import create_model
 
 FALLBACK_ARCH = "unet"
@@ -128,13 +129,17 @@ def report_ceiling(quick: bool) -> float:
 
 
 def train_step_function(model: nn.Module, patch: int, batch_size: int, seed: int = 0) -> Callable[[], None]:
-    """One training step as ``cae_denoise.train`` does it: forward, MSE loss, backward, Adam step.
+    """One training step as ``cae_denoise.train`` does it on CPU: forward, MSE loss, backward, Adam step.
 
-    Every call reuses one fixed random batch, so data preparation is not part of the step.
+    Every call reuses one fixed random batch, so data preparation is not part of the step. Model and
+    batch are in the layout the trainer uses on CPU (``preferred_layout``).
     """
+    layout = preferred_layout(torch.device("cpu"))
+    model.to(memory_format=layout)
     generator = torch.Generator().manual_seed(seed)
     clean = torch.rand(batch_size, 3, patch, patch, generator=generator)
     noisy = (clean + 0.1 * torch.randn(clean.shape, generator=generator)).clamp_(0, 1)
+    clean, noisy = clean.contiguous(memory_format=layout), noisy.contiguous(memory_format=layout)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
 

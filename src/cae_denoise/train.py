@@ -27,7 +27,7 @@ from .checkpoint import load_checkpoint, save_checkpoint
 from .config import TrainConfig, resolve_device
 from .data import NamedImage, SampleSource, load_source, make_split, resize_square
 from .errors import CaeDenoiseError
-from .inference import denoise_array
+from .inference import denoise_array, preferred_layout
 from .metrics import image_metrics, mean_metrics
 from .models import count_parameters, create_model
 from .noise import GaussianNoise
@@ -145,7 +145,9 @@ class Trainer:
         self.generator = torch.Generator().manual_seed(self._sampler_seed())
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(config.seed)
-            self.model = create_model(config.arch, **config.arch_args()).to(self.device)
+            self.model = create_model(config.arch, **config.arch_args())
+        self.layout = preferred_layout(self.device)
+        self.model.to(self.device, memory_format=self.layout)
         self.network = distributed.wrap(self.model, self.context, self.device)
         if config.compile:
             self.network = torch.compile(self.network)
@@ -296,7 +298,9 @@ class Trainer:
         noisy = self.noise.add_to_batch(clean, self.generator)
         if self.device.type == "cuda":
             clean, noisy = clean.pin_memory(), noisy.pin_memory()
-        clean, noisy = clean.to(self.device, non_blocking=True), noisy.to(self.device, non_blocking=True)
+        clean, noisy = (
+            batch.to(self.device, non_blocking=True).contiguous(memory_format=self.layout) for batch in (clean, noisy)
+        )
         with self.autocast:
             loss = F.mse_loss(self.network(noisy).float(), clean)
         value = distributed.mean_across_ranks(float(loss.detach()), self.context, self.device)
