@@ -120,13 +120,15 @@ def test_a_bad_file_does_not_stop_the_others(tmp_path, loaded_model):
         save_png(tmp_path / name, _noisy_texture(18, 19, i))
     good = (tmp_path / "a.png").read_bytes()
     (tmp_path / "b.png").write_bytes(good[: len(good) // 2])
-    seen = []
+    seen, counts = [], []
     results = denoise_files(
         loaded_model,
         [str(tmp_path / n) for n in ("a.png", "b.png", "c.png", "gone.png")],
         out_dir=tmp_path / "out",
+        on_start=counts.append,
         on_file=seen.append,
     )
+    assert counts == [4]
     assert seen == results
     assert [r.error is None for r in results] == [True, False, True, False]
     assert "b.png" in results[1].error and "gone.png: file not found" in results[3].error

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import pickle
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -99,8 +100,10 @@ def test_malicious_pickle_is_refused_and_not_run(tmp_path, payload_kind, writer)
         path.write_bytes(pickle.dumps(payload))
     # a torch zip file gets as far as the forbidden global; a bare pickle is not even a checkpoint container
     expected = r"evil\.pt: refused" if writer == "torch" else r"evil\.pt: (refused|not a cae-denoise checkpoint)"
-    with pytest.raises(CaeDenoiseError, match=expected):
+    with warnings.catch_warnings(record=True) as caught, pytest.raises(CaeDenoiseError, match=expected):
+        warnings.simplefilter("always")
         load_checkpoint(path)
+    assert [str(w.message) for w in caught] == [], "only our one-line error should reach the user"
     with pytest.raises(CaeDenoiseError, match=expected):
         load_model(path)
     assert not marker.exists()

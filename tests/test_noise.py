@@ -36,8 +36,8 @@ def test_parse_sigma(text, low, high, label):
         ("nan", "expected a level"),
         ("inf", "expected a level"),
         ("50-5", "range must be low-high"),
-        ("300", "0 <= min <= max <= 255"),
-        ("10-256", "0 <= min <= max <= 255"),
+        ("300", "--sigma '300': at most 255"),
+        ("10-256", "--sigma '10-256': at most 255"),
     ],
 )
 def test_parse_sigma_rejects(text, message):

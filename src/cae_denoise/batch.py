@@ -123,16 +123,22 @@ def denoise_files(
     device: torch.device | str = "cpu",
     tile: int | None = None,
     write_side_by_side: bool = False,
+    on_start: Callable[[int], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     on_tiles: Callable[[int, int], None] | None = None,
 ) -> list[FileResult]:
-    """Denoise every input; a file that fails is recorded with its error and the rest still run."""
+    """Denoise every input; a file that fails is recorded with its error and the rest still run.
+
+    ``on_start`` gets the number of files found, ``on_file`` each result, ``on_tiles`` (done, total) tiles.
+    """
     sources = expand_inputs(inputs)
     target_dir = Path(out_dir) if out_dir else None
     if target_dir:
         if target_dir.exists() and not target_dir.is_dir():
             raise CaeDenoiseError(f"-o {target_dir}: exists and is not a folder")
         target_dir.mkdir(parents=True, exist_ok=True)
+    if on_start:
+        on_start(len(sources))
     input_set = set(sources)
     results = []
     for source in sources:

@@ -76,6 +76,8 @@ def parse_sigma(text: str, *, clip: bool = True) -> GaussianNoise:
     low, high = (values[0], values[0]) if len(values) == 1 else values
     if low > high:
         raise CaeDenoiseError(f"--sigma {text!r}: range must be low-high, e.g. 5-50")
+    if high > MAX_SIGMA:
+        raise CaeDenoiseError(f"--sigma {text!r}: at most {MAX_SIGMA:g} (sigma is on the 0-255 pixel scale)")
     return GaussianNoise(low, high, clip)
 
 
