@@ -147,7 +147,8 @@ Writes OUT/best.pt, OUT/last.pt, OUT/train_report.json and, after training, OUT/
 @friendly_errors
 def train(
     arch: Annotated[
-        str, typer.Option(help="Architecture name: baseline (ReLU CAE), leaky (LeakyReLU CAE).")
+        str,
+        typer.Option(help="Architecture: baseline (ReLU CAE), leaky (its LeakyReLU twin), unet (residual U-Net)."),
     ] = _DEFAULTS.arch,
     data: Annotated[
         str, typer.Option(help="'builtin', a folder of images, or a .zip/.tar[.gz] archive.")
@@ -567,6 +568,7 @@ def denoise(
             device=target,
             tile=tile,
             write_side_by_side=side_by_side,
+            on_start=lambda count: progress.update(files, total=count),
             on_file=on_file,
             on_tiles=on_tiles,
         )
