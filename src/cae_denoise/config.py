@@ -38,7 +38,7 @@ class TrainConfig:
     resize: int | None = None
     batch_size: int = 16
     lr: float = 1e-3
-    epochs: int = 8
+    epochs: int = 6
     steps_per_epoch: int = 200
     seed: int = 0
     device: str = "auto"
