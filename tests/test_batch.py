@@ -153,3 +153,27 @@ def test_estimate_noise_sigma_tracks_the_noise_level():
     estimates = [estimate_noise_sigma(GaussianNoise(s, s, clip=False).add_seeded(clean, 0, 0)) for s in (5, 15, 30)]
     assert estimates == sorted(estimates)
     assert estimates[1] == pytest.approx(15, rel=0.3)
+
+
+@pytest.mark.parametrize("sigma", [5.0, 25.0, 50.0])
+def test_estimate_noise_sigma_is_exact_on_pure_noise(sigma):
+    flat = np.full((256, 256, 3), 0.5, np.float32)
+    noisy = GaussianNoise(sigma, sigma, clip=False).add_seeded(flat, 0, 0)
+    assert estimate_noise_sigma(noisy) == pytest.approx(sigma, rel=0.03)
+
+
+def test_estimate_noise_sigma_agrees_with_scikit_image():
+    pytest.importorskip("pywt")
+    from skimage import data
+    from skimage.restoration import estimate_sigma
+
+    photo = data.chelsea()[50:306, 100:356].astype(np.float32) / 255
+    noisy = GaussianNoise(20, 20).add_seeded(photo, 0, 0)
+    reference = estimate_sigma(noisy, channel_axis=-1, average_sigmas=True) * 255
+    assert estimate_noise_sigma(noisy) == pytest.approx(reference, rel=0.1)
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 3), (3, 3, 3)])
+def test_estimate_noise_sigma_on_tiny_images(shape):
+    value = estimate_noise_sigma(np.full(shape, 0.5, np.float32))
+    assert value == 0.0
