@@ -341,3 +341,14 @@ def test_denoise_bad_options(cli_run, photos, args, fragment):
 def test_denoise_no_inputs_found(cli_run, tmp_path):
     result = invoke("denoise", str(tmp_path / "*.png"), "--model", cli_run / "best.pt", "--device", "cpu")
     assert_one_line_error(result, "no input images found")
+
+
+def test_square_brackets_in_messages_are_printed_not_taken_as_markup(cli_run, tmp_path):
+    """Rich would swallow '[classical]' or '[raw]' in an error line as a style tag."""
+    result = invoke("denoise", str(tmp_path / "shots[raw]" / "*.png"), "--model", cli_run / "best.pt")
+    assert_one_line_error(result, "shots[raw]")
+    bad = tmp_path / "photo[1].png"
+    bad.write_bytes(b"not an image")
+    result = invoke("denoise", bad, "--model", cli_run / "best.pt", "--device", "cpu")
+    assert result.exit_code == 1
+    assert "photo[1].png: not an image" in result.stderr

@@ -13,6 +13,7 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
@@ -49,7 +50,7 @@ def friendly_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except CaeDenoiseError as error:
-            console.print(f"[bold red]error:[/] {error}", soft_wrap=True)
+            console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
@@ -228,7 +229,7 @@ def train(
         return
     skipped = len(trainer.source.skipped) + trainer.samples.skipped_small
     console.print(
-        f"training [bold]{config.arch}[/] on {config.data}: {len(trainer.split.train)} train / "
+        f"training [bold]{config.arch}[/] on {escape(config.data)}: {len(trainer.split.train)} train / "
         f"{len(trainer.split.val)} val / {len(trainer.split.test)} test images"
         + (f", {skipped} files skipped (unreadable, or smaller than --patch; see train_report.json)" if skipped else "")
         + f", sigma {config.sigma}, device {trainer.device}"
@@ -253,18 +254,20 @@ def train(
         except KeyboardInterrupt:
             progress.stop()
             console.print(
-                f"[yellow]interrupted:[/] saved {config.out}/last.pt; continue with "
-                f"[bold]cae-denoise train --resume {config.out}[/]"
+                f"[yellow]interrupted:[/] saved {escape(config.out)}/last.pt; continue with "
+                f"[bold]cae-denoise train --resume {escape(config.out)}[/]"
             )
             raise typer.Exit(130) from None
-    console.print(f"trained in {result.seconds:.0f} s; wrote {result.best}, {result.last}, {result.report}")
+    console.print(
+        f"trained in {result.seconds:.0f} s; wrote {result.best}, {result.last}, {result.report}", markup=False
+    )
     with _image_progress(len(trainer.split.test) * 2, "test") as on_image:
         report = evaluate_specs(
             [str(result.best)], data=config.data, sigmas=[config.val_sigma], device=trainer.device, on_image=on_image
         )
     path = write_report(result.out / "eval_test.json", "evaluate", report)
     print_metrics_table(report, "best.pt on the test images")
-    console.print(f"wrote {path}")
+    console.print(f"wrote {path}", markup=False)
 
 
 # ------------------------------------------------------------------------------------------------ evaluate
@@ -339,10 +342,10 @@ def _evaluate_and_report(
         )
     _warn_leakage(body)
     print_metrics_table(body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
-    console.print(f"wrote {write_report(report, kind, body)}")
+    console.print(f"wrote {write_report(report, kind, body)}", markup=False)
     if grid is not None and collector is not None:
         picture = collector.picture(body["images"])
-        console.print(f"wrote {save_png(picture, grid)} (sigma {sigmas[0]:g}, central crops)")
+        console.print(f"wrote {save_png(picture, grid)} (sigma {sigmas[0]:g}, central crops)", markup=False)
 
 
 def _warn_leakage(body: dict[str, Any]) -> None:
@@ -350,7 +353,8 @@ def _warn_leakage(body: dict[str, Any]) -> None:
         seen = info.get("test_images_seen_in_training")
         if seen:
             console.print(
-                f"[yellow]warning:[/] {label} was trained on {len(seen)} of these images; its scores are optimistic"
+                f"[yellow]warning:[/] {escape(label)} was trained on {len(seen)} of these images; "
+                "its scores are optimistic"
             )
 
 
@@ -465,7 +469,7 @@ def experiment(
 
         body = run_experiment(base, names, seeds, out, sigma=eval_sigma, on_run=on_run, on_step=on_step)
     print_experiment_table(body)
-    console.print(f"wrote {write_report(out / 'experiment.json', 'experiment', body)}")
+    console.print(f"wrote {write_report(out / 'experiment.json', 'experiment', body)}", markup=False)
 
 
 def print_experiment_table(body: dict[str, Any]) -> None:
@@ -490,6 +494,7 @@ def print_experiment_table(body: dict[str, Any]) -> None:
                 f"[95% CI over seeds {low:+.1f}%, {high:+.1f}%], better in {row['better_in_seeds']}/{row['seeds']} "
                 f"seeds: {holds}",
                 soft_wrap=True,
+                markup=False,
             )
 
 
@@ -551,12 +556,13 @@ def denoise(
         def on_file(result: Any) -> None:
             progress.update(files, advance=1, info=result.source.name)
             if result.error:
-                progress.console.print(f"[bold red]error:[/] {result.error}", soft_wrap=True)
+                progress.console.print(f"[bold red]error:[/] {escape(result.error)}", soft_wrap=True)
             else:
                 progress.console.print(
                     f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
                     f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)",
                     soft_wrap=True,
+                    markup=False,
                 )
 
         results = denoise_files(
