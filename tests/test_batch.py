@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -171,6 +172,14 @@ def test_estimate_noise_sigma_agrees_with_scikit_image():
     noisy = GaussianNoise(20, 20).add_seeded(photo, 0, 0)
     reference = estimate_sigma(noisy, channel_axis=-1, average_sigmas=True) * 255
     assert estimate_noise_sigma(noisy) == pytest.approx(reference, rel=0.1)
+
+
+def test_denoise_works_without_pywavelets(tmp_path, loaded_model, monkeypatch):
+    """PyWavelets is only in the optional extras: a plain install must still denoise."""
+    monkeypatch.setitem(sys.modules, "pywt", None)  # any 'import pywt' now raises ImportError
+    source = save_png(tmp_path / "p.png", GaussianNoise(25, 25).add_seeded(texture(40, 40, 7), 0, 0))
+    [result] = denoise_files(loaded_model, [str(source)])
+    assert result.error is None and result.output.exists()
 
 
 @pytest.mark.parametrize("shape", [(1, 1, 3), (1, 7, 3), (3, 3, 3)])
