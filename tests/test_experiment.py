@@ -100,6 +100,15 @@ def test_summarise_by_hand():
     assert summary["per_arch"]["a"]["psnr"]["std"] == pytest.approx(np.std([20.0, 21.0], ddof=1))
 
 
+def test_one_seed_gives_no_interval_and_no_claim():
+    scores = {"a": [{"ssim": 0.5, "mse": 0.02, "psnr": 20.0}], "b": [{"ssim": 0.6, "mse": 0.01, "psnr": 22.0}]}
+    rows = summarise(scores, "a")["versus_reference"]["b"]
+    for row in rows.values():
+        assert row["better_in_seeds"] == 1
+        assert row["difference_ci95_over_seeds"] is None and row["relative_percent_ci95_over_seeds"] is None
+        assert row["holds_across_seeds"] is False
+
+
 def test_experiment_needs_archs_and_seeds(tmp_path, image_folder):
     base = tiny_config(image_folder, tmp_path / "x")
     with pytest.raises(CaeDenoiseError, match="at least one architecture and one seed"):

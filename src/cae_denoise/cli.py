@@ -487,12 +487,17 @@ def print_experiment_table(body: dict[str, Any]) -> None:
     reference = body["archs"][0]
     for arch, rows in summary["versus_reference"].items():
         for metric, row in rows.items():
-            low, high = row["relative_percent_ci95_over_seeds"]
-            holds = "holds in every seed" if row["holds_across_seeds"] else "does not hold across seeds"
+            interval = row["relative_percent_ci95_over_seeds"]
+            if interval is None:
+                spread = "(one seed: no interval, nothing to say about seeds; use --seeds 3 or more)"
+            else:
+                holds = "holds in every seed" if row["holds_across_seeds"] else "does not hold across seeds"
+                spread = (
+                    f"[95% CI over seeds {interval[0]:+.1f}%, {interval[1]:+.1f}%], "
+                    f"better in {row['better_in_seeds']}/{row['seeds']} seeds: {holds}"
+                )
             console.print(
-                f"  {arch} vs {reference}: {metric.upper()} {row['relative_percent_mean']:+.1f}% "
-                f"[95% CI over seeds {low:+.1f}%, {high:+.1f}%], better in {row['better_in_seeds']}/{row['seeds']} "
-                f"seeds: {holds}",
+                f"  {arch} vs {reference}: {metric.upper()} {row['relative_percent_mean']:+.1f}% {spread}",
                 soft_wrap=True,
                 markup=False,
             )

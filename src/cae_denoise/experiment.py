@@ -51,11 +51,11 @@ def run_one(config: TrainConfig, sigma: float, **callbacks: Any) -> tuple[dict[s
     return json.loads(done.read_text()), False
 
 
-def _t_interval(values: np.ndarray, confidence: float = 0.95) -> list[float]:
-    """Student-t confidence interval for the mean of ``values`` (needs two or more)."""
-    mean = float(values.mean())
+def _t_interval(values: np.ndarray, confidence: float = 0.95) -> list[float] | None:
+    """Student-t confidence interval for the mean of ``values``; None for fewer than two (no spread to use)."""
     if values.size < 2:
-        return [mean, mean]
+        return None
+    mean = float(values.mean())
     half = scipy_stats.t.ppf(0.5 + confidence / 2, values.size - 1) * values.std(ddof=1) / np.sqrt(values.size)
     return [mean - float(half), mean + float(half)]
 
@@ -83,15 +83,16 @@ def summarise(scores: dict[str, list[dict[str, float]]], reference: str) -> dict
             delta = new[:count] - ref[:count]
             better = delta if HIGHER_IS_BETTER[metric] else -delta
             relative = 100.0 * delta / np.abs(ref[:count])
+            interval = _t_interval(delta)
             rows[metric] = {
                 "difference_per_seed": delta.tolist(),
                 "difference_mean": float(delta.mean()),
-                "difference_ci95_over_seeds": _t_interval(delta),
+                "difference_ci95_over_seeds": interval,
                 "relative_percent_mean": float(relative.mean()),
                 "relative_percent_ci95_over_seeds": _t_interval(relative),
                 "better_in_seeds": int((better > 0).sum()),
                 "seeds": int(count),
-                "holds_across_seeds": bool((better > 0).all()) and _excludes_zero(_t_interval(delta)),
+                "holds_across_seeds": interval is not None and bool((better > 0).all()) and _excludes_zero(interval),
             }
         summary["versus_reference"][arch] = rows
     return summary
