@@ -1,7 +1,7 @@
 """Is training starved by data preparation? Batch-making time against training-step time, per architecture.
 
 Training makes each batch in the main process, between steps (no worker processes): random crops with a
-random flip/rotation (``SampleSource.batch``) and Gaussian noise (``GaussianNoise.add_to_batch``). This script
+random flip/rotation (``PatchSampler.batch``) and Gaussian noise (``GaussianNoise.add_to_batch``). This script
 times that on the built-in training images (patch 64, batch 16, sigma 25, as ``TrainConfig``) and compares it
 with one training step (forward, MSE, backward, Adam) of each architecture: ``data/step`` near 0 means the
 CPU spends its time on the model; ``data share`` is the part of a whole step (data + model) spent on data.
@@ -27,7 +27,7 @@ from common import (
     train_step_function,
 )
 
-from cae_denoise.data import SampleSource, load_source, make_split
+from cae_denoise.data import PatchSampler, load_source, make_split
 from cae_denoise.models import create_model, list_models
 from cae_denoise.noise import GaussianNoise
 
@@ -51,8 +51,8 @@ def main() -> None:
     print(f"load_source('builtin'): {load_seconds:.2f} s for {len(source.images)} images, {megapixels:.1f} MP")
     train = source.by_names(make_split(source).train)
     tick = time.perf_counter()
-    samples = SampleSource(train, patch=args.patch)
-    print(f"SampleSource({len(train)} training images, patch {args.patch}): {time.perf_counter() - tick:.3f} s")
+    samples = PatchSampler(train, patch=args.patch)
+    print(f"PatchSampler({len(train)} training images, patch {args.patch}): {time.perf_counter() - tick:.3f} s")
 
     noise, generator = GaussianNoise(25.0, 25.0), torch.Generator().manual_seed(0)
     data_seconds = median_seconds(

@@ -1,6 +1,6 @@
 """Where the time of an evaluation goes: model inference, metrics, and everything else.
 
-Runs ``evaluate_specs(["default"], sigmas=[25])`` on the built-in test split (as ``cae-denoise evaluate
+Runs ``evaluate_specs(["default"], sigmas_255=[25])`` on the built-in test split (as ``cae-denoise evaluate
 default`` does) and splits its wall time using the report's own timers: each method's ``denoise_seconds``
 (the model, and ``noisy``, the identity, which costs nothing) and ``metric_seconds`` (SSIM / MSE / PSNR of
 every method's output). The rest is loading the model, decoding the images, adding noise and the paired
@@ -52,7 +52,7 @@ def main() -> None:
             data, split = workdir, "all"
             write_quick_data(Path(workdir))
         tick = time.perf_counter()
-        report = evaluate_specs([spec], data=data, split=split, sigmas=[args.sigma])
+        report = evaluate_specs([spec], data=data, split=split, sigmas_255=[args.sigma])
         wall = time.perf_counter() - tick
 
     level = report["levels"][0]

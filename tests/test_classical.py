@@ -61,7 +61,7 @@ def test_missing_bm3d_is_a_user_error():
 
 
 def test_classical_methods_in_an_evaluation(image_folder, checkpoint):
-    body = evaluate_specs(["tv", str(checkpoint), "noisy"], data=str(image_folder), sigmas=[25])
+    body = evaluate_specs(["tv", str(checkpoint), "noisy"], data=str(image_folder), sigmas_255=[25])
     assert list(body["methods"]) == ["tv", "leaky", "noisy"]
     assert body["methods"]["tv"] == {"kind": "classical", "settings": CLASSICAL_SETTINGS["tv"]}
     assert body["methods"]["leaky"]["kind"] == "model"

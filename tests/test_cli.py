@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from helpers import save_png, texture
 from PIL import Image
 from typer.testing import CliRunner
@@ -145,33 +146,49 @@ def test_train_usage_error_exit_code_2(tmp_path):
     assert "Traceback" not in result.output
 
 
-def test_train_interrupt_then_resume(tmp_path, image_folder, monkeypatch):
-    from cae_denoise.train import Trainer
+def test_ctrl_c_then_resume_through_the_cli_equals_an_uninterrupted_run(tmp_path, image_folder, monkeypatch):
+    """A real SIGINT, sent when step 3 draws its batch: exit 130 with the resume command, last.pt holds exactly
+    3 steps (the step in flight finishes), and ``train --resume`` ends with an uninterrupted run's weights."""
+    import os
+    import signal
 
-    original_step = Trainer._step
+    from cae_denoise.data import PatchSampler
+
+    original_batch = PatchSampler.batch
     calls = {"n": 0}
 
-    def interrupted_step(self):
+    def batch_then_ctrl_c(self, count, generator):
         calls["n"] += 1
         if calls["n"] == 3:
-            raise KeyboardInterrupt
-        return original_step(self)
+            os.kill(os.getpid(), signal.SIGINT)
+        return original_batch(self, count, generator)
 
-    out = tmp_path / "run"
-    args = ["--data", image_folder, "--patch", "16", "--epochs", "2", "--steps-per-epoch", "2", "--channels", "4"]
-    args += ["--depth", "1", "--batch-size", "2", "--device", "cpu", "--out", out]
-    monkeypatch.setattr(Trainer, "_step", interrupted_step)
-    result = invoke("train", *args)
+    def args(out: Path) -> list:
+        return ["--data", image_folder, "--patch", "16", "--epochs", "2", "--steps-per-epoch", "2", "--channels", "4",
+                "--depth", "1", "--batch-size", "2", "--device", "cpu", "--out", out]  # fmt: skip
+
+    reference, out = tmp_path / "reference", tmp_path / "run"
+    assert invoke("train", *args(reference)).exit_code == 0
+    monkeypatch.setattr(PatchSampler, "batch", batch_then_ctrl_c)
+    result = invoke("train", *args(out))
     assert result.exit_code == 130, result.output
-    assert "--resume" in result.stderr and str(out) in result.stderr
-    assert load_checkpoint(out / "last.pt")["train_state"]["global_step"] == 2
+    assert f"cae-denoise train --resume {out}" in result.stderr and "Traceback" not in result.output
+    assert load_checkpoint(out / "last.pt")["train_state"]["global_step"] == 3
+    assert not (out / "train_report.json").exists() and not (out / "eval_test.json").exists()
 
-    monkeypatch.setattr(Trainer, "_step", original_step)
+    monkeypatch.setattr(PatchSampler, "batch", original_batch)
     result = invoke("train", "--resume", out)
     assert result.exit_code == 0, result.output
-    last = load_checkpoint(out / "last.pt")
-    assert last["train_state"]["global_step"] == 4 and last["train_state"]["epoch"] == 2
+    resumed, uninterrupted = load_checkpoint(out / "last.pt"), load_checkpoint(reference / "last.pt")
+    assert resumed["train_state"]["global_step"] == 4 and resumed["train_state"]["epoch"] == 2
+    for name, tensor in uninterrupted["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), f"{name} differs after resume"
     assert (out / "eval_test.json").is_file()
+
+
+def test_resume_with_other_training_options_is_a_usage_error(cli_run):
+    result = invoke("train", "--resume", cli_run, "--epochs", "5", "--lr", "0.1")
+    assert_one_line_error(result, "--resume", "cannot change it: --lr, --epochs")
 
 
 # --- evaluate and compare ---------------------------------------------------------------------------------

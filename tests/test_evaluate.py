@@ -13,13 +13,12 @@ from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.evaluate import (
     NOISY,
     MethodScores,
+    compare_with_reference,
     evaluate_methods,
     evaluate_specs,
-    leakage,
     load_test_images,
-    paired_differences,
-    resolve_methods,
 )
+from cae_denoise.methods import leakage, resolve_methods
 from cae_denoise.metrics import METRIC_NAMES, image_metrics
 from cae_denoise.noise import GaussianNoise
 from cae_denoise.reports import write_report
@@ -31,7 +30,7 @@ def images(image_folder) -> list[NamedImage]:
 
 
 def test_identity_method_equals_noisy(images):
-    result = evaluate_methods({"identity": lambda noisy: noisy}, images, sigma=25, seed=3)
+    result = evaluate_methods({"identity": lambda noisy: noisy}, images, sigma_255=25, seed=3)
     assert list(result.methods) == [NOISY, "identity"]
     assert result.methods["identity"].per_image == result.methods[NOISY].per_image
     assert result.images == [image.name for image in images]
@@ -50,7 +49,7 @@ def test_every_method_sees_the_same_noisy_pixels(images):
 
         return method
 
-    evaluate_methods({"a": recorder("a"), "b": recorder("b")}, images, sigma=50, seed=11)
+    evaluate_methods({"a": recorder("a"), "b": recorder("b")}, images, sigma_255=50, seed=11)
     assert len(seen["a"]) == len(images)
     for index, (x, y) in enumerate(zip(seen["a"], seen["b"], strict=True)):
         np.testing.assert_array_equal(x, y)
@@ -64,7 +63,7 @@ def test_a_better_method_scores_better(images):
     def halfway(noisy: np.ndarray) -> np.ndarray:  # halves the error of every pixel
         return 0.5 * noisy + 0.5 * clean_of[noisy.tobytes()]
 
-    result = evaluate_methods({"halfway": halfway}, images, sigma=25, seed=0)
+    result = evaluate_methods({"halfway": halfway}, images, sigma_255=25, seed=0)
     for metric in ("psnr", "ssim"):
         assert result.methods["halfway"].mean[metric] > result.methods[NOISY].mean[metric]
     for ours, noisy in zip(result.methods["halfway"].per_image, result.methods[NOISY].per_image, strict=True):
@@ -73,7 +72,7 @@ def test_a_better_method_scores_better(images):
 
 
 def test_evaluation_to_dict(images):
-    result = evaluate_methods({"identity": lambda noisy: noisy}, images, sigma=15, seed=2)
+    result = evaluate_methods({"identity": lambda noisy: noisy}, images, sigma_255=15, seed=2)
     body = result.to_dict()
     assert body["noise"] == {"kind": "gaussian", "sigma_255": 15, "clip": True, "seed": 2}
     assert [row["image"] for row in body["methods"]["identity"]["per_image"]] == result.images
@@ -83,25 +82,24 @@ def test_evaluation_to_dict(images):
 
 def test_no_images_is_an_error():
     with pytest.raises(CaeDenoiseError, match="no test images"):
-        evaluate_methods({}, [], sigma=25, seed=0)
+        evaluate_methods({}, [], sigma_255=25, seed=0)
 
 
 def _paired(reference: MethodScores, other: MethodScores) -> dict:
-    return paired_differences(reference, other, label="other", reference_label="reference")
+    return compare_with_reference(reference, other, label="other", reference_label="reference")
 
 
-def test_paired_differences_with_itself(images):
-    scores = evaluate_methods({}, images, sigma=25, seed=0).methods[NOISY]
+def test_compare_with_itself_claims_nothing(images):
+    scores = evaluate_methods({}, images, sigma_255=25, seed=0).methods[NOISY]
     summary = _paired(scores, scores)
     assert set(summary) == set(METRIC_NAMES)
     for row in summary.values():
         assert row["difference"] == 0.0
-        assert row["relative_percent"] == 0.0
-        assert row["per_image"] == [0.0] * len(images)
+        assert row["per_unit"] == [0.0] * len(images)
         assert (row["wins"], row["ties"], row["losses"]) == (0, len(images), 0)
-        assert row["ci95"] == [0.0, 0.0]
-        assert row["wilcoxon_p"] is None and row["sign_test_p"] is None
-        assert "no evidence of a difference" in row["verdict"]
+        assert row["ci95"] is None and row["wilcoxon_p"] is None
+        assert row["outcome"] == "too few units to test"
+        assert "no verdict" in row["verdict"]
 
 
 REFERENCE_ROWS = [
@@ -116,34 +114,36 @@ OTHER_ROWS = [
 ]
 
 
-def test_paired_differences_against_numpy():
+def test_compare_with_reference_against_numpy():
     summary = _paired(MethodScores(REFERENCE_ROWS), MethodScores(OTHER_ROWS))
     for metric in METRIC_NAMES:
         ref = np.array([row[metric] for row in REFERENCE_ROWS])
         new = np.array([row[metric] for row in OTHER_ROWS])
         row = summary[metric]
-        assert row["per_image"] == pytest.approx((new - ref).tolist())
+        assert row["per_unit"] == pytest.approx((new - ref).tolist())
         assert row["reference_mean"] == pytest.approx(ref.mean()) and row["mean"] == pytest.approx(new.mean())
         assert row["difference"] == pytest.approx(new.mean() - ref.mean())
         assert row["relative_percent"] == pytest.approx(100 * (new.mean() - ref.mean()) / ref.mean())
-        low, high = row["ci95"]
-        assert min(new - ref) - 1e-12 <= low <= row["difference"] <= high <= max(new - ref) + 1e-12
+        assert row["outcome"] == "too few units to test" and row["ci95"] is None  # 3 images: description only
     # higher is better for SSIM and PSNR, lower for MSE; a win is "other" better
     assert (summary["ssim"]["wins"], summary["ssim"]["ties"], summary["ssim"]["losses"]) == (2, 1, 0)
     assert (summary["mse"]["wins"], summary["mse"]["ties"], summary["mse"]["losses"]) == (2, 0, 1)
     assert (summary["psnr"]["wins"], summary["psnr"]["ties"], summary["psnr"]["losses"]) == (2, 0, 1)
-    assert summary["mse"]["better_is_positive"] is False and summary["ssim"]["better_is_positive"] is True
+    assert summary["mse"]["higher_is_better"] is False and summary["ssim"]["higher_is_better"] is True
 
 
-def test_paired_differences_verdict_names_the_winner():
+def test_compare_with_reference_names_the_winner_when_the_test_can_decide():
     reference = MethodScores([{"ssim": 0.5, "mse": 0.02, "psnr": 17.0 + i / 10} for i in range(12)])
     better = MethodScores([{"ssim": 0.6, "mse": 0.01, "psnr": 20.0 + i / 7} for i in range(12)])
-    summary = paired_differences(reference, better, label="leaky", reference_label="baseline")
+    summary = compare_with_reference(reference, better, label="leaky", reference_label="baseline")
     for metric in METRIC_NAMES:
-        assert summary[metric]["verdict"].startswith(f"leaky better on {metric.upper()} in 12/12 images")
+        assert summary[metric]["outcome"] == "better"
+        assert summary[metric]["verdict"].startswith(f"{metric.upper()}: leaky better")
+        assert "in 12/12 images" in summary[metric]["verdict"]
         assert summary[metric]["wilcoxon_p"] < 0.01
-    reverse = paired_differences(better, reference, label="baseline", reference_label="leaky")
-    assert reverse["psnr"]["verdict"].startswith("leaky better on PSNR in 12/12 images")
+    reverse = compare_with_reference(better, reference, label="baseline", reference_label="leaky")
+    assert reverse["psnr"]["outcome"] == "worse"
+    assert reverse["psnr"]["verdict"].startswith("PSNR: leaky better")
 
 
 # --- end to end on checkpoints ----------------------------------------------------------------------------
@@ -151,7 +151,7 @@ def test_paired_differences_verdict_names_the_winner():
 
 def test_evaluate_two_checkpoints(trained_run, baseline_run, image_folder):
     body = evaluate_specs(
-        [str(trained_run.best), str(baseline_run.best)], data=str(image_folder), sigmas=[15, 25], seed=0
+        [str(trained_run.best), str(baseline_run.best)], data=str(image_folder), sigmas_255=[15, 25], seed=0
     )
     source = load_source(image_folder)
     test_names = list(make_split(source).test)
@@ -203,14 +203,14 @@ def test_same_architecture_twice_gets_distinct_labels(trained_run, tmp_path):
 
 def test_evaluate_rejects_bad_sigma_before_loading(tmp_path):
     with pytest.raises(CaeDenoiseError, match="--sigma 300"):
-        evaluate_specs([str(tmp_path / "missing.pt")], sigmas=[25, 300])
+        evaluate_specs([str(tmp_path / "missing.pt")], sigmas_255=[25, 300])
     with pytest.raises(CaeDenoiseError, match=r"missing\.pt: (checkpoint file not found|no such checkpoint file)"):
         evaluate_specs([str(tmp_path / "missing.pt")])
 
 
 def test_negative_seed_is_a_user_error(images):
     with pytest.raises(CaeDenoiseError, match="seed"):
-        evaluate_methods({}, images, sigma=25, seed=-1)
+        evaluate_methods({}, images, sigma_255=25, seed=-1)
 
 
 def test_load_test_images_and_leakage(trained_run, image_folder):

@@ -9,7 +9,6 @@ import shutil
 import numpy as np
 import pytest
 from helpers import tiny_config
-from scipy import stats
 
 from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.experiment import run_dir, run_experiment, summarise
@@ -56,9 +55,9 @@ def test_summary_matches_the_runs(experiment):
     for metric in METRIC_NAMES:
         versus = summary["versus_reference"]["leaky"][metric]
         delta = [_run_means(out, "leaky", s)[metric] - _run_means(out, "baseline", s)[metric] for s in (0, 1)]
-        assert versus["difference_per_seed"] == pytest.approx(delta)
-        low, high = versus["difference_ci95_over_seeds"]
-        assert low <= np.mean(delta) <= high
+        assert versus["per_unit"] == pytest.approx(delta)
+        assert versus["outcome"] == "too few units to test" and versus["ci95"] is None  # two seeds
+        assert "2 seeds" in versus["verdict"] and "no verdict" in versus["verdict"]
     assert "baseline" not in summary["versus_reference"]
 
 
@@ -69,44 +68,35 @@ def test_rerun_skips_finished_runs(experiment):
     assert again["summary"] == body["summary"]
 
 
-def test_rerun_with_other_settings_does_not_reuse_stale_runs(experiment, tmp_path):
+def test_rerun_with_other_settings_refuses_the_stale_runs(experiment, tmp_path):
     base, out, _, _ = experiment
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
-    changed = dataclasses.replace(base, epochs=2)
-    try:
-        body = run_experiment(changed, ["baseline", "leaky"], 2, copy)
-    except CaeDenoiseError:
-        return  # refusing is fine too
-    assert not any(run["skipped"] for run in body["runs"])
+    with pytest.raises(CaeDenoiseError, match=r"baseline_seed0 was trained with other settings \(epochs\)"):
+        run_experiment(dataclasses.replace(base, epochs=2), ["baseline", "leaky"], 2, copy)
 
 
-def test_summarise_by_hand():
-    scores = {
-        "a": [{"ssim": 0.5, "mse": 0.02, "psnr": 20.0}, {"ssim": 0.6, "mse": 0.02, "psnr": 21.0}],
-        "b": [{"ssim": 0.6, "mse": 0.01, "psnr": 22.0}, {"ssim": 0.5, "mse": 0.01, "psnr": 22.0}],
-    }
-    summary = summarise(scores, "a")
+def _scores(values: list[float]) -> list[dict]:
+    return [{"ssim": v / 40, "mse": 10 ** (-v / 10), "psnr": v} for v in values]
+
+
+def test_summarise_pairs_by_seed_with_the_shared_statistics():
+    reference, other = [20.0, 21.0, 22.0, 20.5, 21.5, 20.2], [21.0, 21.5, 22.9, 21.5, 21.7, 21.0]
+    summary = summarise({"a": _scores(reference), "b": _scores(other)}, "a")
     psnr = summary["versus_reference"]["b"]["psnr"]
-    assert psnr["difference_per_seed"] == [2.0, 1.0]
-    assert psnr["better_in_seeds"] == 2
-    half = stats.t.ppf(0.975, 1) * np.std([2.0, 1.0], ddof=1) / np.sqrt(2)
-    assert psnr["difference_ci95_over_seeds"] == pytest.approx([1.5 - half, 1.5 + half])
-    assert psnr["holds_across_seeds"] is False  # better in both seeds, but the interval includes 0
-    mse = summary["versus_reference"]["b"]["mse"]
-    assert mse["better_in_seeds"] == 2 and mse["holds_across_seeds"] is True  # lower is better; no spread
-    ssim = summary["versus_reference"]["b"]["ssim"]
-    assert ssim["better_in_seeds"] == 1 and ssim["holds_across_seeds"] is False
-    assert summary["per_arch"]["a"]["psnr"]["std"] == pytest.approx(np.std([20.0, 21.0], ddof=1))
+    assert psnr["per_unit"] == pytest.approx([1.0, 0.5, 0.9, 1.0, 0.2, 0.8])
+    assert psnr["wins"] == 6 and psnr["testable"] and psnr["outcome"] == "better"
+    assert psnr["wilcoxon_p"] == pytest.approx(2 / 2**6)
+    assert psnr["verdict"].startswith("PSNR: b better, b - a = +0.73 dB [95% CI")
+    assert summary["versus_reference"]["b"]["mse"]["outcome"] == "better"  # lower MSE in every seed
+    assert summary["per_arch"]["a"]["psnr"]["std"] == pytest.approx(np.std(reference, ddof=1))
 
 
 def test_one_seed_gives_no_interval_and_no_claim():
-    scores = {"a": [{"ssim": 0.5, "mse": 0.02, "psnr": 20.0}], "b": [{"ssim": 0.6, "mse": 0.01, "psnr": 22.0}]}
-    rows = summarise(scores, "a")["versus_reference"]["b"]
-    for row in rows.values():
-        assert row["better_in_seeds"] == 1
-        assert row["difference_ci95_over_seeds"] is None and row["relative_percent_ci95_over_seeds"] is None
-        assert row["holds_across_seeds"] is False
+    rows = summarise({"a": _scores([20.0]), "b": _scores([22.0])}, "a")
+    assert rows["per_arch"]["a"]["psnr"]["std"] is None
+    for row in rows["versus_reference"]["b"].values():
+        assert row["wins"] == 1 and row["ci95"] is None and row["outcome"] == "too few units to test"
 
 
 def test_experiment_needs_archs_and_seeds(tmp_path, image_folder):

@@ -13,17 +13,21 @@ import torch
 from helpers import tiny_config
 
 from cae_denoise.checkpoint import load_checkpoint
-from cae_denoise.config import TrainConfig, resolve_device
-from cae_denoise.data import SampleSource
+from cae_denoise.config import TrainConfig, resolve_device, resume_config
+from cae_denoise.data import PatchSampler
 from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.reports import SCHEMA_VERSION
-from cae_denoise.train import Trainer, load_config_from_run, train
+from cae_denoise.train import train
 
 HAS_SCHEDULE = "schedule" in {f.name for f in dataclasses.fields(TrainConfig)}
 
 
 def _state_dicts_equal(a: dict, b: dict) -> bool:
     return a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+
+
+def _weights(path) -> dict:
+    return load_checkpoint(path)["model"]
 
 
 def _without_seconds(history: list[dict]) -> list[dict]:
@@ -136,7 +140,7 @@ def test_training_writes_checkpoints_and_report(trained_run, image_names):
     last = load_checkpoint(result.last)
     assert last["train_state"]["epoch"] == config.epochs
     assert last["train_state"]["global_step"] == config.epochs * config.steps_per_epoch
-    assert load_config_from_run(result.out) == config
+    assert resume_config(result.out, []) == config
 
 
 def test_callbacks_report_every_step_and_epoch(tmp_path, image_folder):
@@ -152,15 +156,12 @@ def test_callbacks_report_every_step_and_epoch(tmp_path, image_folder):
 
 
 def test_same_seed_gives_bit_identical_weights(tmp_path, image_folder):
-    first = Trainer(tiny_config(image_folder, tmp_path / "one"))
-    first.run()
-    second = Trainer(tiny_config(image_folder, tmp_path / "two"))
-    second.run()
-    assert _state_dicts_equal(first.model.state_dict(), second.model.state_dict())
-    assert _without_seconds(first.state.history) == _without_seconds(second.state.history)
-    other = Trainer(tiny_config(image_folder, tmp_path / "three", seed=1))
-    other.run()
-    assert not _state_dicts_equal(first.model.state_dict(), other.model.state_dict())
+    first = train(tiny_config(image_folder, tmp_path / "one"))
+    second = train(tiny_config(image_folder, tmp_path / "two"))
+    assert _state_dicts_equal(_weights(first.last), _weights(second.last))
+    assert _without_seconds(first.history) == _without_seconds(second.history)
+    other = train(tiny_config(image_folder, tmp_path / "three", seed=1))
+    assert not _state_dicts_equal(_weights(first.last), _weights(other.last))
 
 
 def test_resize_mode_trains(tmp_path, image_folder):
@@ -170,24 +171,9 @@ def test_resize_mode_trains(tmp_path, image_folder):
     assert report["skipped_too_small"] == 0
 
 
-def test_divergence_is_a_user_error_and_keeps_the_last_good_epoch(tmp_path, image_folder):
-    config = tiny_config(image_folder, tmp_path / "run", epochs=3, steps_per_epoch=2)
-    trainer = Trainer(config)
-
-    def poison(record: dict) -> None:  # after epoch 1 is saved, make the next forward pass produce NaN
-        with torch.no_grad():
-            next(trainer.model.parameters()).fill_(math.nan)
-
-    with pytest.raises(CaeDenoiseError, match=r"training diverged: loss is nan at step 3;.*last\.pt.*--lr"):
-        trainer.run(on_epoch_end=poison)
-    last = load_checkpoint(tmp_path / "run" / "last.pt")
-    assert last["train_state"]["epoch"] == 1
-    assert all(torch.isfinite(tensor).all() for tensor in last["model"].values())
-
-
 def _poison_batches_after(monkeypatch: pytest.MonkeyPatch, good_batches: int) -> None:
     """Make every training batch after the first ``good_batches`` all NaN (a deterministic divergence)."""
-    original = SampleSource.batch
+    original = PatchSampler.batch
     served = [0]
 
     def batch(self, count, generator):
@@ -195,7 +181,7 @@ def _poison_batches_after(monkeypatch: pytest.MonkeyPatch, good_batches: int) ->
         clean = original(self, count, generator)
         return clean * float("nan") if served[0] > good_batches else clean
 
-    monkeypatch.setattr(SampleSource, "batch", batch)
+    monkeypatch.setattr(PatchSampler, "batch", batch)
 
 
 def test_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path, image_folder, monkeypatch):
@@ -214,7 +200,7 @@ def test_divergence_in_the_first_epoch_names_no_missing_file(tmp_path, image_fol
     _poison_batches_after(monkeypatch, 0)
     with pytest.raises(CaeDenoiseError, match="training diverged") as info:
         train(tiny_config(image_folder, out, epochs=1, steps_per_epoch=3))
-    assert "no epoch finished" in str(info.value) and not (out / "last.pt").exists()
+    assert "no epoch ended" in str(info.value) and not (out / "last.pt").exists()
 
 
 def test_absurd_learning_rate_is_a_user_error(tmp_path, image_folder):
@@ -240,54 +226,62 @@ if HAS_SCHEDULE:
 
 @pytest.mark.parametrize(("changes", "interrupt_step"), RESUME_CASES)
 def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, image_folder, changes, interrupt_step):
-    reference = Trainer(tiny_config(image_folder, tmp_path / "reference", **changes))
-    reference.run()
+    reference = train(tiny_config(image_folder, tmp_path / "reference", **changes))
 
     config = tiny_config(image_folder, tmp_path / "interrupted", **changes)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config).run(on_step=_interrupt_at(interrupt_step))
+        train(config, on_step=_interrupt_at(interrupt_step))
     saved = load_checkpoint(tmp_path / "interrupted" / "last.pt")
     assert saved["train_state"]["global_step"] == interrupt_step
 
-    resumed = Trainer(config, resume=True)
-    assert resumed.state.global_step == interrupt_step
-    resumed.run()
-    assert _state_dicts_equal(resumed.model.state_dict(), reference.model.state_dict())
-    assert _without_seconds(resumed.state.history) == _without_seconds(reference.state.history)
-    assert resumed.state.best_val_psnr == reference.state.best_val_psnr
-    best_resumed = load_checkpoint(tmp_path / "interrupted" / "best.pt")["model"]
-    best_reference = load_checkpoint(tmp_path / "reference" / "best.pt")["model"]
-    assert _state_dicts_equal(best_resumed, best_reference)
+    starts = []
+    resumed = train(config, resume=True, on_start=starts.append)
+    assert starts[0].global_step == interrupt_step
+    assert _state_dicts_equal(_weights(resumed.last), _weights(reference.last))
+    assert _without_seconds(resumed.history) == _without_seconds(reference.history)
+    resumed_state = load_checkpoint(resumed.last)["train_state"]
+    assert resumed_state["best_val_psnr"] == load_checkpoint(reference.last)["train_state"]["best_val_psnr"]
+    assert _state_dicts_equal(_weights(resumed.best), _weights(reference.best))
 
 
 def test_resume_refuses_changed_settings(tmp_path, image_folder):
     config = tiny_config(image_folder, tmp_path / "run", epochs=1, steps_per_epoch=1)
     train(config)
     with pytest.raises(CaeDenoiseError, match=r"cannot resume with different settings \(lr\)"):
-        Trainer(dataclasses.replace(config, lr=0.5), resume=True)
+        train(dataclasses.replace(config, lr=0.5), resume=True)
+
+
+def test_resume_config_refuses_options_given_with_resume(tmp_path, image_folder):
+    config = tiny_config(image_folder, tmp_path / "run", epochs=1, steps_per_epoch=1)
+    train(config)
+    with pytest.raises(CaeDenoiseError, match=r"cannot change it: --epochs, --lr"):
+        resume_config(tmp_path / "run", ["--epochs", "--lr"])
+    moved = tmp_path / "moved"
+    (tmp_path / "run").rename(moved)
+    assert resume_config(moved, []) == dataclasses.replace(config, out=str(moved))
 
 
 def test_resume_without_a_run(tmp_path, image_folder):
     with pytest.raises(CaeDenoiseError, match=r"last\.pt: checkpoint file not found"):
-        Trainer(tiny_config(image_folder, tmp_path / "never"), resume=True)
+        train(tiny_config(image_folder, tmp_path / "never"), resume=True)
+    with pytest.raises(CaeDenoiseError, match=r"--resume .*never: no last\.pt there"):
+        resume_config(tmp_path / "never", [])
 
 
 def test_resuming_a_finished_run_changes_nothing(tmp_path, image_folder):
     config = tiny_config(image_folder, tmp_path / "run", epochs=1, steps_per_epoch=2)
-    first = Trainer(config)
-    first.run()
-    again = Trainer(config, resume=True)
+    first = train(config)
+    before = _weights(first.last)
     steps = []
-    again.run(on_step=steps.append)
+    again = train(config, resume=True, on_step=steps.append)
     assert steps == []
-    assert _state_dicts_equal(again.model.state_dict(), first.model.state_dict())
+    assert _state_dicts_equal(_weights(again.last), before)
 
 
 @pytest.mark.parametrize("presses", [1, 2])
 def test_ctrl_c_is_deferred_to_a_step_boundary(tmp_path, image_folder, presses):
     """A real SIGINT in the middle of step 4: the step finishes, last.pt holds exactly 4 steps, resume is exact."""
-    reference = Trainer(tiny_config(image_folder, tmp_path / "reference"))
-    reference.run()
+    reference = train(tiny_config(image_folder, tmp_path / "reference"))
     config = tiny_config(image_folder, tmp_path / "interrupted")
 
     def press(info) -> None:
@@ -297,9 +291,8 @@ def test_ctrl_c_is_deferred_to_a_step_boundary(tmp_path, image_folder, presses):
 
     handler_before = signal.getsignal(signal.SIGINT)
     with pytest.raises(KeyboardInterrupt):
-        Trainer(config).run(on_step=press)
+        train(config, on_step=press)
     assert load_checkpoint(tmp_path / "interrupted" / "last.pt")["train_state"]["global_step"] == 4
     assert signal.getsignal(signal.SIGINT) is handler_before  # the training loop restored it
-    resumed = Trainer(config, resume=True)
-    resumed.run()
-    assert _state_dicts_equal(resumed.model.state_dict(), reference.model.state_dict())
+    resumed = train(config, resume=True)
+    assert _state_dicts_equal(_weights(resumed.last), _weights(reference.last))

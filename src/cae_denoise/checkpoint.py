@@ -92,6 +92,68 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     return payload
 
 
+def training_payload(
+    *,
+    config: dict[str, Any],
+    arch_args: dict[str, Any],
+    split: dict[str, list[str]],
+    noise: dict[str, Any],
+    train_state: dict[str, Any],
+    history: list[dict[str, float]],
+    versions: dict[str, Any],
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    sampler_states: list[torch.Tensor],
+) -> dict[str, Any]:
+    """The checkpoint of a training run: what ``load_model`` needs to rebuild the model, what
+    ``read_resume_point`` needs to continue the run bit for bit, and what a reader needs to trust it."""
+    return {
+        "arch": config["arch"],
+        "arch_args": arch_args,
+        "config": config,
+        "split": split,
+        "noise": noise,
+        "history": history,
+        "train_state": train_state,
+        "versions": versions,
+        "model": model.state_dict(),
+        "optimizer": optimizer.state_dict(),
+        "scheduler": scheduler.state_dict() if scheduler is not None else None,
+        "rng": {"sampler": sampler_states},
+    }
+
+
+@dataclass
+class ResumePoint:
+    """What a saved run needs to continue: its config, counters, history, and every state dict."""
+
+    config: dict[str, Any]
+    train_state: dict[str, Any]
+    history: list[dict[str, float]]
+    model: dict[str, torch.Tensor]
+    optimizer: dict[str, Any]
+    scheduler: dict[str, Any] | None
+    sampler_states: list[torch.Tensor]
+
+
+def read_resume_point(path: str | Path) -> ResumePoint:
+    """The resumable state in ``path`` (a ``last.pt``); a checkpoint without it is an error."""
+    payload = load_checkpoint(path)
+    try:
+        return ResumePoint(
+            config=payload["config"],
+            train_state=payload["train_state"],
+            history=list(payload["history"]),
+            model=payload["model"],
+            optimizer=payload["optimizer"],
+            scheduler=payload["scheduler"],
+            sampler_states=list(payload["rng"]["sampler"]),
+        )
+    except (KeyError, TypeError) as error:
+        raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (lacks {error})") from error
+
+
 #: Fields only a resumed training run needs; ``export_for_inference`` drops them.
 TRAINING_ONLY_FIELDS = ("optimizer", "scheduler", "rng", "train_state")
 

@@ -90,9 +90,9 @@ def classical_names() -> list[str]:
     return list(_BUILDERS)
 
 
-def classical_denoiser(name: str, sigma: float) -> Denoiser:
-    """The named classical method tuned for noise ``sigma`` (0-255); output clipped to [0, 1] float32."""
+def classical_denoiser(name: str, sigma_255: float) -> Denoiser:
+    """The named classical method tuned for noise ``sigma_255`` (0-255); output clipped to [0, 1] float32."""
     if name not in _BUILDERS:
         raise CaeDenoiseError(f"unknown method {name!r}; classical methods are {', '.join(_BUILDERS)}")
-    method = _BUILDERS[name](sigma)
+    method = _BUILDERS[name](sigma_255)
     return lambda noisy: np.clip(method(noisy), 0.0, 1.0).astype(np.float32)

@@ -1,6 +1,7 @@
-"""The ``cae-denoise`` command line: parse options, call the library, draw progress and tables with rich.
+"""The ``cae-denoise`` command line: parse options, call one library function, render with rich.
 
-No logic of its own lives here; every command is a few lines over a library function.
+Each option is declared once (the ``*Option`` aliases below) and its default comes from ``TrainConfig``.
+Errors a user can cause (``CaeDenoiseError``) become one red line and exit code 1; Ctrl-C exits with 130.
 """
 
 from __future__ import annotations
@@ -13,16 +14,8 @@ from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
-from rich.markup import escape
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Table
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
 
 from .config import TrainConfig
 from .errors import CaeDenoiseError
@@ -39,10 +32,10 @@ app = typer.Typer(
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
-F = TypeVar("F", bound=Callable[..., Any])
+Command = TypeVar("Command", bound=Callable[..., Any])
 
 
-def friendly_errors(command: F) -> F:
+def friendly_errors(command: Command) -> Command:
     """Turn a ``CaeDenoiseError`` into one red line and exit code 1; Ctrl-C into exit code 130."""
 
     @functools.wraps(command)
@@ -50,7 +43,7 @@ def friendly_errors(command: F) -> F:
         try:
             return command(*args, **kwargs)
         except CaeDenoiseError as error:
-            console.print(f"[bold red]error:[/] {escape(str(error))}", soft_wrap=True)
+            console.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
@@ -64,75 +57,122 @@ def _progress() -> Progress:
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
-        TextColumn("{task.fields[info]}"),
+        TextColumn("{task.fields[info]}", markup=False),
         TimeElapsedColumn(),
         TimeRemainingColumn(),
         console=console,
-        transient=False,
     )
 
 
 @contextmanager
-def _image_progress(total: int, label: str) -> Iterator[Callable[[str, str], None]]:
-    """A progress bar over (image, method) evaluations; yields the callback to advance it."""
+def _image_progress(label: str) -> Iterator[Callable[[str, str], None]]:
+    """A progress bar over (image, method) evaluations; yields the callback that advances it."""
     with _progress() as progress:
-        task = progress.add_task(label, total=total or None, info="")
+        task = progress.add_task(label, total=None, info="")
         yield lambda image, method: progress.update(task, advance=1, info=f"{method} on {image}")
 
 
-def _fmt(metric: str, value: float) -> str:
-    return {"ssim": f"{value:.4f}", "mse": f"{value:.6f}", "psnr": f"{value:.2f}"}[metric]
+def _say(message: str) -> None:
+    """Print a line literally (file names may hold brackets that rich would take as markup)."""
+    console.print(Text(message), soft_wrap=True)
 
 
-def print_metrics_table(report: dict[str, Any], title: str) -> None:
-    """Per noise level: mean SSIM/MSE/PSNR per method, the change from the reference, and verdict lines."""
-    from .metrics import METRIC_NAMES
-    from .stats import MIN_IMAGES_FOR_CLAIM
-
-    for level in report["levels"]:
-        sigma, reference = level["noise"]["sigma_255"], level["reference"]
-        table = Table(title=f"{title}, sigma {sigma:g}", title_justify="left")
-        table.add_column("method")
-        for metric in METRIC_NAMES:
-            table.add_column(metric.upper(), justify="right")
-        if level["differences"]:
-            table.add_column(f"vs {reference}")
-        for name, body in level["methods"].items():
-            cells = [_fmt(m, body["mean"][m]) for m in METRIC_NAMES]
-            if level["differences"]:
-                cells.append(_relative_changes(level["differences"].get(name)))
-            table.add_row(name, *cells)
-        console.print(table)
-        for diffs in level["differences"].values():
-            for row in diffs.values():
-                p_value = "" if row["wilcoxon_p"] is None else f" (Wilcoxon p={row['wilcoxon_p']:.3g})"
-                console.print(f"  {row['verdict']}{p_value}", soft_wrap=True, markup=False)
-        if level["differences"] and len(level["images"]) < MIN_IMAGES_FOR_CLAIM:
-            console.print(
-                f"  [dim]note: with {len(level['images'])} images no paired test can reach p < 0.05; "
-                "evaluate on more images (--data, --split all) for firmer conclusions[/]"
-            )
+def _help(text: str) -> str:
+    """Help text with each paragraph's source line breaks joined, so the terminal wraps it, not the source."""
+    paragraphs = text.strip().split("\n\n")
+    return "\n\n".join(p if p.startswith("  ") else " ".join(p.split("\n")) for p in paragraphs) + "\n"
 
 
-def _relative_changes(diffs: dict[str, Any] | None) -> str:
-    """``SSIM +1.4%  MSE -23.6%  PSNR +1.15 dB`` (PSNR as an absolute difference, the usual unit)."""
-    if diffs is None:
-        return ""
-    parts = []
-    for metric, row in diffs.items():
-        if metric == "psnr":
-            parts.append(f"PSNR {row['difference']:+.2f} dB")
-        elif row["relative_percent"] is not None:
-            parts.append(f"{metric.upper()} {row['relative_percent']:+.1f}%")
-    return "  ".join(parts)
+# --- options, each declared once ---------------------------------------------------------------------------
+
+ArchOption = Annotated[
+    str, typer.Option(help="Architecture: baseline (ReLU CAE), leaky (its LeakyReLU twin) or unet (residual U-Net).")
+]
+DataOption = Annotated[
+    str, typer.Option(help="Images: 'builtin', a folder (searched recursively), or a .zip/.tar[.gz].")
+]
+OutOption = Annotated[Path | None, typer.Option(help="Output folder. Default: runs/ARCH.", show_default=False)]
+TrainSigmaOption = Annotated[
+    str, typer.Option("--sigma", help="Training noise sigma on the 0-255 scale: 25, or a range 5-50 (blind).")
+]
+PatchOption = Annotated[int, typer.Option(help="Train on random PATCH x PATCH crops, with flips and rotations.")]
+ResizeOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Instead of crops, resize every image to RESIZE x RESIZE (the seed project's way).", show_default=False
+    ),
+]
+BatchOption = Annotated[int, typer.Option(help="Samples per optimiser step (per process under torchrun).")]
+LrOption = Annotated[float, typer.Option(help="Adam learning rate.")]
+EpochsOption = Annotated[int, typer.Option(help="Epochs; validation and checkpoints after each.")]
+StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.")]
+SeedOption = Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.")]
+DeviceOption = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
+ChannelsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Width of the first level, doubling at each level. Default: per architecture.", show_default=False
+    ),
+]
+DepthOption = Annotated[
+    int | None, typer.Option(help="Number of 2x downsampling levels. Default: per architecture.", show_default=False)
+]
+SlopeOption = Annotated[float, typer.Option(help="LeakyReLU slope, for the architectures that use it.")]
+ScheduleOption = Annotated[str, typer.Option(help="Learning rate: constant, or cosine decay to 0.")]
+ClipOption = Annotated[float, typer.Option(help="Clip the gradient norm to this value; 0 turns clipping off.")]
+DeadLeavesOption = Annotated[
+    int, typer.Option(help="Add N procedural dead-leaves images (256x256) to the training images.")
+]
+AmpOption = Annotated[bool, typer.Option(help="Mixed precision (bfloat16 autocast) on GPUs with bf16, or on CPU.")]
+CompileOption = Annotated[
+    bool, typer.Option("--compile", help="torch.compile the model: faster steps after a compile pause.")
+]
+ValSigmaOption = Annotated[
+    float, typer.Option(help="Noise sigma (0-255) for validation during training and for the test evaluation.")
+]
+SplitOption = Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")]
+EvalSigmaOption = Annotated[
+    str, typer.Option("--sigma", help="Noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table each).")
+]
+NoiseSeedOption = Annotated[
+    int, typer.Option("--seed", help="Noise seed: the same seed gives every method the same noisy pixels.")
+]
+ReportOption = Annotated[Path | None, typer.Option(help="Where to write the JSON report.", show_default=False)]
+
+#: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields (``compile`` is ``compile_model``).
+_TRAINING_OPTIONS = [name for name in _DEFAULTS.to_dict() if name != "compile"] + ["compile_model"]
 
 
-# --------------------------------------------------------------------------------------------------- train
+def _train_config(options: dict[str, Any]) -> TrainConfig:
+    """A ``TrainConfig`` from the command's parameters (those named like its fields)."""
+    fields = {
+        ("compile" if name == "compile_model" else name): options[name] for name in _TRAINING_OPTIONS if name in options
+    }
+    if fields.get("out") is not None:
+        fields["out"] = str(fields["out"])
+    else:
+        fields.pop("out", None)
+    return TrainConfig(**fields)
 
-_TRAIN_HELP = """Train a denoiser and keep [bold]best.pt[/] (by validation PSNR) and [bold]last.pt[/] in --out.
 
-Writes OUT/best.pt, OUT/last.pt, OUT/train_report.json and, after training, OUT/eval_test.json
-(best.pt on the held-out test images).
+def _source_name(context: typer.Context, name: str) -> str | None:
+    """Where a parameter's value came from (``COMMANDLINE``, ``DEFAULT``, ...), by the name of click's enum."""
+    source = context.get_parameter_source(name)
+    return source.name if source is not None else None
+
+
+def _given_on_command_line(context: typer.Context, names: list[str]) -> list[str]:
+    """The ``--option`` spellings of those ``names`` the user typed."""
+    given = [name for name in names if _source_name(context, name) == "COMMANDLINE"]
+    return ["--" + ("compile" if name == "compile_model" else name).replace("_", "-") for name in given]
+
+
+# --- train -----------------------------------------------------------------------------------------------
+
+_TRAIN_HELP = """Train a denoiser; keep [bold]best.pt[/] (by validation PSNR) and [bold]last.pt[/] in --out.
+
+Writes OUT/best.pt, OUT/last.pt, OUT/train_report.json, OUT/training_curves.png and, after training,
+OUT/eval_test.json (best.pt on the held-out test images at --val-sigma).
 
 [bold]Examples[/]
 
@@ -144,99 +184,61 @@ Writes OUT/best.pt, OUT/last.pt, OUT/train_report.json and, after training, OUT/
 """
 
 
-@app.command(help=_TRAIN_HELP, no_args_is_help=False)
+@app.command(help=_help(_TRAIN_HELP), no_args_is_help=False)
 @friendly_errors
 def train(
-    arch: Annotated[
-        str,
-        typer.Option(help="Architecture: baseline (ReLU CAE), leaky (its LeakyReLU twin), unet (residual U-Net)."),
-    ] = _DEFAULTS.arch,
-    data: Annotated[
-        str, typer.Option(help="'builtin', a folder of images, or a .zip/.tar[.gz] archive.")
-    ] = _DEFAULTS.data,
-    out: Annotated[Path | None, typer.Option(help="Output folder [default: runs/ARCH].")] = None,
-    sigma: Annotated[
-        str, typer.Option(help="Noise sigma on the 0-255 scale: 25, or a range 5-50 (blind).")
-    ] = _DEFAULTS.sigma,
-    patch: Annotated[
-        int, typer.Option(help="Train on random PATCH x PATCH crops (with flips/rotations).")
-    ] = _DEFAULTS.patch,
-    resize: Annotated[
-        int | None, typer.Option(help="Instead of crops, resize every image to RESIZE x RESIZE (the seed's way).")
-    ] = None,
-    batch_size: Annotated[int, typer.Option(help="Samples per optimiser step.")] = _DEFAULTS.batch_size,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = _DEFAULTS.lr,
-    epochs: Annotated[int, typer.Option(help="Epochs; validation and checkpoints after each.")] = _DEFAULTS.epochs,
-    steps_per_epoch: Annotated[int, typer.Option(help="Optimiser steps per epoch.")] = _DEFAULTS.steps_per_epoch,
-    seed: Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.")] = _DEFAULTS.seed,
-    device: Annotated[
-        str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")
-    ] = _DEFAULTS.device,
-    channels: Annotated[
-        int | None, typer.Option(help="Width of the first level, doubling at each level [default: per arch].")
-    ] = None,
-    depth: Annotated[int | None, typer.Option(help="Number of 2x downsampling levels [default: per arch].")] = None,
-    negative_slope: Annotated[
-        float, typer.Option(help="LeakyReLU slope (architectures that use it).")
-    ] = _DEFAULTS.negative_slope,
-    schedule: Annotated[str, typer.Option(help="Learning rate: constant, or cosine decay to 0.")] = _DEFAULTS.schedule,
-    grad_clip: Annotated[
-        float, typer.Option(help="Clip the gradient norm to this value; 0 = off.")
-    ] = _DEFAULTS.grad_clip,
-    amp: Annotated[bool, typer.Option(help="Mixed precision (bfloat16 autocast) on GPUs with bf16, or CPU.")] = False,
-    compile_model: Annotated[
-        bool, typer.Option("--compile", help="torch.compile the model (faster steps after a compile pause).")
-    ] = False,
-    dead_leaves: Annotated[
-        int, typer.Option(help="Add N procedural dead-leaves images (256x256) to the training images.")
-    ] = _DEFAULTS.dead_leaves,
+    context: typer.Context,
+    arch: ArchOption = _DEFAULTS.arch,
+    data: DataOption = _DEFAULTS.data,
+    out: OutOption = None,
+    sigma: TrainSigmaOption = _DEFAULTS.sigma,
+    patch: PatchOption = _DEFAULTS.patch,
+    resize: ResizeOption = _DEFAULTS.resize,
+    batch_size: BatchOption = _DEFAULTS.batch_size,
+    lr: LrOption = _DEFAULTS.lr,
+    epochs: EpochsOption = _DEFAULTS.epochs,
+    steps_per_epoch: StepsOption = _DEFAULTS.steps_per_epoch,
+    seed: SeedOption = _DEFAULTS.seed,
+    device: DeviceOption = _DEFAULTS.device,
+    channels: ChannelsOption = _DEFAULTS.channels,
+    depth: DepthOption = _DEFAULTS.depth,
+    negative_slope: SlopeOption = _DEFAULTS.negative_slope,
+    schedule: ScheduleOption = _DEFAULTS.schedule,
+    grad_clip: ClipOption = _DEFAULTS.grad_clip,
+    dead_leaves: DeadLeavesOption = _DEFAULTS.dead_leaves,
+    amp: AmpOption = _DEFAULTS.amp,
+    compile_model: CompileOption = _DEFAULTS.compile,
+    val_sigma: ValSigmaOption = _DEFAULTS.val_sigma,
     resume: Annotated[
-        Path | None, typer.Option(help="Continue the run in this folder from its last.pt, with its saved settings.")
+        Path | None,
+        typer.Option(
+            help="Continue the run in this folder from its last.pt, with its saved settings.", show_default=False
+        ),
     ] = None,
 ) -> None:
-    from .evaluate import evaluate_specs
-    from .reports import write_report
-    from .train import Trainer, load_config_from_run
+    from .config import resume_config
+    from .pipeline import train_and_evaluate
+    from .tables import print_evaluation
 
     if resume is not None:
-        config = load_config_from_run(resume)
+        config = resume_config(resume, _given_on_command_line(context, _TRAINING_OPTIONS))
     else:
-        config = TrainConfig(
-            arch=arch,
-            data=data,
-            out=str(out or Path("runs") / arch),
-            sigma=sigma,
-            patch=patch,
-            resize=resize,
-            batch_size=batch_size,
-            lr=lr,
-            epochs=epochs,
-            steps_per_epoch=steps_per_epoch,
-            seed=seed,
-            device=device,
-            channels=channels,
-            depth=depth,
-            negative_slope=negative_slope,
-            schedule=schedule,
-            grad_clip=grad_clip,
-            dead_leaves=dead_leaves,
-            amp=amp,
-            compile=compile_model,
-        )
-    trainer = Trainer(config, resume=resume is not None)
-    if not trainer.context.is_main:  # other torchrun ranks train silently; rank 0 reports and evaluates
-        trainer.run()
-        return
-    skipped = len(trainer.source.skipped) + trainer.samples.skipped_small
-    console.print(
-        f"training [bold]{config.arch}[/] on {escape(config.data)}: {len(trainer.split.train)} train / "
-        f"{len(trainer.split.val)} val / {len(trainer.split.test)} test images"
-        + (f", {skipped} files skipped (unreadable, or smaller than --patch; see train_report.json)" if skipped else "")
-        + f", sigma {config.sigma}, device {trainer.device}"
-        + (f", {trainer.context.world_size} processes (DDP)" if trainer.context.enabled else "")
-    )
+        config = _train_config(locals())
     with _progress() as progress:
-        task = progress.add_task("train", total=trainer.total_steps, completed=trainer.state.global_step, info="")
+        task = progress.add_task("train", total=config.total_steps, info="")
+
+        def on_start(start: Any) -> None:
+            data = start.data
+            skipped = f", {data.skipped_files} files skipped (see train_report.json)" if data.skipped_files else ""
+            processes = f", {start.world_size} processes (DDP)" if start.world_size > 1 else ""
+            split = data.split
+            progress.update(task, completed=start.global_step)
+            progress.console.print(
+                Text(
+                    f"training {config.arch} on {config.data}: {len(split.train)} train / {len(split.val)} val / "
+                    f"{len(split.test)} test images{skipped}, sigma {config.sigma}, device {start.device}{processes}"
+                )
+            )
 
         def on_step(info: Any) -> None:
             progress.update(
@@ -250,32 +252,27 @@ def train(
             )
 
         try:
-            result = trainer.run(on_step=on_step, on_epoch_end=on_epoch_end)
+            outcome = train_and_evaluate(
+                config, resume=resume is not None, on_start=on_start, on_step=on_step, on_epoch_end=on_epoch_end
+            )
         except KeyboardInterrupt:
             progress.stop()
-            console.print(
-                f"[yellow]interrupted:[/] saved {escape(config.out)}/last.pt; continue with "
-                f"[bold]cae-denoise train --resume {escape(config.out)}[/]"
-            )
+            _say(f"interrupted: saved {config.out}/last.pt; continue with: cae-denoise train --resume {config.out}")
             raise typer.Exit(130) from None
-    console.print(
-        f"trained in {result.seconds:.0f} s; wrote {result.best}, {result.last}, {result.report}", markup=False
-    )
-    with _image_progress(len(trainer.split.test) * 2, "test") as on_image:
-        report = evaluate_specs(
-            [str(result.best)], data=config.data, sigmas=[config.val_sigma], device=trainer.device, on_image=on_image
-        )
-    path = write_report(result.out / "eval_test.json", "evaluate", report)
-    print_metrics_table(report, "best.pt on the test images")
-    console.print(f"wrote {path}", markup=False)
+    if outcome.evaluation is None:  # a torchrun rank other than 0: rank 0 reports
+        return
+    result = outcome.training
+    _say(f"trained in {result.seconds:.0f} s; wrote {result.best}, {result.last}, {result.report}")
+    print_evaluation(console, outcome.evaluation, "best.pt on the test images")
+    _say(f"wrote {outcome.evaluation_path}")
 
 
-# ------------------------------------------------------------------------------------------------ evaluate
+# --- evaluate and compare -------------------------------------------------------------------------------------
 
 _EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images.
 
-CKPT is a checkpoint file, or 'default' for the shipped model. The noisy input is scored too, as the
-floor. Writes a JSON report (default: next to the checkpoint, STEM_eval.json).
+CKPT is a checkpoint file, or 'default' for the shipped model. The noisy input is scored too, as the floor. Writes a
+JSON report (default: STEM_eval.json next to the checkpoint).
 
 [bold]Examples[/]
 
@@ -286,87 +283,30 @@ floor. Writes a JSON report (default: next to the checkpoint, STEM_eval.json).
   cae-denoise evaluate runs/leaky/best.pt --data ~/photos --split all
 """
 
-_SIGMA_HELP = "Noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table per level)."
 
-
-@app.command(help=_EVALUATE_HELP)
+@app.command(help=_help(_EVALUATE_HELP))
 @friendly_errors
 def evaluate(
     checkpoint: Annotated[str, typer.Argument(help="A checkpoint from 'cae-denoise train', or 'default'.")],
-    data: Annotated[str, typer.Option(help="'builtin', a folder, or a .zip/.tar[.gz] archive.")] = "builtin",
-    split: Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")] = "test",
-    sigma: Annotated[str, typer.Option(help=_SIGMA_HELP)] = "25",
-    seed: Annotated[int, typer.Option(help="Noise seed: same seed, same noisy pixels for every model.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    report: Annotated[Path | None, typer.Option(help="Where to write the JSON report.")] = None,
+    data: DataOption = "builtin",
+    split: SplitOption = "test",
+    sigma: EvalSigmaOption = "25",
+    seed: NoiseSeedOption = 0,
+    device: DeviceOption = "auto",
+    report: ReportOption = None,
 ) -> None:
-    from .noise import parse_sigma_list
-
     default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
-    _evaluate_and_report(
-        [checkpoint], data, split, parse_sigma_list(sigma), seed, device, report or default_report, "evaluate"
-    )
+    _evaluate_and_report([checkpoint], data, split, sigma, seed, device, report or default_report, "evaluate")
 
-
-def _evaluate_and_report(
-    specs: list[str],
-    data: str,
-    split: str,
-    sigmas: list[float],
-    seed: int,
-    device: str,
-    report: Path,
-    kind: str,
-    grid: Path | None = None,
-) -> None:
-    from .config import resolve_device
-    from .evaluate import evaluate_specs
-    from .pictures import GridCollector, save_png
-    from .reports import write_report
-
-    if report.suffix.lower() != ".json":
-        raise CaeDenoiseError(f"--report {report}: give a .json file name")
-    if grid is not None and grid.suffix.lower() != ".png":
-        raise CaeDenoiseError(f"--grid {grid}: give a .png file name")
-    collector = GridCollector() if grid is not None else None
-    with _image_progress(0, kind) as on_image:
-        body = evaluate_specs(
-            specs,
-            data=data,
-            split=split,
-            sigmas=sigmas,
-            seed=seed,
-            device=resolve_device(device),
-            on_image=on_image,
-            grid=collector,
-        )
-    _warn_leakage(body)
-    print_metrics_table(body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
-    console.print(f"wrote {write_report(report, kind, body)}", markup=False)
-    if grid is not None and collector is not None:
-        picture = collector.picture(body["images"])
-        console.print(f"wrote {save_png(picture, grid)} (sigma {sigmas[0]:g}, central crops)", markup=False)
-
-
-def _warn_leakage(body: dict[str, Any]) -> None:
-    for label, info in body["methods"].items():
-        seen = info.get("test_images_seen_in_training")
-        if seen:
-            console.print(
-                f"[yellow]warning:[/] {escape(label)} was trained on {len(seen)} of these images; "
-                "its scores are optimistic"
-            )
-
-
-# ------------------------------------------------------------------------------------------------- compare
 
 _COMPARE_HELP = """Compare denoisers on the same test images and the same noise (paired statistics).
 
-Each METHOD is a checkpoint, 'default' (the shipped model), or a classical method: nlm, tv, wavelet,
-bm3d (if the optional bm3d package is installed) or noisy (the input itself). The first is the
-reference; every other one gets its difference from it per metric, with a 95% bootstrap confidence
-interval over images, a Wilcoxon signed-rank p-value, win/tie/loss counts and a verdict in words.
-Classical methods are given the true sigma. Writes a JSON report (--report).
+Each METHOD is a checkpoint, 'default' (the shipped model), or a classical method: nlm, tv, wavelet, bm3d (if the
+optional bm3d package is installed) or noisy (the input itself). Classical methods are given the true sigma. The
+first method is the reference: every other one gets, per metric, its mean difference from it and the wins / ties /
+losses over images. From 6 test images on, a Wilcoxon signed-rank test and a BCa bootstrap 95% interval back a
+verdict ("better" only when p < 0.05 and the interval excludes 0); with fewer images no test can reach p < 0.05, and
+the numbers are description only. Writes a JSON report (--report).
 
 [bold]Examples[/]
 
@@ -376,142 +316,143 @@ Classical methods are given the true sigma. Writes a JSON report (--report).
 """
 
 
-@app.command(help=_COMPARE_HELP)
+@app.command(help=_help(_COMPARE_HELP))
 @friendly_errors
 def compare(
     methods: Annotated[
         list[str], typer.Argument(help="Two or more checkpoints or method names; the first is the reference.")
     ],
-    data: Annotated[str, typer.Option(help="'builtin', a folder, or a .zip/.tar[.gz] archive.")] = "builtin",
-    split: Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")] = "test",
-    sigma: Annotated[str, typer.Option(help=_SIGMA_HELP)] = "25",
-    seed: Annotated[int, typer.Option(help="Noise seed shared by all methods.")] = 0,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
-    report: Annotated[Path, typer.Option(help="Where to write the JSON report.")] = Path("compare_report.json"),
+    data: DataOption = "builtin",
+    split: SplitOption = "test",
+    sigma: EvalSigmaOption = "25",
+    seed: NoiseSeedOption = 0,
+    device: DeviceOption = "auto",
+    report: ReportOption = Path("compare_report.json"),
     grid: Annotated[
-        Path | None, typer.Option(help="Also write a PNG: noisy | each method | clean on 3 test crops, with zooms.")
+        Path | None,
+        typer.Option(
+            help="Also write a PNG: noisy | each method | clean on 3 test crops, with zooms.", show_default=False
+        ),
     ] = None,
 ) -> None:
-    from .noise import parse_sigma_list
-
     if len(methods) < 2:
         raise CaeDenoiseError("compare needs at least two checkpoints or methods")
+    _evaluate_and_report(list(methods), data, split, sigma, seed, device, report, "compare", grid)
+
+
+def _evaluate_and_report(
+    specs: list[str],
+    data: str,
+    split: str,
+    sigma: str,
+    seed: int,
+    device: str,
+    report: Path,
+    kind: str,
+    grid: Path | None = None,
+) -> None:
+    from .config import resolve_device
+    from .evaluate import evaluate_specs
+    from .noise import parse_sigma_list
+    from .pictures import GridCollector, save_png
+    from .reports import write_report
+    from .tables import print_evaluation, print_leakage_warnings
+
+    if report.suffix.lower() != ".json":
+        raise CaeDenoiseError(f"--report {report}: give a .json file name")
+    if grid is not None and grid.suffix.lower() != ".png":
+        raise CaeDenoiseError(f"--grid {grid}: give a .png file name")
     sigmas = parse_sigma_list(sigma)
-    _evaluate_and_report(list(methods), data, split, sigmas, seed, device, report, "compare", grid)
+    collector = GridCollector() if grid is not None else None
+    with _image_progress(kind) as on_image:
+        body = evaluate_specs(
+            specs,
+            data=data,
+            split=split,
+            sigmas_255=sigmas,
+            seed=seed,
+            device=resolve_device(device),
+            on_image=on_image,
+            grid=collector,
+        )
+    print_leakage_warnings(console, body)
+    print_evaluation(console, body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
+    _say(f"wrote {write_report(report, kind, body)}")
+    if grid is not None and collector is not None:
+        _say(f"wrote {save_png(collector.picture(body['images']), grid)} (sigma {sigmas[0]:g}, central crops)")
 
 
-# ---------------------------------------------------------------------------------------------- experiment
+# --- experiment --------------------------------------------------------------------------------------------
 
 _EXPERIMENT_HELP = """Train each architecture with several seeds on the same data and budget, evaluate all.
 
-Prints mean +/- std across seeds for SSIM, MSE and PSNR, each architecture's change from the first
-(per-seed paired, with a 95% t-interval over seeds) and whether it holds in every seed. Runs live in
-OUT/ARCH_seedK; rerunning skips finished runs and resumes interrupted ones. Writes OUT/experiment.json.
+Prints mean +/- std over seeds for SSIM, MSE and PSNR, and each architecture's change from the first, paired by
+seed, with the same statistics as compare: a verdict needs 6 or more seeds (use --seeds 6 or more to test a claim;
+fewer give a description only). Runs live in OUT/ARCH_seedK; rerunning skips finished runs and resumes interrupted
+ones. Writes OUT/experiment.json.
 
 [bold]Examples[/]
 
-  cae-denoise experiment --archs baseline,leaky --seeds 3
+  cae-denoise experiment --archs baseline,leaky --seeds 6
 
-  cae-denoise experiment --archs baseline,leaky --seeds 5 --data ~/photos --epochs 4 --out runs/mine
+  cae-denoise experiment --archs baseline,leaky --seeds 8 --data ~/photos --epochs 4 --out runs/mine
 """
 
 
-@app.command(help=_EXPERIMENT_HELP)
+@app.command(help=_help(_EXPERIMENT_HELP))
 @friendly_errors
 def experiment(
     archs: Annotated[
         str, typer.Option(help="Comma-separated architectures; the first is the reference.")
     ] = "baseline,leaky",
-    seeds: Annotated[int, typer.Option(help="Seeds per architecture (0..N-1).")] = 3,
+    seeds: Annotated[int, typer.Option(help="Seeds per architecture (0..N-1).")] = 6,
     out: Annotated[Path, typer.Option(help="Folder for all runs and the report.")] = Path("runs/experiment"),
-    data: Annotated[str, typer.Option(help="'builtin', a folder, or a .zip/.tar[.gz] archive.")] = _DEFAULTS.data,
-    sigma: Annotated[str, typer.Option(help="Training noise sigma (0-255): 25 or a range 5-50.")] = _DEFAULTS.sigma,
-    eval_sigma: Annotated[float, typer.Option(help="Test noise sigma (0-255).")] = 25.0,
-    patch: Annotated[int, typer.Option(help="Training crop size.")] = _DEFAULTS.patch,
-    resize: Annotated[int | None, typer.Option(help="Resize images to RESIZE x RESIZE instead of cropping.")] = None,
-    epochs: Annotated[int, typer.Option(help="Epochs per run.")] = _DEFAULTS.epochs,
-    steps_per_epoch: Annotated[int, typer.Option(help="Optimiser steps per epoch.")] = _DEFAULTS.steps_per_epoch,
-    batch_size: Annotated[int, typer.Option(help="Samples per step.")] = _DEFAULTS.batch_size,
-    lr: Annotated[float, typer.Option(help="Adam learning rate.")] = _DEFAULTS.lr,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = _DEFAULTS.device,
+    data: DataOption = _DEFAULTS.data,
+    sigma: TrainSigmaOption = _DEFAULTS.sigma,
+    val_sigma: ValSigmaOption = _DEFAULTS.val_sigma,
+    patch: PatchOption = _DEFAULTS.patch,
+    resize: ResizeOption = _DEFAULTS.resize,
+    epochs: EpochsOption = _DEFAULTS.epochs,
+    steps_per_epoch: StepsOption = _DEFAULTS.steps_per_epoch,
+    batch_size: BatchOption = _DEFAULTS.batch_size,
+    lr: LrOption = _DEFAULTS.lr,
+    device: DeviceOption = _DEFAULTS.device,
+    amp: AmpOption = _DEFAULTS.amp,
 ) -> None:
     from .experiment import run_experiment
     from .reports import write_report
+    from .tables import print_experiment
 
     names = [name.strip() for name in archs.split(",") if name.strip()]
-    base = TrainConfig(
-        data=data,
-        sigma=sigma,
-        patch=patch,
-        resize=resize,
-        epochs=epochs,
-        steps_per_epoch=steps_per_epoch,
-        batch_size=batch_size,
-        lr=lr,
-        device=device,
-    )
-    for name in names:
-        TrainConfig(**{**base.to_dict(), "arch": name}).validate()
-    total = len(names) * seeds * base.epochs * base.steps_per_epoch
+    base = _train_config({key: value for key, value in locals().items() if key not in ("out", "archs", "seeds")})
+    per_run = base.total_steps
     with _progress() as progress:
-        task = progress.add_task("experiment", total=total, info="")
+        task = progress.add_task("experiment", total=len(names) * seeds * per_run, info="")
         finished = [0]
 
         def on_step(info: Any) -> None:
             progress.update(task, completed=finished[0] + info.global_step, info=f"loss {info.loss:.5f}")
 
         def on_run(arch: str, seed: int, skipped: bool) -> None:
-            finished[0] += base.epochs * base.steps_per_epoch
+            finished[0] += per_run
             progress.update(task, completed=finished[0], info="")
             progress.console.print(
                 f"{arch} seed {seed}: {'already done, skipped' if skipped else 'trained and evaluated'}"
             )
 
-        body = run_experiment(base, names, seeds, out, sigma=eval_sigma, on_run=on_run, on_step=on_step)
-    print_experiment_table(body)
-    console.print(f"wrote {write_report(out / 'experiment.json', 'experiment', body)}", markup=False)
+        body = run_experiment(base, names, seeds, out, on_run=on_run, on_step=on_step)
+    print_experiment(console, body)
+    _say(f"wrote {write_report(out / 'experiment.json', 'experiment', body)}")
 
 
-def print_experiment_table(body: dict[str, Any]) -> None:
-    """The seed-style table: mean +/- std per architecture, then the change from the reference over seeds."""
-    from .metrics import METRIC_NAMES
-
-    summary = body["summary"]
-    table = Table(title=f"{body['seeds']} seeds per architecture, test sigma {body['sigma']:g}", title_justify="left")
-    table.add_column("architecture")
-    for metric in METRIC_NAMES:
-        table.add_column(f"{metric.upper()} (mean +/- std)", justify="right")
-    for arch, rows in summary["per_arch"].items():
-        table.add_row(arch, *(f"{_fmt(m, rows[m]['mean'])} +/- {_fmt(m, rows[m]['std'])}" for m in METRIC_NAMES))
-    console.print(table)
-    reference = body["archs"][0]
-    for arch, rows in summary["versus_reference"].items():
-        for metric, row in rows.items():
-            interval = row["relative_percent_ci95_over_seeds"]
-            if interval is None:
-                spread = "(one seed: no interval, nothing to say about seeds; use --seeds 3 or more)"
-            else:
-                holds = "holds in every seed" if row["holds_across_seeds"] else "does not hold across seeds"
-                spread = (
-                    f"[95% CI over seeds {interval[0]:+.1f}%, {interval[1]:+.1f}%], "
-                    f"better in {row['better_in_seeds']}/{row['seeds']} seeds: {holds}"
-                )
-            console.print(
-                f"  {arch} vs {reference}: {metric.upper()} {row['relative_percent_mean']:+.1f}% {spread}",
-                soft_wrap=True,
-                markup=False,
-            )
-
-
-# ------------------------------------------------------------------------------------------------- denoise
+# --- denoise ---------------------------------------------------------------------------------------------
 
 _DENOISE_HELP = """Denoise photos as they are (no noise is added) and write NAME_denoised.png files.
 
-Without --model the model shipped with cae-denoise is used (blind: any noise level up to about 55/255).
-Inputs may be files, folders or globs. Outputs go next to each input, or under -o DIR; an existing
-file is never replaced without --overwrite, and an input is never overwritten. Grayscale stays
-grayscale, alpha is kept, 16-bit stays 16-bit (PNG/TIFF). A file that fails is reported and skipped;
-the exit code is 1 if any failed.
+Without --model the model shipped with cae-denoise is used (blind: any noise level up to about 55/255). Inputs may
+be files, folders or globs. Outputs go next to each input, or under -o DIR; an existing file is never replaced
+without --overwrite, and an input is never overwritten. Grayscale stays grayscale, alpha is kept, 16-bit stays
+16-bit (PNG/TIFF). A file that fails is reported and skipped; the exit code is 1 if any failed.
 
 [bold]Examples[/]
 
@@ -523,28 +464,36 @@ the exit code is 1 if any failed.
 """
 
 
-@app.command(help=_DENOISE_HELP)
+@app.command(help=_help(_DENOISE_HELP))
 @friendly_errors
 def denoise(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")],
     model: Annotated[
         str, typer.Option("--model", "-m", help="Checkpoint to denoise with, or 'default' (the shipped model).")
     ] = "default",
-    output_dir: Annotated[Path | None, typer.Option("--output-dir", "-o", help="Folder for the outputs.")] = None,
+    output_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--output-dir", "-o", help="Folder for the outputs. Default: next to each input.", show_default=False
+        ),
+    ] = None,
     fmt: Annotated[str, typer.Option("--format", help="Output format: png, jpeg or tiff.")] = "png",
     overwrite: Annotated[bool, typer.Option(help="Replace existing output files (never inputs).")] = False,
     side_by_side: Annotated[
         bool, typer.Option(help="Also write NAME_denoised_side_by_side.png: input | output.")
     ] = False,
-    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:N or mps.")] = "auto",
+    device: DeviceOption = "auto",
     tile: Annotated[
         int | None,
-        typer.Option(help="Tile size in pixels for large images (bounds memory); default 256 on CPU, 512 on GPUs."),
+        typer.Option(
+            help="Tile size in pixels for large images (bounds memory). Default: 256 on CPU, 512 on GPUs.",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
-    from .batch import denoise_files, output_path
     from .checkpoint import load_model
     from .config import resolve_device
+    from .files import denoise_files, output_path
 
     output_path(Path("x"), None, fmt)  # validates --format before any work
     if tile is not None and tile < 64:
@@ -555,19 +504,17 @@ def denoise(
         files = progress.add_task("files", total=None, info="")
         tiles = progress.add_task("tiles", total=None, info="")
 
-        def on_tiles(done: int, total: int) -> None:
-            progress.update(tiles, completed=done, total=total)
-
         def on_file(result: Any) -> None:
             progress.update(files, advance=1, info=result.source.name)
             if result.error:
-                progress.console.print(f"[bold red]error:[/] {escape(result.error)}", soft_wrap=True)
+                progress.console.print(Text.assemble(("error: ", "bold red"), result.error), soft_wrap=True)
             else:
                 progress.console.print(
-                    f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
-                    f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)",
+                    Text(
+                        f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
+                        f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)"
+                    ),
                     soft_wrap=True,
-                    markup=False,
                 )
 
         results = denoise_files(
@@ -581,11 +528,10 @@ def denoise(
             write_side_by_side=side_by_side,
             on_start=lambda count: progress.update(files, total=count),
             on_file=on_file,
-            on_tiles=on_tiles,
+            on_tiles=lambda done, total: progress.update(tiles, completed=done, total=total),
         )
     done = [r for r in results if r.error is None]
-    megapixels = sum(r.megapixels for r in done)
-    seconds = sum(r.seconds for r in done)
+    megapixels, seconds = sum(r.megapixels for r in done), sum(r.seconds for r in done)
     rate = f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 else ""
     console.print(f"{len(done)}/{len(results)} files denoised, {megapixels:.1f} MP in {seconds:.1f} s{rate}")
     if len(done) < len(results):

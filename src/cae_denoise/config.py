@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import inspect
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CaeDenoiseError
@@ -32,7 +33,7 @@ class TrainConfig:
 
     arch: str = "leaky"
     data: str = "builtin"
-    out: str = "runs/leaky"
+    out: str = ""
     sigma: str = "25"
     patch: int = 64
     resize: int | None = None
@@ -52,6 +53,15 @@ class TrainConfig:
     compile: bool = False
     val_sigma: float = 25.0
     val_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if not self.out:  # the run folder follows the architecture unless given
+            object.__setattr__(self, "out", f"runs/{self.arch}")
+
+    @property
+    def total_steps(self) -> int:
+        """Optimiser steps in the whole run."""
+        return self.epochs * self.steps_per_epoch
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -105,6 +115,25 @@ class TrainConfig:
             if not ok:
                 raise CaeDenoiseError(message)
         resolve_device(self.device)
+
+
+def resume_config(folder: str | Path, changed_options: list[str]) -> TrainConfig:
+    """The saved settings of the run in ``folder`` (from its ``last.pt``), to continue it exactly.
+
+    ``changed_options`` are the training options the user also gave: a resumed run keeps its own settings,
+    so any of them is an error rather than silently ignored.
+    """
+    from .checkpoint import read_resume_point
+
+    if changed_options:
+        raise CaeDenoiseError(
+            f"--resume continues {folder} with its saved settings; these options cannot change it: "
+            f"{', '.join(changed_options)} (start a new run with another --out instead)"
+        )
+    path = Path(folder) / "last.pt"
+    if not path.is_file():
+        raise CaeDenoiseError(f"--resume {folder}: no last.pt there to continue from")
+    return dataclasses.replace(TrainConfig.from_dict(read_resume_point(path).config), out=str(folder))
 
 
 def resolve_device(name: str) -> torch.device:

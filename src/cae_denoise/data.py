@@ -69,26 +69,29 @@ def _motorcycle_left() -> np.ndarray:
 
 #: Built-in images: photos and textures scikit-image ships in its wheel (nothing is downloaded).
 #: Left out on purpose: ``cat`` (the same photo as ``chelsea``), the right stereo_motorcycle view
-#: (the same scene as the test image), and ``page``/``text``/``logo`` (documents and graphics).
+#: (the same scene as a test image), and ``page``/``text``/``logo``/``horse`` (documents and graphics).
 BUILTIN_LOADERS: dict[str, Callable[[], np.ndarray]] = {
+    "astronaut": _skimage("astronaut"),
+    "camera": _skimage("camera"),
     "chelsea": _skimage("chelsea"),
+    "clock": _skimage("clock"),
     "coffee": _skimage("coffee"),
+    "coins": _skimage("coins"),
+    "gravel": _skimage("gravel"),
     "motorcycle_left": _motorcycle_left,
     "rocket": _skimage("rocket"),
-    "astronaut": _skimage("astronaut"),
+    "brick": _skimage("brick"),
+    "cell": _skimage("cell"),
+    "colorwheel": _skimage("colorwheel"),
+    "grass": _skimage("grass"),
     "hubble_deep_field": _skimage("hubble_deep_field"),
     "immunohistochemistry": _skimage("immunohistochemistry"),
-    "retina": _skimage("retina"),
-    "colorwheel": _skimage("colorwheel"),
-    "camera": _skimage("camera"),
-    "coins": _skimage("coins"),
     "moon": _skimage("moon"),
-    "clock": _skimage("clock"),
-    "brick": _skimage("brick"),
-    "grass": _skimage("grass"),
-    "gravel": _skimage("gravel"),
+    "retina": _skimage("retina"),
 }
-BUILTIN_TEST = ("chelsea", "coffee", "motorcycle_left")
+#: Eight held-out photos, enough for a paired test over images to reach p < 0.05 (six is the minimum; see
+#: ``stats.MIN_UNITS_FOR_TEST``). Natural photos, colour and gray, and one texture.
+BUILTIN_TEST = ("astronaut", "camera", "chelsea", "clock", "coffee", "coins", "gravel", "motorcycle_left")
 BUILTIN_VAL = ("rocket",)
 
 
@@ -233,7 +236,7 @@ def resize_square(pixels: np.ndarray, size: int) -> np.ndarray:
     return np.clip(resized, 0.0, 1.0).astype(np.float32)
 
 
-class SampleSource:
+class PatchSampler:
     """Random training batches (NCHW float32 in [0, 1]) from a list of images.
 
     With ``patch``: random ``patch`` x ``patch`` crops, images picked in proportion to their area.

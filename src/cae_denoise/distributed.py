@@ -57,8 +57,13 @@ def setup(context: Context, device: torch.device) -> torch.device:
 
 
 def teardown(context: Context) -> None:
-    """Leave the process group (safe to call when there is none)."""
+    """Leave the process group once every rank is done with it (safe to call when there is none).
+
+    The barrier keeps a fast rank from destroying its end of the group while another still has collective
+    work in flight, which aborted that rank at exit ("terminate called without an active exception").
+    """
     if context.enabled and dist.is_initialized():
+        dist.barrier()
         dist.destroy_process_group()
 
 

@@ -1,4 +1,4 @@
-"""Noise models: additive white Gaussian noise with sigma on the 0-255 scale.
+"""Noise: additive white Gaussian noise models (sigma on the 0-255 scale) and an estimator of its level.
 
 A fixed level (``"25"``) or a range for blind training (``"5-50"``, drawn uniformly per sample).
 Training draws fresh noise from a ``torch.Generator``; evaluation derives one numpy generator per
@@ -87,3 +87,26 @@ def parse_sigma_list(text: str) -> list[float]:
     if not levels or any(level.is_blind for level in levels):
         raise CaeDenoiseError(f"--sigma {text!r}: expected one level or a comma list like 15,25,50")
     return [level.sigma_min for level in levels]
+
+
+#: Median absolute value of a standard normal variable: median(|noise|) / this = its standard deviation.
+_MEDIAN_ABS_OF_UNIT_NORMAL = 0.6745
+
+
+def estimate_noise_sigma(rgb: np.ndarray) -> float:
+    """Gaussian noise level of an HxWx3 image on the 0-255 scale (0 for images under 2x2 pixels).
+
+    Donoho's estimator, as in ``skimage.restoration.estimate_sigma`` but with the Haar wavelet written in
+    numpy, so that it needs no PyWavelets: the finest diagonal wavelet coefficients are almost pure noise,
+    and their median absolute value / 0.6745 is the noise's standard deviation. Per channel on a central
+    crop of at most 1024 x 1024 pixels (for speed), then averaged.
+    """
+    height, width = rgb.shape[:2]
+    top, left = max((height - 1024) // 2, 0), max((width - 1024) // 2, 0)
+    crop = rgb[top : top + 1024, left : left + 1024].astype(np.float64)
+    crop = crop[: crop.shape[0] // 2 * 2, : crop.shape[1] // 2 * 2]
+    if crop.size == 0:
+        return 0.0
+    diagonal = (crop[0::2, 0::2] - crop[0::2, 1::2] - crop[1::2, 0::2] + crop[1::2, 1::2]) / 2
+    per_channel = np.median(np.abs(diagonal), axis=(0, 1)) / _MEDIAN_ABS_OF_UNIT_NORMAL
+    return float(per_channel.mean()) * 255.0

@@ -97,6 +97,12 @@ def training_curves(history: list[dict[str, float]], title: str) -> Image.Image:
     return image
 
 
+def side_by_side(before: np.ndarray, after: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Input and output next to each other with a white gap, as one HxWx3 float image."""
+    spacer = np.ones((before.shape[0], gap, 3), np.float32)
+    return np.concatenate([before, spacer, after], axis=1)
+
+
 def _to_pil(pixels: np.ndarray) -> Image.Image:
     return Image.fromarray(np.round(np.clip(pixels, 0, 1) * 255).astype(np.uint8), mode="RGB")
 

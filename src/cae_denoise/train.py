@@ -1,8 +1,10 @@
-"""Training: the loop that turns a ``TrainConfig`` (see ``config.py``) into checkpoints.
+"""Training: ``train(config)`` turns a ``TrainConfig`` (see ``config.py``) into checkpoints.
 
-The loop never prints; it reports through ``on_step`` / ``on_epoch_end`` callbacks (the CLI draws a
-progress bar from them). ``last.pt`` is written after every epoch and on Ctrl-C, ``best.pt`` whenever
-validation PSNR improves over the whole run (resumes included).
+Small functions build the parts (data, model, optimiser); ``train`` then runs one loop, top to bottom:
+sample a batch, step, and at each epoch end validate and save. The loop never prints; it reports through
+``on_start`` / ``on_step`` / ``on_epoch_end`` callbacks (the CLI draws a progress bar from them).
+``last.pt`` is written after every epoch and on Ctrl-C, ``best.pt`` whenever validation PSNR improves over
+the whole run (resumes included).
 """
 
 from __future__ import annotations
@@ -19,26 +21,26 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
+import torch.nn.functional as functional
 from torch import nn
 
 from . import distributed
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import read_resume_point, save_checkpoint, training_payload
 from .config import TrainConfig, resolve_device
-from .data import NamedImage, SampleSource, load_source, make_split, resize_square
+from .data import NamedImage, PatchSampler, Source, Split, load_source, make_split, resize_square
 from .errors import CaeDenoiseError
-from .inference import denoise_array, preferred_layout
-from .metrics import image_metrics, mean_metrics
+from .evaluate import evaluate_methods
+from .inference import preferred_layout
+from .methods import model_denoiser
 from .models import count_parameters, create_model
-from .noise import GaussianNoise
 from .pictures import save_png, training_curves
 from .reports import environment, write_report
 from .synthetic import dead_leaves_set
 
 LAST, BEST, REPORT = "last.pt", "best.pt", "train_report.json"
+CURVES = "training_curves.png"
 #: Rank r of a torchrun job samples with seed + r * RANK_SEED_STRIDE, so ranks draw different patches.
 RANK_SEED_STRIDE = 7919
-CURVES = "training_curves.png"
 DEAD_LEAVES_SIZE = 256
 
 
@@ -68,8 +70,34 @@ class TrainState:
 
 
 @dataclass
+class TrainingData:
+    """The decoded source, its split, the training-patch sampler and the (prepared) validation images."""
+
+    source: Source
+    split: Split
+    sampler: PatchSampler
+    val_images: list[NamedImage]
+
+    @property
+    def skipped_files(self) -> int:
+        """Files left out: unreadable, or smaller than a training patch."""
+        return len(self.source.skipped) + self.sampler.skipped_small
+
+
+@dataclass
+class TrainStart:
+    """Passed to ``on_start`` once the parts are built, before the first step."""
+
+    data: TrainingData
+    device: torch.device
+    world_size: int
+    total_steps: int
+    global_step: int
+
+
+@dataclass
 class TrainResult:
-    """Where the run wrote its files, and its per-epoch history."""
+    """Where the run wrote its files, its split, and its per-epoch history."""
 
     out: Path
     best: Path
@@ -77,28 +105,107 @@ class TrainResult:
     report: Path
     history: list[dict[str, float]]
     seconds: float
+    split: Split
+    device: torch.device
+    is_main: bool = True
 
 
-def validation_scores(
-    model: nn.Module, images: list[NamedImage], noise: GaussianNoise, seed: int, device: torch.device
-) -> dict[str, float]:
-    """Mean SSIM/MSE/PSNR of ``model`` on seeded noisy copies of ``images``."""
-    model.eval()
-    rows = []
-    for index, image in enumerate(images):
-        noisy = noise.add_seeded(image.pixels, seed, index)
-        rows.append(image_metrics(image.pixels, denoise_array(model, noisy, device=device)))
-    model.train()
-    return mean_metrics(rows)
+# --- building the parts -----------------------------------------------------------------------------------
 
 
-def _autocast(device: torch.device, enabled: bool) -> torch.autocast:
+def build_data(config: TrainConfig) -> TrainingData:
+    """Decode the source, split it by image, and make the patch sampler over the training part."""
+    source = load_source(config.data)
+    split = make_split(source)
+    train_images = source.by_names(split.train)
+    if config.dead_leaves:
+        train_images += dead_leaves_set(config.dead_leaves, DEAD_LEAVES_SIZE, config.seed)
+    patch = None if config.resize else config.patch
+    sampler = PatchSampler(train_images, patch=patch, resize=config.resize)
+    val_images = source.by_names(split.val)
+    if config.resize is not None:
+        val_images = [NamedImage(image.name, resize_square(image.pixels, config.resize)) for image in val_images]
+    return TrainingData(source, split, sampler, val_images)
+
+
+def build_model(config: TrainConfig, device: torch.device) -> nn.Module:
+    """The architecture, initialised from ``config.seed`` alone (global RNG state untouched)."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(config.seed)
+        model = create_model(config.arch, **config.arch_args())
+    return model.to(device, memory_format=preferred_layout(device))
+
+
+def build_network(model: nn.Module, config: TrainConfig, context: distributed.Context, device: torch.device):
+    """What the loop calls forward on: the model, in DDP when distributed, compiled if asked."""
+    network = distributed.wrap(model, context, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest kernels
+    return torch.compile(network) if config.compile else network
+
+
+def build_optimizer(
+    config: TrainConfig, model: nn.Module
+) -> tuple[torch.optim.Optimizer, torch.optim.lr_scheduler.LRScheduler | None]:
+    """Adam at ``config.lr``, and the cosine schedule over the whole run if asked."""
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr)
+    if config.schedule != "cosine":
+        return optimizer, None
+    return optimizer, torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.total_steps)
+
+
+def sampler_seed(config: TrainConfig, rank: int, offset: int = 0) -> int:
+    """Seed of one rank's sampling/noise stream (rank 0 of one process: exactly ``config.seed``)."""
+    return config.seed + RANK_SEED_STRIDE * rank + offset
+
+
+def autocast_for(device: torch.device, enabled: bool) -> torch.autocast:
     """bfloat16 autocast for ``--amp`` (no loss scaling needed); an error where bf16 is unsupported."""
     if enabled and device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise CaeDenoiseError("--amp uses bfloat16, which this GPU does not support; train without --amp")
     if enabled and device.type not in ("cuda", "cpu"):
         raise CaeDenoiseError(f"--amp is supported on CUDA and CPU, not {device.type}")
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
+
+
+def validation_scores(model: nn.Module, images: list[NamedImage], config: TrainConfig, device: torch.device):
+    """Mean SSIM/MSE/PSNR of ``model`` on the validation images, through the evaluation code."""
+    model.eval()
+    evaluation = evaluate_methods(
+        {"model": model_denoiser(model, device)},
+        images,
+        sigma_255=config.val_sigma,
+        seed=config.val_seed,
+        include_noisy=False,
+    )
+    model.train()
+    return evaluation.methods["model"].mean
+
+
+def restore(
+    path: Path,
+    config: TrainConfig,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
+    generator: torch.Generator,
+    rank: int,
+) -> TrainState:
+    """Load ``path`` (a ``last.pt``) into the parts; returns the run's counters and history."""
+    point = read_resume_point(path)
+    saved = TrainConfig.from_dict(point.config).to_dict()
+    changed = [key for key, value in saved.items() if key != "out" and config.to_dict()[key] != value]
+    if changed:
+        raise CaeDenoiseError(f"{path}: cannot resume with different settings ({', '.join(changed)})")
+    model.load_state_dict(point.model)
+    optimizer.load_state_dict(point.optimizer)
+    if scheduler is not None:
+        scheduler.load_state_dict(point.scheduler)
+    if rank < len(point.sampler_states):
+        generator.set_state(point.sampler_states[rank])
+    else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream
+        generator.manual_seed(sampler_seed(config, rank, offset=int(point.train_state["global_step"])))
+    return TrainState(**point.train_state, history=point.history)
 
 
 @contextmanager
@@ -125,242 +232,168 @@ def interrupt_between_steps() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
-class Trainer:
-    """Holds one run's data, model, optimiser and RNG; ``run()`` trains to the configured length."""
+# --- the loop ---------------------------------------------------------------------------------------------
 
-    def __init__(self, config: TrainConfig, resume: bool = False) -> None:
-        config.validate()
-        self.config = config
-        self.out = Path(config.out)
-        self.context = distributed.context_from_env()
-        self.device = distributed.setup(self.context, resolve_device(config.device))
-        self.noise = config.noise()
-        self.source = load_source(config.data)
-        self.split = make_split(self.source)
-        train_images = self.source.by_names(self.split.train)
-        if config.dead_leaves:
-            train_images += dead_leaves_set(config.dead_leaves, DEAD_LEAVES_SIZE, config.seed)
-        self.samples = SampleSource(train_images, patch=None if config.resize else config.patch, resize=config.resize)
-        self.val_images = self._prepare(self.source.by_names(self.split.val))
-        self.generator = torch.Generator().manual_seed(self._sampler_seed())
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(config.seed)
-            self.model = create_model(config.arch, **config.arch_args())
-        self.layout = preferred_layout(self.device)
-        self.model.to(self.device, memory_format=self.layout)
-        self.network = distributed.wrap(self.model, self.context, self.device)
-        if config.compile:
-            self.network = torch.compile(self.network)
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # fixed patch shapes: let cuDNN pick its fastest kernels
-        self.autocast = _autocast(self.device, config.amp)
-        self.optimizer = torch.optim.Adam(self.model.parameters(), lr=config.lr)
-        self.scheduler = (
-            torch.optim.lr_scheduler.CosineAnnealingLR(self.optimizer, T_max=self.total_steps)
-            if config.schedule == "cosine"
-            else None
+
+def train(
+    config: TrainConfig,
+    *,
+    resume: bool = False,
+    on_start: Callable[[TrainStart], None] | None = None,
+    on_step: Callable[[StepInfo], None] | None = None,
+    on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+) -> TrainResult:
+    """Train as ``config`` says, resuming from ``config.out/last.pt`` if ``resume``.
+
+    Ctrl-C saves ``last.pt`` (resumable) and re-raises ``KeyboardInterrupt``. Under torchrun every rank
+    trains; only rank 0 validates, writes files and calls the callbacks.
+    """
+    config.validate()
+    context = distributed.context_from_env()
+    main = context.is_main
+    device = distributed.setup(context, resolve_device(config.device))
+    out = Path(config.out)
+    data = build_data(config)
+    model = build_model(config, device)
+    network = build_network(model, config, context, device)
+    optimizer, scheduler = build_optimizer(config, model)
+    generator = torch.Generator().manual_seed(sampler_seed(config, context.rank))
+    state = (
+        restore(out / LAST, config, model, optimizer, scheduler, generator, context.rank) if resume else TrainState()
+    )
+    noise, autocast, layout = config.noise(), autocast_for(device, config.amp), preferred_layout(device)
+
+    def checkpoint(sampler_states: list[torch.Tensor]) -> dict[str, Any]:
+        train_state = dataclasses.asdict(state)
+        return training_payload(
+            config=config.to_dict(),
+            arch_args=config.arch_args(),
+            split=data.split.to_dict(),
+            noise=noise.to_dict(),
+            train_state={k: v for k, v in train_state.items() if k != "history"},
+            history=train_state["history"],
+            versions=environment(device),
+            model=model,
+            optimizer=optimizer,
+            scheduler=scheduler,
+            sampler_states=sampler_states,
         )
-        self.state = TrainState()
-        if resume:
-            self._restore(self.out / LAST)
 
-    def _sampler_seed(self, offset: int = 0) -> int:
-        """Seed of this rank's sampling/noise stream (rank 0 of one process: exactly ``config.seed``)."""
-        return self.config.seed + RANK_SEED_STRIDE * self.context.rank + offset
-
-    def _prepare(self, images: list[NamedImage]) -> list[NamedImage]:
-        if self.config.resize is None:
-            return images
-        return [NamedImage(image.name, resize_square(image.pixels, self.config.resize)) for image in images]
-
-    def _restore(self, path: Path) -> None:
-        payload = load_checkpoint(path)
-        saved = TrainConfig.from_dict(payload["config"])
-        if saved != self.config:
-            changed = [k for k, v in saved.to_dict().items() if self.config.to_dict()[k] != v]
-            raise CaeDenoiseError(f"{path}: cannot resume with different settings ({', '.join(changed)})")
-        self.model.load_state_dict(payload["model"])
-        self.optimizer.load_state_dict(payload["optimizer"])
-        if self.scheduler is not None:
-            self.scheduler.load_state_dict(payload["scheduler"])
-        states = payload["rng"]["sampler"]
-        if self.context.rank < len(states):
-            self.generator.set_state(states[self.context.rank])
-        else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream
-            self.generator.manual_seed(self._sampler_seed(offset=int(payload["train_state"]["global_step"])))
-        state = payload["train_state"]
-        self.state = TrainState(**state, history=list(payload["history"]))
-
-    def _payload(self, sampler_states: list[torch.Tensor]) -> dict[str, Any]:
-        state = dataclasses.asdict(self.state)
-        history = state.pop("history")
-        return {
-            "arch": self.config.arch,
-            "arch_args": self.config.arch_args(),
-            "config": self.config.to_dict(),
-            "split": self.split.to_dict(),
-            "noise": self.noise.to_dict(),
-            "history": history,
-            "train_state": state,
-            "versions": environment(self.device),
-            "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
-            "rng": {"sampler": sampler_states},
-        }
-
-    @property
-    def total_steps(self) -> int:
-        return self.config.epochs * self.config.steps_per_epoch
-
-    def run(
-        self,
-        on_step: Callable[[StepInfo], None] | None = None,
-        on_epoch_end: Callable[[dict[str, float]], None] | None = None,
-    ) -> TrainResult:
-        """Train until ``epochs`` are done; Ctrl-C saves ``last.pt`` (resumable) and re-raises.
-
-        Under torchrun every rank trains; only rank 0 validates, writes files and calls the callbacks.
-        """
-        main = self.context.is_main
+    if main and on_start:
+        on_start(TrainStart(data, device, context.world_size, config.total_steps, state.global_step))
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    started = time.perf_counter() - state.seconds
+    model.train()
+    try:
+        with interrupt_between_steps() as interrupted:
+            while state.epoch < config.epochs:
+                while state.step_in_epoch < config.steps_per_epoch:
+                    if interrupted():
+                        raise KeyboardInterrupt
+                    tick = time.perf_counter()
+                    clean = data.sampler.batch(config.batch_size, generator)
+                    noisy = noise.add_to_batch(clean, generator)
+                    if device.type == "cuda":
+                        clean, noisy = clean.pin_memory(), noisy.pin_memory()
+                    clean, noisy = (
+                        b.to(device, non_blocking=True).contiguous(memory_format=layout) for b in (clean, noisy)
+                    )
+                    with autocast:
+                        loss = functional.mse_loss(network(noisy).float(), clean)
+                    value = distributed.mean_across_ranks(float(loss.detach()), context, device)
+                    if not math.isfinite(value):
+                        kept = f"{out / LAST} holds the last good epoch" if (out / LAST).exists() else "no epoch ended"
+                        raise CaeDenoiseError(
+                            f"training diverged: loss is {value} at step {state.global_step + 1}; {kept}; "
+                            "try a lower --lr"
+                        )
+                    optimizer.zero_grad(set_to_none=True)
+                    loss.backward()
+                    if config.grad_clip > 0:
+                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+                    optimizer.step()
+                    if scheduler is not None:
+                        scheduler.step()
+                    state.step_in_epoch += 1
+                    state.global_step += 1
+                    state.epoch_loss_sum += value
+                    if main and on_step:
+                        rate = config.batch_size * context.world_size / max(time.perf_counter() - tick, 1e-9)
+                        on_step(
+                            StepInfo(
+                                state.epoch, state.step_in_epoch, state.global_step, config.total_steps, value, rate
+                            )
+                        )
+                # Epoch end (on every rank, so all agree where a resumed run starts); rank 0 validates and saves.
+                sampler_states = distributed.gather(generator.get_state(), context)
+                epoch_loss = state.epoch_loss_sum / config.steps_per_epoch
+                state.epoch, state.step_in_epoch, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
+                if main:
+                    scores = validation_scores(model, data.val_images, config, device)
+                    state.seconds = time.perf_counter() - started
+                    record = {
+                        "epoch": state.epoch,
+                        "step": state.global_step,
+                        "train_loss": epoch_loss,
+                        **{f"val_{name}": value for name, value in scores.items()},
+                        "seconds": state.seconds,
+                    }
+                    state.history.append(record)
+                    improved = scores["psnr"] > state.best_val_psnr
+                    state.best_val_psnr = max(state.best_val_psnr, scores["psnr"])
+                    payload = checkpoint(sampler_states)
+                    save_checkpoint(out / LAST, payload)
+                    if improved:
+                        save_checkpoint(out / BEST, payload)
+                distributed.barrier(context)
+                if main and on_epoch_end:
+                    on_epoch_end(record)
+    except KeyboardInterrupt:
         if main:
-            self.out.mkdir(parents=True, exist_ok=True)
-        started = time.perf_counter() - self.state.seconds
-        self.model.train()
-        try:
-            with interrupt_between_steps() as interrupted:
-                self._train_epochs(started, interrupted, on_step, on_epoch_end)
-        except KeyboardInterrupt:
-            if main:
-                self.state.seconds = time.perf_counter() - started
-                save_checkpoint(self.out / LAST, self._payload([self.generator.get_state()]))
-            raise
-        checksums = distributed.gather(distributed.weights_checksum(self.model), self.context)
-        report = self.out / REPORT
-        if main:
-            write_report(report, "train", self._report_body(checksums))
-            title = f"{self.config.arch} on {self.config.data}, sigma {self.config.sigma}"
-            save_png(training_curves(self.state.history, title), self.out / CURVES)
-        distributed.teardown(self.context)
-        return TrainResult(self.out, self.out / BEST, self.out / LAST, report, self.state.history, self.state.seconds)
-
-    def _train_epochs(
-        self,
-        started: float,
-        interrupted: Callable[[], bool],
-        on_step: Callable[[StepInfo], None] | None,
-        on_epoch_end: Callable[[dict[str, float]], None] | None,
-    ) -> None:
-        """The loop proper: steps, then validation and checkpoints at each epoch end."""
-        main = self.context.is_main
-        while self.state.epoch < self.config.epochs:
-            while self.state.step_in_epoch < self.config.steps_per_epoch:
-                if interrupted():
-                    raise KeyboardInterrupt
-                tick = time.perf_counter()
-                loss = self._step()
-                if on_step and main:
-                    rate = self.config.batch_size * self.context.world_size / max(time.perf_counter() - tick, 1e-9)
-                    state = self.state
-                    on_step(StepInfo(state.epoch, state.step_in_epoch, state.global_step, self.total_steps, loss, rate))
-            sampler_states = distributed.gather(self.generator.get_state(), self.context)
-            epoch_loss = self.state.epoch_loss_sum / self.config.steps_per_epoch
-            self._next_epoch()
-            record = self._end_epoch(started, sampler_states, epoch_loss) if main else None
-            distributed.barrier(self.context)
-            if record and on_epoch_end:
-                on_epoch_end(record)
-
-    def _end_epoch(self, started: float, sampler_states: list[torch.Tensor], epoch_loss: float) -> dict[str, float]:
-        """Validate the epoch just finished, record it, write ``last.pt`` (and ``best.pt`` if PSNR improved)."""
-        val_noise = GaussianNoise(self.config.val_sigma, self.config.val_sigma)
-        scores = validation_scores(self.model, self.val_images, val_noise, self.config.val_seed, self.device)
-        self.state.seconds = time.perf_counter() - started
-        record = {
-            "epoch": self.state.epoch,
-            "step": self.state.global_step,
-            "train_loss": epoch_loss,
-            **{f"val_{name}": value for name, value in scores.items()},
-            "seconds": self.state.seconds,
-        }
-        self.state.history.append(record)
-        improved = scores["psnr"] > self.state.best_val_psnr
-        if improved:
-            self.state.best_val_psnr = scores["psnr"]
-        payload = self._payload(sampler_states)
-        save_checkpoint(self.out / LAST, payload)
-        if improved:
-            save_checkpoint(self.out / BEST, payload)
-        return record
-
-    def _step(self) -> float:
-        clean = self.samples.batch(self.config.batch_size, self.generator)
-        noisy = self.noise.add_to_batch(clean, self.generator)
-        if self.device.type == "cuda":
-            clean, noisy = clean.pin_memory(), noisy.pin_memory()
-        clean, noisy = (
-            batch.to(self.device, non_blocking=True).contiguous(memory_format=self.layout) for batch in (clean, noisy)
-        )
-        with self.autocast:
-            loss = F.mse_loss(self.network(noisy).float(), clean)
-        value = distributed.mean_across_ranks(float(loss.detach()), self.context, self.device)
-        if not math.isfinite(value):
-            kept = f"{self.out / LAST} holds the last good epoch" if (self.out / LAST).exists() else "no epoch finished"
-            raise CaeDenoiseError(
-                f"training diverged: loss is {value} at step {self.state.global_step + 1}; {kept}; try a lower --lr"
-            )
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if self.config.grad_clip > 0:
-            nn.utils.clip_grad_norm_(self.model.parameters(), self.config.grad_clip)
-        self.optimizer.step()
-        if self.scheduler is not None:
-            self.scheduler.step()
-        self.state.step_in_epoch += 1
-        self.state.global_step += 1
-        self.state.epoch_loss_sum += value
-        return value
-
-    def _next_epoch(self) -> None:
-        """Advance the epoch counters (on every rank, so all agree where a resumed run starts)."""
-        self.state.epoch += 1
-        self.state.step_in_epoch, self.state.epoch_loss_sum = 0, 0.0
-
-    def _report_body(self, checksums: list[str]) -> dict[str, Any]:
-        best_epoch = max(self.state.history, key=lambda row: row["val_psnr"])["epoch"]
-        return {
-            "config": self.config.to_dict(),
-            "arch": self.config.arch,
-            "arch_args": self.config.arch_args(),
-            "parameters": count_parameters(self.model),
-            "split": self.split.to_dict(),
-            "skipped_files": [{"name": n, "reason": r} for n, r in self.source.skipped],
-            "skipped_too_small": self.samples.skipped_small,
-            "noise": self.noise.to_dict(),
-            "validation": {
-                "sigma": self.config.val_sigma,
-                "seed": self.config.val_seed,
-                "images": list(self.split.val),
-            },
-            "history": self.state.history,
-            "best_epoch": best_epoch,
-            "best_val_psnr": self.state.best_val_psnr,
-            "environment": environment(self.device),
-            "distributed": {
-                "world_size": self.context.world_size,
-                "global_batch_size": self.config.batch_size * self.context.world_size,
-                "weights_sha256_per_rank": checksums,
-                "ranks_identical": len(set(checksums)) == 1,
-            },
-            "wall_time_s": self.state.seconds,
-        }
+            state.seconds = time.perf_counter() - started
+            save_checkpoint(out / LAST, checkpoint([generator.get_state()]))
+        raise
+    checksums = distributed.gather(distributed.weights_checksum(model), context)
+    if main:
+        write_report(out / REPORT, "train", _report_body(config, data, model, state, device, context, checksums))
+        title = f"{config.arch} on {config.data}, sigma {config.sigma}"
+        save_png(training_curves(state.history, title), out / CURVES)
+    distributed.teardown(context)
+    return TrainResult(
+        out, out / BEST, out / LAST, out / REPORT, state.history, state.seconds, data.split, device, main
+    )
 
 
-def load_config_from_run(folder: str | Path) -> TrainConfig:
-    """The settings saved in ``folder/last.pt``, to resume that run exactly."""
-    return TrainConfig.from_dict(load_checkpoint(Path(folder) / LAST)["config"])
-
-
-def train(config: TrainConfig, *, resume: bool = False, **callbacks: Any) -> TrainResult:
-    """Train a model as ``config`` says (resuming from ``config.out/last.pt`` if asked); see ``Trainer.run``."""
-    return Trainer(config, resume=resume).run(**callbacks)
+def _report_body(
+    config: TrainConfig,
+    data: TrainingData,
+    model: nn.Module,
+    state: TrainState,
+    device: torch.device,
+    context: distributed.Context,
+    checksums: list[str],
+) -> dict[str, Any]:
+    """``train_report.json``: config, data, history and the environment of a finished run."""
+    return {
+        "config": config.to_dict(),
+        "arch": config.arch,
+        "arch_args": config.arch_args(),
+        "parameters": count_parameters(model),
+        "split": data.split.to_dict(),
+        "skipped_files": [{"name": n, "reason": r} for n, r in data.source.skipped],
+        "skipped_too_small": data.sampler.skipped_small,
+        "noise": config.noise().to_dict(),
+        "validation": {"sigma_255": config.val_sigma, "seed": config.val_seed, "images": list(data.split.val)},
+        "history": state.history,
+        "best_epoch": max(state.history, key=lambda row: row["val_psnr"])["epoch"],
+        "best_val_psnr": state.best_val_psnr,
+        "environment": environment(device),
+        "distributed": {
+            "world_size": context.world_size,
+            "global_batch_size": config.batch_size * context.world_size,
+            "weights_sha256_per_rank": checksums,
+            "ranks_identical": len(set(checksums)) == 1,
+        },
+        "wall_time_s": state.seconds,
+    }

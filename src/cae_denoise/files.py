@@ -1,4 +1,6 @@
-"""Denoise image files: expand inputs, name outputs, never overwrite, keep going past a bad file.
+"""Denoise image files (``cae-denoise denoise``): expand inputs, name outputs, keep going past a bad file.
+
+An input is never overwritten, nor an existing output unless asked.
 
 Each output keeps its input's kind: grayscale stays grayscale, alpha is carried through untouched,
 16-bit input is written as 16-bit where the format allows.
@@ -12,13 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 
 from .checkpoint import LoadedModel
 from .errors import CaeDenoiseError
 from .images import decode_image, encode_image, is_image_name, write_atomic
 from .inference import denoise_array
+from .noise import estimate_noise_sigma
+from .pictures import side_by_side
 
 SUFFIX = "_denoised"
 FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "tiff": ".tif", "tif": ".tif"}
@@ -41,38 +44,9 @@ class FileResult:
     side_by_side: Path | None = None
 
 
-#: Median absolute value of a standard normal variable: median(|noise|) / this = its standard deviation.
-_MEDIAN_ABS_OF_UNIT_NORMAL = 0.6745
-
-
-def estimate_noise_sigma(rgb: np.ndarray) -> float:
-    """Gaussian noise level of an HxWx3 image on the 0-255 scale (0 for images under 2x2 pixels).
-
-    Donoho's estimator, as in ``skimage.restoration.estimate_sigma`` but with the Haar wavelet written in
-    numpy, so that it needs no PyWavelets: the finest diagonal wavelet coefficients are almost pure noise,
-    and their median absolute value / 0.6745 is the noise's standard deviation. Per channel on a central
-    crop of at most 1024 x 1024 pixels (for speed), then averaged.
-    """
-    height, width = rgb.shape[:2]
-    top, left = max((height - 1024) // 2, 0), max((width - 1024) // 2, 0)
-    crop = rgb[top : top + 1024, left : left + 1024].astype(np.float64)
-    crop = crop[: crop.shape[0] // 2 * 2, : crop.shape[1] // 2 * 2]
-    if crop.size == 0:
-        return 0.0
-    diagonal = (crop[0::2, 0::2] - crop[0::2, 1::2] - crop[1::2, 0::2] + crop[1::2, 1::2]) / 2
-    per_channel = np.median(np.abs(diagonal), axis=(0, 1)) / _MEDIAN_ABS_OF_UNIT_NORMAL
-    return float(per_channel.mean()) * 255.0
-
-
 def side_by_side_path(output: Path) -> Path:
     """``photo_denoised.png`` -> ``photo_denoised_side_by_side.png``."""
     return output.with_name(f"{output.stem}_side_by_side.png")
-
-
-def side_by_side(before: np.ndarray, after: np.ndarray, gap: int = 8) -> np.ndarray:
-    """Input and output next to each other with a white gap, as one HxWx3 float image."""
-    spacer = np.ones((before.shape[0], gap, 3), np.float32)
-    return np.concatenate([before, spacer, after], axis=1)
 
 
 def expand_inputs(items: list[str]) -> list[Path]:

@@ -10,11 +10,11 @@ import pytest
 from helpers import png_header, save_png, texture, to_uint8
 from PIL import Image
 
-from cae_denoise.batch import denoise_files, estimate_noise_sigma, expand_inputs, output_path
 from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.files import denoise_files, expand_inputs, output_path
 from cae_denoise.images import decode_image
 from cae_denoise.inference import denoise_array
-from cae_denoise.noise import GaussianNoise
+from cae_denoise.noise import GaussianNoise, estimate_noise_sigma
 
 
 def _noisy_texture(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -1,0 +1,88 @@
+"""Tables and sentences for people: evaluation, comparison and experiment reports rendered with rich.
+
+Inputs are the report bodies the library returns (``evaluate_specs``, ``run_experiment``); output goes to
+the ``Console`` passed in. Names from files and checkpoints are printed literally, never as markup.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from .metrics import METRIC_NAMES
+
+
+def format_metric(metric: str, value: float | None) -> str:
+    """SSIM to 4 decimals, MSE to 6, PSNR to 2 (dB); an em dash for a missing value."""
+    if value is None:
+        return "-"
+    return {"ssim": f"{value:.4f}", "mse": f"{value:.6f}", "psnr": f"{value:.2f}"}[metric]
+
+
+def _changes(rows: dict[str, Any] | None) -> str:
+    """``SSIM +1.4%  MSE -23.6%  PSNR +1.15 dB``: relative for SSIM and MSE, PSNR in dB (its usual unit)."""
+    if rows is None:
+        return ""
+    parts = []
+    for metric, row in rows.items():
+        if metric == "psnr":
+            parts.append(f"PSNR {row['difference']:+.2f} dB")
+        elif row["relative_percent"] is not None:
+            parts.append(f"{metric.upper()} {row['relative_percent']:+.1f}%")
+    return "  ".join(parts)
+
+
+def print_evaluation(console: Console, report: dict[str, Any], title: str) -> None:
+    """Per noise level: mean SSIM/MSE/PSNR per method, the change from the reference, and one sentence per
+    metric and method saying what the paired statistics support."""
+    for level in report["levels"]:
+        table = Table(title=f"{title}, sigma {level['noise']['sigma_255']:g}", title_justify="left")
+        table.add_column("method")
+        for metric in METRIC_NAMES:
+            table.add_column(metric.upper(), justify="right")
+        if level["differences"]:
+            table.add_column(f"vs {level['reference']}")
+        for name, body in level["methods"].items():
+            cells = [format_metric(m, body["mean"][m]) for m in METRIC_NAMES]
+            if level["differences"]:
+                cells.append(_changes(level["differences"].get(name)))
+            table.add_row(Text(name), *cells)
+        console.print(table)
+        for label, rows in level["differences"].items():
+            for row in rows.values():
+                console.print(Text(f"  {label} vs {level['reference']}, {row['verdict']}"), soft_wrap=True)
+
+
+def print_leakage_warnings(console: Console, report: dict[str, Any]) -> None:
+    """A warning for every model that was trained on some of the images it is scored on."""
+    for label, info in report["methods"].items():
+        seen = info.get("test_images_seen_in_training")
+        if seen:
+            console.print(
+                Text.assemble(
+                    ("warning: ", "yellow"),
+                    f"{label} was trained on {len(seen)} of these images; its scores are optimistic",
+                )
+            )
+
+
+def print_experiment(console: Console, body: dict[str, Any]) -> None:
+    """Mean +/- std over seeds per architecture, then each one's paired change from the first, by seed."""
+    summary = body["summary"]
+    table = Table(
+        title=f"{body['seeds']} seeds per architecture, test sigma {body['sigma_255']:g}", title_justify="left"
+    )
+    table.add_column("architecture")
+    for metric in METRIC_NAMES:
+        table.add_column(f"{metric.upper()} (mean +/- std)", justify="right")
+    for arch, rows in summary["per_arch"].items():
+        cells = [f"{format_metric(m, rows[m]['mean'])} +/- {format_metric(m, rows[m]['std'])}" for m in METRIC_NAMES]
+        table.add_row(Text(arch), *cells)
+    console.print(table)
+    reference = body["archs"][0]
+    for arch, rows in summary["versus_reference"].items():
+        for row in rows.values():
+            console.print(Text(f"  {arch} vs {reference} over seeds, {row['verdict']}"), soft_wrap=True)
