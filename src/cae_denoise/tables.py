@@ -15,11 +15,15 @@ from rich.text import Text
 from .metrics import METRIC_NAMES
 
 
-def format_metric(metric: str, value: float | None) -> str:
-    """SSIM to 4 decimals, MSE to 6, PSNR to 2 (dB); an em dash for a missing value."""
-    if value is None:
-        return "-"
+def format_metric(metric: str, value: float) -> str:
+    """SSIM to 4 decimals, MSE to 6, PSNR to 2 (dB)."""
     return {"ssim": f"{value:.4f}", "mse": f"{value:.6f}", "psnr": f"{value:.2f}"}[metric]
+
+
+def mean_and_spread(metric: str, row: dict[str, Any]) -> str:
+    """``28.38 +/- 0.32``, or the mean alone where there is no spread (one seed, or the noisy input)."""
+    mean = format_metric(metric, row["mean"])
+    return mean if row["std"] is None else f"{mean} +/- {format_metric(metric, row['std'])}"
 
 
 def _changes(rows: dict[str, Any] | None) -> str:
@@ -79,8 +83,7 @@ def print_experiment(console: Console, body: dict[str, Any]) -> None:
     for metric in METRIC_NAMES:
         table.add_column(f"{metric.upper()} (mean +/- std)", justify="right")
     for arch, rows in summary["per_arch"].items():
-        cells = [f"{format_metric(m, rows[m]['mean'])} +/- {format_metric(m, rows[m]['std'])}" for m in METRIC_NAMES]
-        table.add_row(Text(arch), *cells)
+        table.add_row(Text(arch), *(mean_and_spread(m, rows[m]) for m in METRIC_NAMES))
     console.print(table)
     reference = body["archs"][0]
     for arch, rows in summary["versus_reference"].items():

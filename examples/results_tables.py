@@ -1,0 +1,87 @@
+"""Print the README's "Does LeakyReLU beat ReLU?" tables (Markdown) from the reports an experiment wrote.
+
+    python examples/results_tables.py runs/seed_experiment
+
+reads ``experiment.json`` (from ``cae-denoise experiment``) and ``compare_seed0.json`` (from
+``cae-denoise compare``) in that folder, as ``examples/reproduce_seed_experiment.sh`` writes them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+from cae_denoise.metrics import METRIC_NAMES
+from cae_denoise.tables import format_metric, mean_and_spread
+
+SEED_CLAIM = {"ssim": (0.9356, 0.9485), "mse": (0.001232, 0.000941)}
+
+
+def _difference(metric: str, value: float) -> str:
+    return f"{value:+.2f} dB" if metric == "psnr" else f"{value:+.2g}" if metric == "mse" else f"{value:+.4f}"
+
+
+def _evidence(metric: str, row: dict) -> str:
+    """``+0.08 dB [95% CI +0.02, +0.13], p=0.008, better in 7/8``, or the counts alone where no test can decide."""
+    counts = f"better in {row['wins']}/{row['units']}"
+    if row["ci95"] is None:
+        return f"{_difference(metric, row['difference'])}, {counts} (too few to test)"
+    low, high = (_difference(metric, value) for value in row["ci95"])
+    return f"{_difference(metric, row['difference'])} [95% CI {low}, {high}], p={row['wilcoxon_p']:.2g}, {counts}"
+
+
+def experiment_table(body: dict) -> str:
+    """Mean +/- std over seeds per architecture, the paired change over seeds, and the seed project's claim."""
+    header = "| | " + " | ".join(m.upper() if m != "psnr" else "PSNR (dB)" for m in METRIC_NAMES) + " |"
+    lines = [header, "|---" * (len(METRIC_NAMES) + 1) + "|"]
+    for arch, rows in body["summary"]["per_arch"].items():
+        label = "noisy input" if arch == "noisy" else f"`{arch}`, mean +/- std over {body['seeds']} seeds"
+        cells = [mean_and_spread(m, rows[m]) for m in METRIC_NAMES]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    reference = body["archs"][0]
+    for arch, rows in body["summary"]["versus_reference"].items():
+        lines.append(
+            f"| {arch} - {reference}, paired by seed | "
+            + " | ".join(_evidence(m, rows[m]) for m in METRIC_NAMES)
+            + " |"
+        )
+        lines.append("| verdict over seeds | " + " | ".join(rows[m]["outcome"] for m in METRIC_NAMES) + " |")
+    claim = [f"{a:g} -> {b:g} ({100 * (b - a) / a:+.1f}%)" for a, b in SEED_CLAIM.values()]
+    lines.append("| seed project, one run each | " + " | ".join([*claim, "-"]) + " |")
+    return "\n".join(lines)
+
+
+def compare_table(body: dict) -> str:
+    """Means per method on the test images and each method's paired change from the reference, by image."""
+    level = body["levels"][0]
+    reference = level["reference"]
+    header = "| method | " + " | ".join(m.upper() for m in METRIC_NAMES) + f" | PSNR vs {reference}, by image |"
+    lines = [header, "|---" * (len(METRIC_NAMES) + 2) + "|"]
+    for name, scores in level["methods"].items():
+        change = level["differences"].get(name)
+        evidence = f"{_evidence('psnr', change['psnr'])}: {change['psnr']['outcome']}" if change else ""
+        cells = [format_metric(m, scores["mean"][m]) for m in METRIC_NAMES]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {evidence} |")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("folder", type=Path, help="the experiment's --out folder")
+    folder = parser.parse_args().folder
+    experiment = json.loads((folder / "experiment.json").read_text())
+    print(f"Test sigma {experiment['sigma_255']:g}, {experiment['seeds']} seeds per architecture\n")
+    print(experiment_table(experiment))
+    compare = folder / "compare_seed0.json"
+    if compare.is_file():
+        body = json.loads(compare.read_text())
+        print(f"\nSeed 0, {len(body['images'])} test images, sigma {body['levels'][0]['noise']['sigma_255']:g}\n")
+        print(compare_table(body))
+        for name, rows in body["levels"][0]["differences"].items():
+            for row in rows.values():
+                print(f"- {name} vs {body['levels'][0]['reference']}, {row['verdict']}")
+
+
+if __name__ == "__main__":
+    main()
