@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
+import importlib
+import sys
 
 import numpy as np
 import pytest
@@ -15,7 +16,19 @@ from cae_denoise.metrics import psnr
 from cae_denoise.noise import GaussianNoise
 
 CLEAN = texture(37, 31, 3)
-INSTALLED = [name for name in classical_names() if name != "bm3d" or importlib.util.find_spec("bm3d")]
+#: Methods that need an optional package, and the module each imports.
+OPTIONAL = {"bm3d": "bm3d", "wavelet": "pywt"}
+
+
+def _importable(module: str) -> bool:
+    try:
+        importlib.import_module(module)
+    except ImportError:
+        return False
+    return True
+
+
+INSTALLED = [name for name in classical_names() if name not in OPTIONAL or _importable(OPTIONAL[name])]
 
 
 def test_every_method_is_described():
@@ -54,10 +67,13 @@ def test_unknown_method():
         classical_denoiser("median", 25)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("bm3d") is not None, reason="bm3d is installed here")
-def test_missing_bm3d_is_a_user_error():
+def test_missing_optional_packages_are_user_errors(monkeypatch):
+    monkeypatch.setitem(sys.modules, "bm3d", None)  # any 'import bm3d' now raises ImportError
+    monkeypatch.setitem(sys.modules, "pywt", None)
     with pytest.raises(CaeDenoiseError, match="pip install bm3d"):
         classical_denoiser("bm3d", 25)
+    with pytest.raises(CaeDenoiseError, match=r"wavelet needs PyWavelets: pip install 'cae-denoise\[classical\]'"):
+        classical_denoiser("wavelet", 25)
 
 
 def test_classical_methods_in_an_evaluation(image_folder, checkpoint):

@@ -8,10 +8,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from cae_denoise.checkpoint import load_model
 from cae_denoise.distributed import weights_checksum
 
 
+@pytest.mark.slow
 def test_torchrun_two_cpu_processes_train_in_sync_and_only_rank0_writes(image_folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "ddp"
     command = [
