@@ -180,7 +180,7 @@ def default_model_spec(workdir: Path) -> str:
     print(fallback_note())
     path = workdir / f"untrained_{FALLBACK_ARCH}.pt"
     model = create_model(FALLBACK_ARCH)
-    save_checkpoint(path, {"arch": FALLBACK_ARCH, "arch_args": {}, "model": model.state_dict()})
+    save_checkpoint(path, {"arch": FALLBACK_ARCH, "arch_args": {}, "model": model.state_dict()}, overwrite=True)
     return str(path)
 
 

@@ -1,9 +1,12 @@
-"""Print the README's "Does LeakyReLU beat ReLU?" tables (Markdown) from the reports an experiment wrote.
+"""Print the README's result tables (Markdown) from the reports cae-denoise wrote.
 
     python examples/results_tables.py runs/seed_experiment
+    python examples/results_tables.py --levels default_compare.json
 
-reads ``experiment.json`` (from ``cae-denoise experiment``) and ``compare_seed0.json`` (from
-``cae-denoise compare``) in that folder, as ``examples/reproduce_seed_experiment.sh`` writes them.
+The first reads ``experiment.json`` (from ``cae-denoise experiment``) and ``compare_seed0.json`` (from
+``cae-denoise compare``) in that folder, as ``examples/reproduce_seed_experiment.sh`` writes them. The second
+renders a ``compare`` report over several noise levels (``--sigma 15,25,50``) as one table, PSNR / SSIM per
+level and the seconds each method took.
 """
 
 from __future__ import annotations
@@ -66,10 +69,38 @@ def compare_table(body: dict) -> str:
     return "\n".join(lines)
 
 
+def levels_table(body: dict) -> str:
+    """One row per method: PSNR / SSIM at each noise level, the PSNR change from the reference by image, and
+    the seconds spent denoising all test images at the first level."""
+    levels = body["levels"]
+    reference = levels[0]["reference"]
+    sigmas = [f"sigma {level['noise']['sigma_255']:g}" for level in levels]
+    header = "| method | " + " | ".join(f"{s}: PSNR / SSIM" for s in sigmas)
+    header += f" | PSNR vs {reference} by image ({', '.join(sigmas)}) | seconds ({sigmas[0]}) |"
+    lines = [header, "|---" * (len(levels) + 3) + "|"]
+    for name in levels[0]["methods"]:
+        cells = [
+            f"{lv['methods'][name]['mean']['psnr']:.2f} / {lv['methods'][name]['mean']['ssim']:.3f}" for lv in levels
+        ]
+        changes = [lv["differences"].get(name, {}).get("psnr") for lv in levels]
+        change = "; ".join(f"{_difference('psnr', c['difference'])} ({c['outcome']})" for c in changes if c)
+        seconds = levels[0]["methods"][name]["denoise_seconds"]
+        lines.append(f"| {name} | " + " | ".join(cells) + f" | {change} | {seconds:.1f} |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("folder", type=Path, help="the experiment's --out folder")
-    folder = parser.parse_args().folder
+    parser.add_argument("folder", type=Path, nargs="?", help="the experiment's --out folder")
+    parser.add_argument("--levels", type=Path, help="a compare report over several noise levels")
+    args = parser.parse_args()
+    if args.levels:
+        body = json.loads(args.levels.read_text())
+        seed = body["levels"][0]["noise"]["seed"]
+        print(f"{body['data']} ({body['split']}, {len(body['images'])} images), noise seed {seed}\n")
+        print(levels_table(body))
+        return
+    folder = args.folder
     experiment = json.loads((folder / "experiment.json").read_text())
     print(f"Test sigma {experiment['sigma_255']:g}, {experiment['seeds']} seeds per architecture\n")
     print(experiment_table(experiment))

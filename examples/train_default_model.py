@@ -15,11 +15,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 from pathlib import Path
 
 from cae_denoise.checkpoint import export_for_inference
 from cae_denoise.config import TrainConfig
+from cae_denoise.outputs import write_file
 from cae_denoise.train import train
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "cae_denoise" / "assets"
@@ -56,9 +56,8 @@ def main() -> None:
         print(json.dumps({k: round(v, 5) for k, v in record.items()}), flush=True)
 
     result = train(config, resume=args.resume, on_epoch_end=on_epoch_end)
-    ASSETS.mkdir(parents=True, exist_ok=True)
-    export_for_inference(result.best, ASSETS / "default_model.pt")
-    shutil.copyfile(result.report, ASSETS / "default_model_report.json")
+    export_for_inference(result.best, ASSETS / "default_model.pt", overwrite=True)
+    write_file(ASSETS / "default_model_report.json", result.report.read_bytes(), overwrite=True)
     print(f"wrote {ASSETS / 'default_model.pt'} and {ASSETS / 'default_model_report.json'}")
 
 

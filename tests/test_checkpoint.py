@@ -20,7 +20,7 @@ def _save_tiny(path: Path, arch: str = "leaky", **arch_args: object) -> torch.nn
     arch_args = arch_args or {"channels": 4, "depth": 1}
     torch.manual_seed(5)
     model = create_model(arch, **arch_args)
-    save_checkpoint(path, {"arch": arch, "arch_args": arch_args, "model": model.state_dict()})
+    save_checkpoint(path, {"arch": arch, "arch_args": arch_args, "model": model.state_dict()}, overwrite=True)
     return model.eval()
 
 
@@ -56,8 +56,8 @@ def test_trained_checkpoint_rebuilds_itself(trained_run, checkpoint):
 
 def test_save_checkpoint_is_atomic(tmp_path):
     path = tmp_path / "a.pt"
-    save_checkpoint(path, {"value": torch.arange(3)})
-    save_checkpoint(path, {"value": torch.arange(5)})
+    save_checkpoint(path, {"value": torch.arange(3)}, overwrite=True)
+    save_checkpoint(path, {"value": torch.arange(5)}, overwrite=True)
     assert torch.equal(load_checkpoint(path)["value"], torch.arange(5))
     assert [p.name for p in tmp_path.iterdir()] == ["a.pt"]
 
@@ -65,7 +65,7 @@ def test_save_checkpoint_is_atomic(tmp_path):
 def test_failed_save_leaves_no_temporary(tmp_path):
     path = tmp_path / "bad.pt"
     with pytest.raises(Exception):  # noqa: B017 - torch.save's exact error for an unpicklable value varies
-        save_checkpoint(path, {"value": lambda: None})
+        save_checkpoint(path, {"value": lambda: None}, overwrite=True)
     assert list(tmp_path.iterdir()) == []
 
 
@@ -172,17 +172,17 @@ def test_weights_that_do_not_fit(tmp_path, checkpoint):
     payload = load_checkpoint(checkpoint)
     payload["arch_args"] = {**payload["arch_args"], "channels": payload["arch_args"]["channels"] * 2}
     path = tmp_path / "mismatch.pt"
-    save_checkpoint(path, payload)
+    save_checkpoint(path, payload, overwrite=True)
     with pytest.raises(CaeDenoiseError, match=r"mismatch\.pt: weights do not fit architecture 'leaky'"):
         load_model(path)
 
 
 def test_missing_fields_and_unknown_arch(tmp_path):
     path = tmp_path / "partial.pt"
-    save_checkpoint(path, {"arch_args": {}})
+    save_checkpoint(path, {"arch_args": {}}, overwrite=True)
     with pytest.raises(CaeDenoiseError, match=r"partial\.pt: checkpoint lacks the field 'arch'"):
         load_model(path)
-    save_checkpoint(path, {"arch": "no_such_arch", "model": {}})
+    save_checkpoint(path, {"arch": "no_such_arch", "model": {}}, overwrite=True)
     with pytest.raises(CaeDenoiseError, match="unknown architecture 'no_such_arch'"):
         load_model(path)
 

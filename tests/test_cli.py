@@ -25,9 +25,10 @@ def invoke(*args: str):
     return CliRunner().invoke(app, [str(arg) for arg in args])
 
 
-def assert_one_line_error(result, *fragments: str) -> None:
-    """Exit code 1, one unwrapped ``error:`` line on stderr naming what went wrong, no traceback."""
-    assert result.exit_code == 1, result.output
+def assert_one_line_error(result, *fragments: str, code: int = 1) -> None:
+    """Exit ``code`` (1 bad input, 2 bad usage), one unwrapped ``error:`` line on stderr naming what went
+    wrong, no traceback."""
+    assert result.exit_code == code, result.output
     assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
     errors = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
     assert len(errors) == 1, result.stderr
@@ -147,7 +148,7 @@ def test_train_writes_checkpoints_and_reports(cli_run, image_folder):
 def test_train_bad_options_fail_fast_with_one_line(tmp_path, image_folder, args, fragments):
     out = tmp_path / "run"
     result = invoke("train", "--data", image_folder, "--out", out, "--device", "cpu", *args)
-    assert_one_line_error(result, *fragments)
+    assert_one_line_error(result, *fragments, code=2)
     assert not out.exists()
 
 
@@ -204,7 +205,7 @@ def test_ctrl_c_then_resume_through_the_cli_equals_an_uninterrupted_run(tmp_path
 
 def test_resume_with_other_training_options_is_a_usage_error(cli_run):
     result = invoke("train", "--resume", cli_run, "--epochs", "5", "--lr", "0.1")
-    assert_one_line_error(result, "--resume", "cannot change it: --lr, --epochs")
+    assert_one_line_error(result, "--resume", "cannot change it: --lr, --epochs", code=2)
 
 
 def _tiny_training(image_folder: Path, out: Path) -> list:
@@ -279,9 +280,17 @@ def test_evaluate(cli_run, image_folder, tmp_path):
 def test_evaluate_default_report_path(cli_run, image_folder):
     result = invoke("evaluate", cli_run / "best.pt", "--data", image_folder, "--device", "cpu")
     assert result.exit_code == 0, result.output
-    written = [p.name for p in cli_run.iterdir() if p.suffix == ".json" and p.name.startswith("best")]
-    assert len(written) == 1
-    assert json.loads((cli_run / written[0]).read_text())["kind"] == "evaluate"
+    report = cli_run / "best_eval.json"
+    assert json.loads(report.read_text())["kind"] == "evaluate"
+    before = report.read_bytes()
+    again = invoke("evaluate", cli_run / "best.pt", "--data", image_folder, "--device", "cpu", "--seed", "1")
+    assert_one_line_error(again, "best_eval.json exists", "--overwrite", code=2)
+    assert report.read_bytes() == before
+    again = invoke(
+        "evaluate", cli_run / "best.pt", "--data", image_folder, "--device", "cpu", "--seed", "1", "--overwrite"
+    )
+    assert again.exit_code == 0, again.output
+    assert json.loads(report.read_text())["levels"][0]["noise"]["seed"] == 1
 
 
 def test_evaluate_warns_about_training_images(cli_run, image_folder, tmp_path):
@@ -303,7 +312,7 @@ def test_evaluate_missing_checkpoint_names_it(tmp_path, image_folder):
 @pytest.mark.parametrize(("sigma", "fragment"), [("abc", "--sigma 'abc'"), ("300", "255"), ("5-50", "--sigma")])
 def test_evaluate_bad_sigma(cli_run, image_folder, sigma, fragment):
     result = invoke("evaluate", cli_run / "best.pt", "--data", image_folder, "--sigma", sigma, "--device", "cpu")
-    assert_one_line_error(result, fragment)
+    assert_one_line_error(result, fragment, code=2)
 
 
 def test_evaluate_negative_seed(cli_run, image_folder, tmp_path):
@@ -311,7 +320,7 @@ def test_evaluate_negative_seed(cli_run, image_folder, tmp_path):
         "evaluate", cli_run / "best.pt", "--data", image_folder, "--seed", "-1", "--device", "cpu",
         "--report", tmp_path / "r.json",
     )  # fmt: skip
-    assert_one_line_error(result, "--seed")
+    assert_one_line_error(result, "--seed", code=2)
 
 
 def test_evaluate_text_file_as_checkpoint(tmp_path, image_folder):
@@ -350,13 +359,13 @@ def test_compare_writes_a_grid_picture(cli_run, trained_run, image_folder, tmp_p
     assert picture.format == "PNG" and picture.mode == "RGB"
     assert picture.width > 5 * 37  # noisy, three methods and clean, side by side
     wrong = invoke("compare", "nlm", "tv", "--data", image_folder, "--grid", tmp_path / "grid.jpg")
-    assert_one_line_error(wrong, "--grid", "grid.jpg", ".png")
+    assert_one_line_error(wrong, "--grid", "grid.jpg", ".png", code=2)
     assert not (tmp_path / "grid.jpg").exists()
 
 
 def test_compare_needs_two(cli_run, image_folder):
     result = invoke("compare", cli_run / "best.pt", "--data", image_folder, "--device", "cpu")
-    assert_one_line_error(result, "at least two")
+    assert_one_line_error(result, "at least two", code=2)
 
 
 def test_compare_unknown_method_lists_the_known_ones(image_folder):
@@ -443,7 +452,7 @@ def test_denoise_missing_model_names_it(photos, tmp_path):
 )
 def test_denoise_bad_options(cli_run, photos, args, fragment):
     result = invoke("denoise", photos / "one.png", "--model", cli_run / "best.pt", "--device", "cpu", *args)
-    assert_one_line_error(result, fragment)
+    assert_one_line_error(result, fragment, code=2)
     assert not (photos / "one_denoised.png").exists()
 
 

@@ -183,7 +183,7 @@ def test_evaluate_two_checkpoints(trained_run, baseline_run, image_folder):
     low, high = (level["methods"][NOISY]["mean"]["psnr"] for level in body["levels"])
     assert low > high  # more noise, lower PSNR
     # and the whole body is writable as a report
-    report = json.loads(write_report(image_folder.parent / "cmp.json", "compare", body).read_text())
+    report = json.loads(write_report(image_folder.parent / "cmp.json", "compare", body, overwrite=True).read_text())
     assert report["kind"] == "compare" and report["images"] == test_names
 
 

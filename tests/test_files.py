@@ -116,6 +116,72 @@ def test_never_overwrites_an_input(tmp_path, loaded_model):
     assert second.read_bytes() == before
 
 
+def _hashes(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_two_inputs_that_name_one_output_are_both_refused(tmp_path, loaded_model):
+    save_png(tmp_path / "x.png", _noisy_texture(20, 20))
+    Image.fromarray(to_uint8(_noisy_texture(20, 20, 1))).save(tmp_path / "x.jpg", quality=95)
+    save_png(tmp_path / "y.png", _noisy_texture(20, 20, 2))
+    results = denoise_files(loaded_model, [str(tmp_path)], overwrite=True)
+    by_name = {r.source.name: r for r in results}
+    assert "x.png: " in by_name["x.png"].error and "x.jpg would write the same output" in by_name["x.png"].error
+    assert "x.png would write the same output" in by_name["x.jpg"].error
+    assert by_name["y.png"].error is None
+    assert not (tmp_path / "x_denoised.png").exists()
+
+
+def test_same_names_in_two_folders_into_one_output_folder(tmp_path, loaded_model):
+    for folder in ("a", "b"):
+        save_png(tmp_path / folder / "x.png", _noisy_texture(20, 20))
+    out = tmp_path / "out"
+    results = denoise_files(loaded_model, [str(tmp_path / "a"), str(tmp_path / "b")], out_dir=out, overwrite=True)
+    assert all("would write the same output" in r.error for r in results)
+    assert list(out.iterdir()) == []
+
+
+def test_side_by_side_never_replaces_an_input_or_an_existing_file(tmp_path, loaded_model):
+    photo = save_png(tmp_path / "p.png", _noisy_texture(20, 20))
+    planted = save_png(tmp_path / "p_denoised_side_by_side.png", _noisy_texture(20, 20, 3))
+    before = _hashes(tmp_path)
+    results = denoise_files(loaded_model, [str(photo), str(planted)], write_side_by_side=True, overwrite=True)
+    by_name = {r.source.name: r for r in results}
+    assert "p_denoised_side_by_side.png would overwrite an input" in by_name["p.png"].error
+    assert _hashes(tmp_path)["p_denoised_side_by_side.png"] == before["p_denoised_side_by_side.png"]
+    assert not (tmp_path / "p_denoised.png").exists()
+    (tmp_path / "q.png").write_bytes(photo.read_bytes())
+    (tmp_path / "q_denoised_side_by_side.png").write_bytes(b"keep")
+    [result] = denoise_files(loaded_model, [str(tmp_path / "q.png")], write_side_by_side=True)
+    assert "q_denoised_side_by_side.png exists; pass --overwrite" in result.error
+    assert (tmp_path / "q_denoised_side_by_side.png").read_bytes() == b"keep"
+    assert not (tmp_path / "q_denoised.png").exists()
+
+
+def test_an_output_that_appears_while_running_is_not_replaced(tmp_path, loaded_model, monkeypatch):
+    import cae_denoise.files as files
+
+    source = save_png(tmp_path / "a.png", _noisy_texture(20, 20))
+    original = files.denoise_array
+
+    def denoise_then_another_run_writes(*args, **kwargs):
+        (tmp_path / "a_denoised.png").write_bytes(b"the other run's result")
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(files, "denoise_array", denoise_then_another_run_writes)
+    [result] = denoise_files(loaded_model, [str(source)])
+    assert "appeared while working" in result.error
+    assert (tmp_path / "a_denoised.png").read_bytes() == b"the other run's result"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_denoised.png"]
+
+
+def test_a_link_loop_in_a_recursive_glob_or_folder_ends(tmp_path):
+    photo = save_png(tmp_path / "shots" / "a.png", _noisy_texture(20, 20))
+    (tmp_path / "shots" / "loop").symlink_to(tmp_path / "shots", target_is_directory=True)
+    assert expand_inputs([str(tmp_path / "shots" / "**" / "*.png")]) == [photo.resolve()]
+    assert expand_inputs([str(tmp_path / "shots")]) == [photo.resolve()]
+
+
 def test_a_bad_file_does_not_stop_the_others(tmp_path, loaded_model):
     for i, name in enumerate(("a.png", "c.png")):
         save_png(tmp_path / name, _noisy_texture(18, 19, i))

@@ -21,7 +21,7 @@ def test_training_curves(tmp_path):
     image = training_curves(history, "tiny run")
     assert image.mode == "RGB" and image.size == (1000, 420)
     assert _ink(image, (80, 80, 480, 360)) > 200 and _ink(image, (580, 80, 980, 360)) > 200
-    path = save_png(image, tmp_path / "curves.png")
+    path = save_png(image, tmp_path / "curves.png", overwrite=False)
     assert path == tmp_path / "curves.png"
     assert Image.open(path).size == (1000, 420)
     assert [p.name for p in tmp_path.iterdir()] == ["curves.png"]

@@ -12,7 +12,10 @@ from cae_denoise.reports import SCHEMA_VERSION, environment, write_report
 
 def test_write_report(tmp_path):
     path = write_report(
-        tmp_path / "deep" / "r.json", "evaluate", {"psnr": math.inf, "nan": math.nan, "rows": [(1, -math.inf)]}
+        tmp_path / "deep" / "r.json",
+        "evaluate",
+        {"psnr": math.inf, "nan": math.nan, "rows": [(1, -math.inf)]},
+        overwrite=False,
     )
     assert path == tmp_path / "deep" / "r.json"
     document = json.loads(path.read_text())  # strict JSON: no Infinity/NaN literals

@@ -15,7 +15,7 @@ from helpers import tiny_config
 from cae_denoise.checkpoint import load_checkpoint
 from cae_denoise.config import TrainConfig, resolve_device, resume_config
 from cae_denoise.data import PatchSampler
-from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.errors import CaeDenoiseError, UsageError
 from cae_denoise.reports import SCHEMA_VERSION
 from cae_denoise.train import train
 
@@ -291,3 +291,16 @@ def test_ctrl_c_is_deferred_to_a_step_boundary(tmp_path, image_folder, presses):
     assert signal.getsignal(signal.SIGINT) is handler_before  # the training loop restored it
     resumed = train(config, resume=True)
     assert _state_dicts_equal(_weights(resumed.last), _weights(reference.last))
+
+
+def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path, image_folder):
+    config = tiny_config(image_folder, tmp_path / "run", epochs=1, steps_per_epoch=1)
+    first = train(config)
+    before = {p.name: p.read_bytes() for p in first.out.iterdir()}
+    with pytest.raises(UsageError, match=r"--out .*run already holds a run \(last\.pt, best\.pt, train_report\.json"):
+        train(dataclasses.replace(config, seed=1))
+    assert {p.name: p.read_bytes() for p in first.out.iterdir()} == before
+    with pytest.raises(KeyboardInterrupt):  # a new run over the old one, interrupted before its first epoch ends
+        train(dataclasses.replace(config, seed=1), overwrite=True, on_step=_interrupt_at(1))
+    assert sorted(p.name for p in first.out.iterdir()) == ["last.pt"]  # no old best.pt or report outlives it
+    assert load_checkpoint(first.last)["config"]["seed"] == 1

@@ -7,7 +7,7 @@ training config, split, noise, history, versions, weights, optimizer and RNG sta
 
 from __future__ import annotations
 
-import os
+import io
 import pickle
 import warnings
 from dataclasses import dataclass
@@ -19,6 +19,7 @@ from torch import nn
 
 from .errors import CaeDenoiseError
 from .models import create_model
+from .outputs import write_file
 
 FORMAT = "cae-denoise-checkpoint"
 FORMAT_VERSION = 1
@@ -36,17 +37,11 @@ def resolve_model_path(spec: str | Path) -> Path:
     return path
 
 
-def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:
-    """Write ``payload`` (plus the format marker) to ``path`` via a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, temporary)
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
+def save_checkpoint(path: str | Path, payload: dict[str, Any], *, overwrite: bool) -> Path:
+    """Write ``payload`` (plus the format marker) to ``path`` atomically (``outputs.write_file``)."""
+    buffer = io.BytesIO()
+    torch.save({"format": FORMAT, "format_version": FORMAT_VERSION, **payload}, buffer)
+    return write_file(path, buffer.getvalue(), overwrite=overwrite)
 
 
 def _refused_global(error: Exception) -> str | None:
@@ -158,10 +153,12 @@ def read_resume_point(path: str | Path) -> ResumePoint:
 TRAINING_ONLY_FIELDS = ("optimizer", "scheduler", "rng", "train_state")
 
 
-def export_for_inference(source: str | Path, target: str | Path) -> None:
+def export_for_inference(source: str | Path, target: str | Path, *, overwrite: bool = False) -> Path:
     """Copy a checkpoint without optimiser and RNG state: a smaller file that still describes itself."""
     payload = load_checkpoint(source)
-    save_checkpoint(target, {k: v for k, v in payload.items() if k not in TRAINING_ONLY_FIELDS})
+    return save_checkpoint(
+        target, {k: v for k, v in payload.items() if k not in TRAINING_ONLY_FIELDS}, overwrite=overwrite
+    )
 
 
 @dataclass

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from .config import TrainConfig
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 
 _DEFAULTS = TrainConfig()
 
@@ -36,15 +36,15 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def friendly_errors(command: Command) -> Command:
-    """Turn a ``CaeDenoiseError`` into one red line and exit code 1; Ctrl-C into exit code 130."""
+    """Turn a user error into one red line and exit code 2 (bad usage) or 1 (bad input); Ctrl-C into 130."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return command(*args, **kwargs)
         except CaeDenoiseError as error:
-            console.print(Text.assemble(("error: ", "bold red"), str(error)), soft_wrap=True)
-            raise typer.Exit(1) from None
+            console.print(Text.assemble(("error: ", "bold red"), " ".join(str(error).split())), soft_wrap=True)
+            raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
             raise typer.Exit(130) from None
@@ -138,6 +138,9 @@ NoiseSeedOption = Annotated[
     int, typer.Option("--seed", help="Noise seed: the same seed gives every method the same noisy pixels.")
 ]
 ReportOption = Annotated[Path | None, typer.Option(help="Where to write the JSON report.", show_default=False)]
+OverwriteReportOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing report (and --grid picture) instead of refusing.")
+]
 
 #: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields (``compile`` is ``compile_model``).
 _TRAINING_OPTIONS = [name for name in _DEFAULTS.to_dict() if name != "compile"] + ["compile_model"]
@@ -215,13 +218,17 @@ def train(
             help="Continue the run in this folder from its last.pt, with its saved settings.", show_default=False
         ),
     ] = None,
+    overwrite: Annotated[
+        bool,
+        typer.Option("--overwrite", help="Start a new run in an --out folder that holds one (its files are removed)."),
+    ] = False,
 ) -> None:
     from .config import resume_config
     from .pipeline import train_and_evaluate
     from .tables import print_evaluation
 
     if resume is not None:
-        config = resume_config(resume, _given_on_command_line(context, _TRAINING_OPTIONS))
+        config = resume_config(resume, _given_on_command_line(context, [*_TRAINING_OPTIONS, "overwrite"]))
     else:
         config = _train_config(locals())
     with _progress() as progress:
@@ -253,7 +260,12 @@ def train(
 
         try:
             outcome = train_and_evaluate(
-                config, resume=resume is not None, on_start=on_start, on_step=on_step, on_epoch_end=on_epoch_end
+                config,
+                resume=resume is not None,
+                overwrite=overwrite,
+                on_start=on_start,
+                on_step=on_step,
+                on_epoch_end=on_epoch_end,
             )
         except KeyboardInterrupt:
             progress.stop()
@@ -294,9 +306,12 @@ def evaluate(
     seed: NoiseSeedOption = 0,
     device: DeviceOption = "auto",
     report: ReportOption = None,
+    overwrite: OverwriteReportOption = False,
 ) -> None:
     default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
-    _evaluate_and_report([checkpoint], data, split, sigma, seed, device, report or default_report, "evaluate")
+    _evaluate_and_report(
+        [checkpoint], data, split, sigma, seed, device, report or default_report, "evaluate", overwrite=overwrite
+    )
 
 
 _COMPARE_HELP = """Compare denoisers on the same test images and the same noise (paired statistics).
@@ -334,10 +349,11 @@ def compare(
             help="Also write a PNG: noisy | each method | clean on 3 test crops, with zooms.", show_default=False
         ),
     ] = None,
+    overwrite: OverwriteReportOption = False,
 ) -> None:
     if len(methods) < 2:
-        raise CaeDenoiseError("compare needs at least two checkpoints or methods")
-    _evaluate_and_report(list(methods), data, split, sigma, seed, device, report, "compare", grid)
+        raise UsageError("compare needs at least two checkpoints or methods")
+    _evaluate_and_report(list(methods), data, split, sigma, seed, device, report, "compare", grid, overwrite=overwrite)
 
 
 def _evaluate_and_report(
@@ -350,6 +366,8 @@ def _evaluate_and_report(
     report: Path,
     kind: str,
     grid: Path | None = None,
+    *,
+    overwrite: bool,
 ) -> None:
     from .config import resolve_device
     from .evaluate import evaluate_specs
@@ -359,10 +377,13 @@ def _evaluate_and_report(
     from .tables import print_evaluation, print_leakage_warnings
 
     if report.suffix.lower() != ".json":
-        raise CaeDenoiseError(f"--report {report}: give a .json file name")
+        raise UsageError(f"--report {report}: give a .json file name")
     if grid is not None and grid.suffix.lower() != ".png":
-        raise CaeDenoiseError(f"--grid {grid}: give a .png file name")
+        raise UsageError(f"--grid {grid}: give a .png file name")
     sigmas = parse_sigma_list(sigma)
+    for path in filter(None, (report, grid)):
+        if (path.exists() or path.is_symlink()) and not overwrite:
+            raise UsageError(f"{path} exists; pass --overwrite to replace it")
     collector = GridCollector() if grid is not None else None
     with _image_progress(kind) as on_image:
         body = evaluate_specs(
@@ -377,9 +398,10 @@ def _evaluate_and_report(
         )
     print_leakage_warnings(console, body)
     print_evaluation(console, body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
-    _say(f"wrote {write_report(report, kind, body)}")
+    _say(f"wrote {write_report(report, kind, body, overwrite=overwrite)}")
     if grid is not None and collector is not None:
-        _say(f"wrote {save_png(collector.picture(body['images']), grid)} (sigma {sigmas[0]:g}, central crops)")
+        picture = save_png(collector.picture(body["images"]), grid, overwrite=overwrite)
+        _say(f"wrote {picture} (sigma {sigmas[0]:g}, central crops)")
 
 
 # --- experiment --------------------------------------------------------------------------------------------
@@ -442,7 +464,7 @@ def experiment(
 
         body = run_experiment(base, names, seeds, out, on_run=on_run, on_step=on_step)
     print_experiment(console, body)
-    _say(f"wrote {write_report(out / 'experiment.json', 'experiment', body)}")
+    _say(f"wrote {write_report(out / 'experiment.json', 'experiment', body, overwrite=True)}")
 
 
 # --- denoise ---------------------------------------------------------------------------------------------
@@ -497,7 +519,7 @@ def denoise(
 
     output_path(Path("x"), None, fmt)  # validates --format before any work
     if tile is not None and tile < 64:
-        raise CaeDenoiseError(f"--tile {tile}: must be at least 64 pixels")
+        raise UsageError(f"--tile {tile}: must be at least 64 pixels")
     target = resolve_device(device)
     loaded = load_model(model, target)
     with _progress() as progress:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import dataclasses
 import inspect
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 
 if TYPE_CHECKING:
     import torch
@@ -16,6 +17,10 @@ if TYPE_CHECKING:
     from .noise import GaussianNoise
 
 SCHEDULES = ("constant", "cosine")
+#: Devices the tool can run on (``torch.device`` accepts more, such as meta or xpu, which it cannot use).
+DEVICE_TYPES = ("cpu", "cuda", "mps")
+#: Widest first level accepted: beyond this a model stops fitting a laptop's memory.
+MAX_CHANNELS = 512
 
 
 @dataclass(frozen=True)
@@ -68,11 +73,18 @@ class TrainConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Rebuild from ``to_dict`` output; unknown keys (from newer versions) are an error."""
-        names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(data) - names)
+        """Rebuild from ``to_dict`` output (e.g. read from a checkpoint): unknown keys (from newer versions) and
+        values of the wrong type are errors; missing keys take their defaults."""
+        if not isinstance(data, dict):
+            raise CaeDenoiseError(f"training settings must be a mapping, got {type(data).__name__}")
+        hints = typing.get_type_hints(cls)
+        unknown = sorted(str(key) for key in set(data) - set(hints))
         if unknown:
             raise CaeDenoiseError(f"unknown training settings {unknown}; made by a newer cae-denoise?")
+        for key, value in data.items():
+            if not _has_type(value, hints[key]):
+                kind = type(value).__name__
+                raise CaeDenoiseError(f"training setting {key!r} has a value of the wrong type ({kind})")
         return cls(**data)
 
     def arch_args(self) -> dict[str, Any]:
@@ -93,8 +105,11 @@ class TrainConfig:
         return parse_sigma(self.sigma)
 
     def validate(self) -> None:
-        """Check every option before any work starts; raises ``CaeDenoiseError`` naming the option."""
-        self.arch_args()
+        """Check every option before any work starts; raises ``UsageError`` naming the option."""
+        try:
+            self.arch_args()
+        except CaeDenoiseError as error:
+            raise UsageError(f"--arch: {error}") from error
         self.noise()
         checks = [
             (self.patch >= 8, f"--patch {self.patch}: must be at least 8 pixels"),
@@ -104,7 +119,10 @@ class TrainConfig:
             (self.seed >= 0, f"--seed {self.seed}: must be 0 or more"),
             (self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
             (self.steps_per_epoch >= 1, f"--steps-per-epoch {self.steps_per_epoch}: must be at least 1"),
-            (self.channels is None or self.channels >= 1, f"--channels {self.channels}: must be at least 1"),
+            (
+                self.channels is None or 1 <= self.channels <= MAX_CHANNELS,
+                f"--channels {self.channels}: must be between 1 and {MAX_CHANNELS}",
+            ),
             (self.depth is None or 1 <= self.depth <= 6, f"--depth {self.depth}: must be between 1 and 6"),
             (self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: choose {' or '.join(SCHEDULES)}"),
             (self.grad_clip >= 0, f"--grad-clip {self.grad_clip}: must be 0 (off) or positive"),
@@ -113,8 +131,24 @@ class TrainConfig:
         ]
         for ok, message in checks:
             if not ok:
-                raise CaeDenoiseError(message)
+                raise UsageError(message)
+        multiple = self.size_multiple()
+        for option, size in (("--patch", self.patch), ("--resize", self.resize)):
+            if size is not None and size % multiple:
+                raise UsageError(
+                    f"{option} {size}: must be a multiple of {multiple} for {self.arch} with these settings "
+                    f"(it halves the image {multiple.bit_length() - 1} times)"
+                )
         resolve_device(self.device)
+
+    def size_multiple(self) -> int:
+        """What the architecture's input sides must be a multiple of (built on the meta device: no memory)."""
+        import torch
+
+        from .models import create_model
+
+        with torch.device("meta"):
+            return int(getattr(create_model(self.arch, **self.arch_args()), "size_multiple", 1))
 
 
 def resume_config(folder: str | Path, changed_options: list[str]) -> TrainConfig:
@@ -126,13 +160,13 @@ def resume_config(folder: str | Path, changed_options: list[str]) -> TrainConfig
     from .checkpoint import read_resume_point
 
     if changed_options:
-        raise CaeDenoiseError(
+        raise UsageError(
             f"--resume continues {folder} with its saved settings; these options cannot change it: "
             f"{', '.join(changed_options)} (start a new run with another --out instead)"
         )
     path = Path(folder) / "last.pt"
     if not path.is_file():
-        raise CaeDenoiseError(f"--resume {folder}: no last.pt there to continue from")
+        raise UsageError(f"--resume {folder}: no last.pt there to continue from")
     return dataclasses.replace(TrainConfig.from_dict(read_resume_point(path).config), out=str(folder))
 
 
@@ -148,10 +182,31 @@ def resolve_device(name: str) -> torch.device:
         return torch.device("cpu")
     try:
         device = torch.device(name)
-    except RuntimeError as error:
-        raise CaeDenoiseError(f"--device {name!r}: not a device name (use auto, cpu, cuda, cuda:N or mps)") from error
+    except (RuntimeError, TypeError, ValueError):
+        device = None
+    if device is None or device.type not in DEVICE_TYPES:
+        raise UsageError(f"--device {name!r}: not a supported device (use auto, cpu, cuda, cuda:N or mps)")
     if device.type == "cuda" and not torch.cuda.is_available():
-        raise CaeDenoiseError(f"--device {name}: CUDA is not available in this PyTorch build or machine")
+        raise UsageError(f"--device {name}: CUDA is not available in this PyTorch build or machine")
+    if device.type == "cuda" and (device.index or 0) >= torch.cuda.device_count():
+        raise UsageError(f"--device {name}: this machine has {torch.cuda.device_count()} CUDA device(s)")
     if device.type == "mps" and not torch.backends.mps.is_available():
-        raise CaeDenoiseError(f"--device {name}: Apple MPS is not available here")
+        raise UsageError(f"--device {name}: Apple MPS is not available here")
     return device
+
+
+def _has_type(value: Any, hint: Any) -> bool:
+    """Whether ``value`` fits a simple type hint: ``int``, ``float``, ``str``, ``bool`` or ``X | None``."""
+    options = typing.get_args(hint) or (hint,)
+    for option in options:
+        if option is type(None) and value is None:
+            return True
+        if option is bool and isinstance(value, bool):
+            return True
+        if option is int and isinstance(value, int) and not isinstance(value, bool):
+            return True
+        if option is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return True
+        if option is str and isinstance(value, str):
+            return True
+    return False

@@ -1,8 +1,12 @@
-"""The one exception type for mistakes a user can cause (bad files, bad options)."""
+"""The exception types for mistakes a user can cause: bad input (files, checkpoints) and bad usage (options)."""
 
 
 class CaeDenoiseError(Exception):
-    """A user-facing error: the message names the file or option and what to do about it.
+    """A user-facing error about the input: the message names the file and what is wrong with it.
 
     The CLI prints it as one red line and exits with code 1; bugs still raise their own types.
     """
+
+
+class UsageError(CaeDenoiseError):
+    """A user-facing error about an option or argument value (the CLI exits with code 2, like its parser)."""

@@ -16,7 +16,7 @@ import torch
 
 from .classical import Denoiser
 from .data import NamedImage, load_source, make_split, resize_square
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 from .methods import common_resize, resolve_methods
 from .metrics import (
     HIGHER_IS_BETTER,
@@ -92,7 +92,7 @@ def evaluate_methods(
     if not images:
         raise CaeDenoiseError("no test images to evaluate on")
     if seed < 0:
-        raise CaeDenoiseError(f"--seed {seed}: must be 0 or more")
+        raise UsageError(f"--seed {seed}: must be 0 or more")
     noise = GaussianNoise(sigma_255, sigma_255)
     result = Evaluation([image.name for image in images], sigma_255, seed)
     names = (NOISY, *methods) if include_noisy else tuple(methods)
@@ -164,10 +164,10 @@ def evaluate_specs(
     statistics against it. ``noisy`` (the input itself) is always scored as the floor.
     """
     if not specs:
-        raise CaeDenoiseError("name at least one checkpoint or method")
+        raise UsageError("name at least one checkpoint or method")
     for sigma in sigmas_255:
         if not 0 <= sigma <= 255:
-            raise CaeDenoiseError(f"--sigma {sigma:g}: must be in [0, 255]")
+            raise UsageError(f"--sigma {sigma:g}: must be in [0, 255]")
     started = time.perf_counter()
     methods = resolve_methods(specs, device)
     images, skipped = load_test_images(data, split, common_resize(methods))

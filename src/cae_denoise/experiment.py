@@ -17,12 +17,12 @@ from typing import Any
 import numpy as np
 
 from .config import TrainConfig
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 from .evaluate import NOISY
 from .metrics import HIGHER_IS_BETTER, METRIC_NAMES
-from .pipeline import EVALUATION, train_and_evaluate
+from .pipeline import train_and_evaluate
 from .stats import describe, paired_difference
-from .train import LAST
+from .train import EVALUATION, LAST
 
 
 def run_dir(out: Path, arch: str, seed: int) -> Path:
@@ -88,7 +88,7 @@ def run_experiment(
     after each run; ``callbacks`` go to ``train_and_evaluate``.
     """
     if len(archs) < 1 or seeds < 1:
-        raise CaeDenoiseError("an experiment needs at least one architecture and one seed")
+        raise UsageError("an experiment needs at least one architecture and one seed")
     out = Path(out)
     configs = {
         (arch, seed): dataclasses.replace(base, arch=arch, seed=seed, out=str(run_dir(out, arch, seed)))

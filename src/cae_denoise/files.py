@@ -8,7 +8,6 @@ Each output keeps its input's kind: grayscale stays grayscale, alpha is carried 
 
 from __future__ import annotations
 
-import glob
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -17,10 +16,11 @@ from pathlib import Path
 import torch
 
 from .checkpoint import LoadedModel
-from .errors import CaeDenoiseError
-from .images import decode_image, encode_image, is_image_name, write_atomic
+from .errors import CaeDenoiseError, UsageError
+from .images import decode_image, encode_image, is_image_name
 from .inference import denoise_array
 from .noise import estimate_noise_sigma
+from .outputs import ensure_folder, write_file
 from .pictures import side_by_side
 
 SUFFIX = "_denoised"
@@ -49,15 +49,29 @@ def side_by_side_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_side_by_side.png")
 
 
+def _has_magic(part: str) -> bool:
+    return any(char in part for char in "*?[")
+
+
+def _glob(pattern: str) -> list[Path]:
+    """Files matching a glob pattern (``**`` is recursive). pathlib never follows links to folders while
+    matching ``**``, so a link loop cannot make this run forever (``glob.glob`` would)."""
+    parts = Path(pattern).parts
+    first_magic = next(index for index, part in enumerate(parts) if _has_magic(part))
+    base = Path(*parts[:first_magic]) if first_magic else Path()
+    return sorted(path for path in base.glob(str(Path(*parts[first_magic:]))) if path.is_file())
+
+
 def expand_inputs(items: list[str]) -> list[Path]:
-    """Files as given, image files inside folders (recursively) and glob matches, without duplicates."""
+    """Files as given, image files inside folders (recursively, links to folders not followed) and glob
+    matches, without duplicates."""
     found: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name))
-        elif any(char in item for char in "*?[") and not path.exists():
-            found += sorted(Path(match) for match in glob.glob(item, recursive=True) if Path(match).is_file())
+        elif _has_magic(item) and not path.exists():
+            found += _glob(item)
         else:
             found.append(path)
     unique = list(dict.fromkeys(path.resolve() for path in found))
@@ -70,35 +84,73 @@ def output_path(source: Path, out_dir: Path | None, fmt: str) -> Path:
     """``photo.jpg`` -> ``photo_denoised.png`` next to it, or under ``out_dir``."""
     suffix = FORMAT_SUFFIXES.get(fmt.lower())
     if suffix is None:
-        raise CaeDenoiseError(f"--format {fmt!r}: choose png, jpeg or tiff")
+        raise UsageError(f"--format {fmt!r}: choose png, jpeg or tiff")
     return (out_dir or source.parent) / f"{source.stem}{SUFFIX}{suffix}"
+
+
+@dataclass
+class PlannedFile:
+    """One input and the files it will write, or why it will not be processed."""
+
+    source: Path
+    output: Path
+    side_by_side: Path | None
+    refusal: str | None = None
+
+
+def plan_outputs(
+    sources: list[Path], out_dir: Path | None, fmt: str, *, overwrite: bool, write_side_by_side: bool
+) -> list[PlannedFile]:
+    """Name every output of a run before anything is written, and refuse the inputs whose outputs would
+    clash: two inputs naming one output (``x.png`` and ``x.jpg``; ``a/x.png`` and ``b/x.png`` with ``-o``),
+    an output that is an input, or an existing file without ``overwrite``."""
+    plans = []
+    for source in sources:
+        output = output_path(source, out_dir, fmt)
+        plans.append(PlannedFile(source, output, side_by_side_path(output) if write_side_by_side else None))
+    claimed: dict[Path, list[Path]] = {}
+    for plan in plans:
+        for path in filter(None, (plan.output, plan.side_by_side)):
+            claimed.setdefault(path.resolve(), []).append(plan.source)
+    inputs = set(sources)
+    for plan in plans:
+        for path in filter(None, (plan.output, plan.side_by_side)):
+            others = [other for other in claimed[path.resolve()] if other != plan.source]
+            if others:
+                plan.refusal = f"{plan.source}: {others[0]} would write the same output {path}; rename one of them"
+            elif path.resolve() in inputs:
+                plan.refusal = f"{plan.source}: output {path} would overwrite an input; use -o DIR"
+            elif (path.exists() or path.is_symlink()) and not overwrite:
+                plan.refusal = f"{plan.source}: {path} exists; pass --overwrite to replace it"
+            if plan.refusal:
+                break
+    return plans
 
 
 def denoise_file(
     loaded: LoadedModel,
-    source: Path,
-    output: Path,
+    plan: PlannedFile,
     *,
     fmt: str,
+    overwrite: bool,
     device: torch.device | str,
     tile: int | None,
-    write_side_by_side: bool = False,
     on_tiles: Callable[[int, int], None] | None = None,
 ) -> FileResult:
-    """Denoise one file into ``output`` (written atomically); raises ``CaeDenoiseError`` for a bad input."""
+    """Denoise one planned file (written atomically); raises ``CaeDenoiseError`` for a bad input, or for an
+    output that appeared meanwhile (unless ``overwrite``)."""
     tick = time.perf_counter()
-    decoded = decode_image(source)
+    decoded = decode_image(plan.source)
     sigma = estimate_noise_sigma(decoded.rgb)
     clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
     data = encode_image(clean, alpha=decoded.alpha, grayscale=decoded.grayscale, bit_depth=decoded.bit_depth, fmt=fmt)
-    write_atomic(output, data)
-    extra = None
-    if write_side_by_side:
-        extra = side_by_side_path(output)
-        write_atomic(extra, encode_image(side_by_side(decoded.rgb, clean), grayscale=decoded.grayscale))
+    write_file(plan.output, data, overwrite=overwrite)
+    if plan.side_by_side is not None:
+        picture = encode_image(side_by_side(decoded.rgb, clean), grayscale=decoded.grayscale)
+        write_file(plan.side_by_side, picture, overwrite=overwrite)
     height, width = clean.shape[:2]
     seconds = time.perf_counter() - tick
-    return FileResult(source, output, None, height * width / 1e6, seconds, sigma, extra)
+    return FileResult(plan.source, plan.output, None, height * width / 1e6, seconds, sigma, plan.side_by_side)
 
 
 def denoise_files(
@@ -115,42 +167,26 @@ def denoise_files(
     on_file: Callable[[FileResult], None] | None = None,
     on_tiles: Callable[[int, int], None] | None = None,
 ) -> list[FileResult]:
-    """Denoise every input; a file that fails is recorded with its error and the rest still run.
+    """Denoise every input; a file that fails or is refused is recorded with its reason and the rest still run.
 
     ``on_start`` gets the number of files found, ``on_file`` each result, ``on_tiles`` (done, total) tiles.
     """
     sources = expand_inputs(inputs)
-    target_dir = Path(out_dir) if out_dir else None
-    if target_dir:
-        if target_dir.exists() and not target_dir.is_dir():
-            raise CaeDenoiseError(f"-o {target_dir}: exists and is not a folder")
-        target_dir.mkdir(parents=True, exist_ok=True)
+    target_dir = ensure_folder(out_dir, f"-o {out_dir}") if out_dir else None
+    plans = plan_outputs(sources, target_dir, fmt, overwrite=overwrite, write_side_by_side=write_side_by_side)
     if on_start:
-        on_start(len(sources))
-    input_set = set(sources)
+        on_start(len(plans))
     results = []
-    for source in sources:
-        output = output_path(source, target_dir, fmt)
-        if output.resolve() in input_set:
-            result = FileResult(source, error=f"{source}: output {output} would overwrite an input; use -o DIR")
-        elif output.exists() and not overwrite:
-            result = FileResult(source, error=f"{source}: {output} exists; pass --overwrite to replace it")
+    for plan in plans:
+        if plan.refusal:
+            result = FileResult(plan.source, error=plan.refusal)
         else:
             try:
                 result = denoise_file(
-                    loaded,
-                    source,
-                    output,
-                    fmt=fmt,
-                    device=device,
-                    tile=tile,
-                    write_side_by_side=write_side_by_side,
-                    on_tiles=on_tiles,
+                    loaded, plan, fmt=fmt, overwrite=overwrite, device=device, tile=tile, on_tiles=on_tiles
                 )
             except CaeDenoiseError as error:
-                result = FileResult(source, error=str(error))
-            except OSError as error:
-                result = FileResult(source, error=f"{source}: cannot write {output} ({error.strerror or error})")
+                result = FileResult(plan.source, error=str(error))
         results.append(result)
         if on_file:
             on_file(result)

@@ -17,7 +17,7 @@ from torch import nn
 from .checkpoint import DEFAULT_MODEL, LoadedModel, load_model
 from .classical import CLASSICAL_SETTINGS, Denoiser, classical_denoiser, classical_names
 from .data import BUILTIN, NamedImage
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 from .inference import denoise_array
 
 
@@ -82,7 +82,7 @@ def resolve_methods(specs: list[str], device: torch.device | str = "cpu") -> lis
         taken = {method.label for method in methods}
         if spec in classical_names():
             if spec in taken:
-                raise CaeDenoiseError(f"{spec} is named twice")
+                raise UsageError(f"{spec} is named twice")
             methods.append(Method(spec, spec))
             continue
         if not Path(spec).exists() and spec != DEFAULT_MODEL:

@@ -12,7 +12,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 import torch
 
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 
 MAX_SIGMA = 255.0
 
@@ -72,12 +72,12 @@ def parse_sigma(text: str, *, clip: bool = True) -> GaussianNoise:
     except ValueError:
         values = []
     if len(values) not in (1, 2) or any(not np.isfinite(v) for v in values):
-        raise CaeDenoiseError(f"--sigma {text!r}: expected a level like 25 or a range like 5-50 (0-255 scale)")
+        raise UsageError(f"--sigma {text!r}: expected a level like 25 or a range like 5-50 (0-255 scale)")
     low, high = (values[0], values[0]) if len(values) == 1 else values
     if low > high:
-        raise CaeDenoiseError(f"--sigma {text!r}: range must be low-high, e.g. 5-50")
+        raise UsageError(f"--sigma {text!r}: range must be low-high, e.g. 5-50")
     if high > MAX_SIGMA:
-        raise CaeDenoiseError(f"--sigma {text!r}: at most {MAX_SIGMA:g} (sigma is on the 0-255 pixel scale)")
+        raise UsageError(f"--sigma {text!r}: at most {MAX_SIGMA:g} (sigma is on the 0-255 pixel scale)")
     return GaussianNoise(low, high, clip)
 
 
@@ -85,7 +85,7 @@ def parse_sigma_list(text: str) -> list[float]:
     """Parse ``"15,25,50"`` into fixed levels, each in [0, 255]."""
     levels = [parse_sigma(part) for part in str(text).split(",") if part.strip()]
     if not levels or any(level.is_blind for level in levels):
-        raise CaeDenoiseError(f"--sigma {text!r}: expected one level or a comma list like 15,25,50")
+        raise UsageError(f"--sigma {text!r}: expected one level or a comma list like 15,25,50")
     return [level.sigma_min for level in levels]
 
 

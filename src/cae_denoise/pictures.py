@@ -1,7 +1,7 @@
 """Pictures for people: training curves and comparison grids, drawn with Pillow alone.
 
 Inputs are plain data (history rows, HxWx3 float32 images in [0, 1]); outputs are RGB Pillow images
-that callers save with ``images.write_atomic`` so no half-written PNG is ever left behind.
+that ``save_png`` writes through ``outputs.write_file``, so no half-written PNG is ever left behind.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw, ImageFont
 
-from .images import write_atomic
+from .outputs import write_file
 
 BACKGROUND, INK, GRID = (255, 255, 255), (20, 20, 20), (225, 225, 225)
 COLOURS = [(31, 119, 180), (214, 39, 40), (44, 160, 44), (148, 103, 189)]
@@ -23,12 +23,11 @@ def _font(size: int) -> ImageFont.ImageFont:
     return ImageFont.load_default(size=size)
 
 
-def save_png(image: Image.Image, path: str | Path) -> Path:
-    """Write ``image`` as PNG atomically and return the path."""
+def save_png(image: Image.Image, path: str | Path, *, overwrite: bool) -> Path:
+    """Write ``image`` as PNG (``outputs.write_file``) and return the path."""
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
-    write_atomic(path, buffer.getvalue())
-    return Path(path)
+    return write_file(path, buffer.getvalue(), overwrite=overwrite)
 
 
 def _panel(

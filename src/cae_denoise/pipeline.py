@@ -13,9 +13,7 @@ from typing import Any
 from .config import TrainConfig
 from .evaluate import evaluate_specs
 from .reports import write_report
-from .train import StepInfo, TrainResult, TrainStart, train
-
-EVALUATION = "eval_test.json"
+from .train import EVALUATION, StepInfo, TrainResult, TrainStart, train
 
 
 @dataclass
@@ -31,18 +29,22 @@ def train_and_evaluate(
     config: TrainConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     on_start: Callable[[TrainStart], None] | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     on_image: Callable[[str, str], None] | None = None,
 ) -> RunOutcome:
     """Train (or resume) as ``config`` says, then score ``best.pt`` against the noisy input on the test split
-    of the same data at ``config.val_sigma`` (noise seed 0), and write ``OUT/eval_test.json``."""
-    result = train(config, resume=resume, on_start=on_start, on_step=on_step, on_epoch_end=on_epoch_end)
+    of the same data at ``config.val_sigma`` (noise seed 0), and write ``OUT/eval_test.json``. ``overwrite``
+    lets a new run replace an old one in the same folder (see ``train.claim_run_folder``)."""
+    result = train(
+        config, resume=resume, overwrite=overwrite, on_start=on_start, on_step=on_step, on_epoch_end=on_epoch_end
+    )
     if not result.is_main:
         return RunOutcome(result, None, None)
     body = evaluate_specs(
         [str(result.best)], data=config.data, sigmas_255=[config.val_sigma], device=result.device, on_image=on_image
     )
-    path = write_report(result.out / EVALUATION, "evaluate", body)
+    path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
     return RunOutcome(result, body, path)

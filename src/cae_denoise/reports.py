@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from .images import write_atomic
+from .outputs import write_file
 
 SCHEMA_VERSION = 1
 
@@ -53,10 +53,7 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_report(path: str | Path, kind: str, body: dict[str, Any]) -> Path:
-    """Write ``{"schema_version", "kind", **body}`` as indented JSON, atomically; returns the path."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def write_report(path: str | Path, kind: str, body: dict[str, Any], *, overwrite: bool) -> Path:
+    """Write ``{"schema_version", "kind", **body}`` as indented JSON (``outputs.write_file``); returns the path."""
     document = {"schema_version": SCHEMA_VERSION, "kind": kind, **body}
-    write_atomic(path, (json.dumps(_json_safe(document), indent=2) + "\n").encode())
-    return path
+    return write_file(path, (json.dumps(_json_safe(document), indent=2) + "\n").encode(), overwrite=overwrite)

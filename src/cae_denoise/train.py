@@ -28,17 +28,21 @@ from . import distributed
 from .checkpoint import read_resume_point, save_checkpoint, training_payload
 from .config import TrainConfig, resolve_device
 from .data import NamedImage, PatchSampler, Source, Split, load_source, make_split, resize_square
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 from .evaluate import evaluate_methods
 from .inference import preferred_layout
 from .methods import model_denoiser
 from .models import count_parameters, create_model
+from .outputs import ensure_folder
 from .pictures import save_png, training_curves
 from .reports import environment, write_report
 from .synthetic import dead_leaves_set
 
 LAST, BEST, REPORT = "last.pt", "best.pt", "train_report.json"
 CURVES = "training_curves.png"
+EVALUATION = "eval_test.json"
+#: The files a run writes in its folder: a folder holding any of them holds a run.
+RUN_FILES = (LAST, BEST, REPORT, CURVES, EVALUATION)
 #: Rank r of a torchrun job samples with seed + r * RANK_SEED_STRIDE, so ranks draw different patches.
 RANK_SEED_STRIDE = 7919
 DEAD_LEAVES_SIZE = 256
@@ -208,6 +212,22 @@ def restore(
     return TrainState(**point.train_state, history=point.history)
 
 
+def claim_run_folder(out: Path, *, resume: bool, overwrite: bool, is_main: bool) -> None:
+    """Refuse to start a new run over an existing one unless ``overwrite`` (then its files are removed first,
+    so no old ``best.pt`` can outlive the new run). Resuming continues the run in place."""
+    existing = [name for name in RUN_FILES if (out / name).exists()]
+    if resume or not existing:
+        return
+    if not overwrite:
+        raise UsageError(
+            f"--out {out} already holds a run ({', '.join(existing)}); continue it with --resume {out}, "
+            "or pass --overwrite to start a new run there"
+        )
+    if is_main:
+        for name in existing:
+            (out / name).unlink()
+
+
 @contextmanager
 def interrupt_between_steps() -> Iterator[Callable[[], bool]]:
     """Defer Ctrl-C (SIGINT) to the next step boundary, so a saved state is never half a step.
@@ -239,11 +259,13 @@ def train(
     config: TrainConfig,
     *,
     resume: bool = False,
+    overwrite: bool = False,
     on_start: Callable[[TrainStart], None] | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
-    """Train as ``config`` says, resuming from ``config.out/last.pt`` if ``resume``.
+    """Train as ``config`` says, resuming from ``config.out/last.pt`` if ``resume``. A folder that already
+    holds a run is refused unless ``resume`` or ``overwrite`` (see ``claim_run_folder``).
 
     Ctrl-C saves ``last.pt`` (resumable) and re-raises ``KeyboardInterrupt``. Under torchrun every rank
     trains; only rank 0 validates, writes files and calls the callbacks.
@@ -251,8 +273,9 @@ def train(
     config.validate()
     context = distributed.context_from_env()
     main = context.is_main
-    device = distributed.setup(context, resolve_device(config.device))
     out = Path(config.out)
+    claim_run_folder(out, resume=resume, overwrite=overwrite, is_main=main)
+    device = distributed.setup(context, resolve_device(config.device))
     data = build_data(config)
     model = build_model(config, device)
     network = build_network(model, config, context, device)
@@ -282,7 +305,7 @@ def train(
     if main and on_start:
         on_start(TrainStart(data, device, context.world_size, config.total_steps, state.global_step))
     if main:
-        out.mkdir(parents=True, exist_ok=True)
+        ensure_folder(out, f"--out {out}")
     started = time.perf_counter() - state.seconds
     model.train()
     try:
@@ -343,22 +366,23 @@ def train(
                     improved = scores["psnr"] > state.best_val_psnr
                     state.best_val_psnr = max(state.best_val_psnr, scores["psnr"])
                     payload = checkpoint(sampler_states)
-                    save_checkpoint(out / LAST, payload)
+                    save_checkpoint(out / LAST, payload, overwrite=True)
                     if improved:
-                        save_checkpoint(out / BEST, payload)
+                        save_checkpoint(out / BEST, payload, overwrite=True)
                 distributed.barrier(context)
                 if main and on_epoch_end:
                     on_epoch_end(record)
     except KeyboardInterrupt:
         if main:
             state.seconds = time.perf_counter() - started
-            save_checkpoint(out / LAST, checkpoint([generator.get_state()]))
+            save_checkpoint(out / LAST, checkpoint([generator.get_state()]), overwrite=True)
         raise
     checksums = distributed.gather(distributed.weights_checksum(model), context)
     if main:
-        write_report(out / REPORT, "train", _report_body(config, data, model, state, device, context, checksums))
+        body = _report_body(config, data, model, state, device, context, checksums)
+        write_report(out / REPORT, "train", body, overwrite=True)
         title = f"{config.arch} on {config.data}, sigma {config.sigma}"
-        save_png(training_curves(state.history, title), out / CURVES)
+        save_png(training_curves(state.history, title), out / CURVES, overwrite=True)
     distributed.teardown(context)
     return TrainResult(
         out, out / BEST, out / LAST, out / REPORT, state.history, state.seconds, data.split, device, main
