@@ -228,3 +228,57 @@ def test_default_model_spec():
     else:
         with pytest.raises(CaeDenoiseError, match="shipped default model is missing"):
             resolve_model_path(DEFAULT_MODEL)
+
+
+# --- hostile metadata: checked before anything is built -----------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"arch_args": {"channels": 4, "depth": 40}}, r"depth=40 is outside \[1, 6\]"),
+        ({"arch_args": {"channels": 10**9, "depth": 1}}, r"channels=1000000000 is outside \[1, 512\]"),
+        ({"arch_args": {"channels": "4", "depth": 1}}, r"channels='4' is outside"),
+        ({"arch_args": {"channels": True, "depth": 1}}, r"channels=True is outside"),
+        ({"arch_args": {"negative_slope": float("nan")}}, r"negative_slope=nan is outside"),
+        ({"arch_args": {"width_multiplier": 3}}, r"unknown architecture argument 'width_multiplier'"),
+        ({"arch_args": [4, 1]}, r"field 'arch_args' must be a mapping, got list"),
+        ({"arch": ["leaky"]}, r"field 'arch' must be a name, got list"),
+        ({"arch": "resnet" * 100}, r"unknown architecture 'resnetresnet"),
+        ({"arch": "unet", "arch_args": {"channels": 512, "depth": 6}}, r"weights, over the limit"),
+        ({"model": [1, 2, 3]}, r"field 'model' must hold the weights, got list"),
+        ({"config": {"patch": "sixty-four"}}, r"training setting 'patch' has a value of the wrong type \(str\)"),
+        ({"config": {"teleport": 1}}, r"unknown training settings \['teleport'\]"),
+        ({"config": ["leaky"]}, r"training settings must be a mapping, got list"),
+    ],
+)
+def test_hostile_metadata_is_refused_before_building(tmp_path, checkpoint, change, message):
+    payload = {**load_checkpoint(checkpoint), **change}
+    path = tmp_path / "hostile.pt"
+    save_checkpoint(path, payload, overwrite=True)
+    with pytest.raises(CaeDenoiseError, match=r"hostile\.pt: .*" + message):
+        load_model(path)
+
+
+def test_weights_with_a_wrong_shape_or_a_non_tensor(tmp_path, checkpoint):
+    payload = load_checkpoint(checkpoint)
+    name = next(iter(payload["model"]))
+    path = tmp_path / "bad.pt"
+    save_checkpoint(path, {**payload, "model": {**payload["model"], name: torch.zeros(1)}}, overwrite=True)
+    with pytest.raises(CaeDenoiseError, match=rf"weights do not fit architecture 'leaky'.*shape of \['{name}'\]"):
+        load_model(path)
+    save_checkpoint(path, {**payload, "model": {**payload["model"], name: 3}}, overwrite=True)
+    with pytest.raises(CaeDenoiseError, match=r"weights do not fit"):
+        load_model(path)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_non_finite_weights_are_refused(tmp_path, checkpoint, bad):
+    payload = load_checkpoint(checkpoint)
+    name = next(iter(payload["model"]))
+    weights = {**payload["model"], name: payload["model"][name].clone()}
+    weights[name][(0,) * weights[name].ndim] = bad
+    path = tmp_path / "broken.pt"
+    save_checkpoint(path, {**payload, "model": weights}, overwrite=True)
+    with pytest.raises(CaeDenoiseError, match=rf"broken\.pt: weight {name} holds NaN or infinite values"):
+        load_model(path)

@@ -17,8 +17,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from .config import MAX_CHANNELS, MAX_DEPTH, TrainConfig
 from .errors import CaeDenoiseError
-from .models import create_model
+from .models import create_model, list_models
 from .outputs import write_file
 
 FORMAT = "cae-denoise-checkpoint"
@@ -50,13 +51,6 @@ def _refused_global(error: Exception) -> str | None:
         if "GLOBAL" in line:
             return line.split("GLOBAL", 1)[1].split()[0]
     return None
-
-
-def _first_detail(error: Exception, markers: tuple[str, ...]) -> str:
-    """The first line of a long PyTorch error that holds one of ``markers``, else its first line."""
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    chosen = next((line for line in lines if any(marker in line for marker in markers)), lines[0] if lines else "")
-    return chosen[:200]
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
@@ -175,19 +169,87 @@ class LoadedModel:
         return self.payload.get("config", {})
 
 
+#: Bounds on what a checkpoint's metadata may ask us to build (a stranger's file must not exhaust memory).
+ARCH_ARG_RANGES: dict[str, tuple[float, float]] = {
+    "channels": (1, MAX_CHANNELS),
+    "depth": (1, MAX_DEPTH),
+    "negative_slope": (0.0, 1.0),
+}
+MAX_PARAMETERS = 100_000_000
+
+
+def _checked_arch(payload: dict[str, Any], path: Path) -> tuple[str, dict[str, Any]]:
+    """The architecture name and arguments of a checkpoint, each checked for type and range."""
+    for field in ("arch", "model"):
+        if field not in payload:
+            raise CaeDenoiseError(f"{path}: checkpoint lacks the field {field!r}")
+    arch, arch_args = payload["arch"], payload.get("arch_args", {})
+    if not isinstance(arch, str):
+        raise CaeDenoiseError(f"{path}: field 'arch' must be a name, got {type(arch).__name__}")
+    if arch not in list_models():
+        raise CaeDenoiseError(
+            f"{path}: unknown architecture {arch[:60]!r}; this cae-denoise has {', '.join(list_models())}"
+        )
+    if not isinstance(arch_args, dict):
+        raise CaeDenoiseError(f"{path}: field 'arch_args' must be a mapping, got {type(arch_args).__name__}")
+    for key, value in arch_args.items():
+        if key not in ARCH_ARG_RANGES:
+            raise CaeDenoiseError(f"{path}: unknown architecture argument {str(key)[:60]!r}")
+        low, high = ARCH_ARG_RANGES[key]
+        integral = isinstance(low, int)
+        right_type = isinstance(value, int if integral else int | float) and not isinstance(value, bool)
+        if not right_type or not (low <= value <= high):
+            raise CaeDenoiseError(f"{path}: architecture argument {key}={value!r} is outside [{low}, {high}]")
+    return arch, arch_args
+
+
+def _check_weights(model_on_meta: nn.Module, weights: Any, path: Path, arch: str) -> None:
+    """Weights must be finite tensors with exactly the names and shapes the architecture expects."""
+    if not isinstance(weights, dict):
+        raise CaeDenoiseError(f"{path}: field 'model' must hold the weights, got {type(weights).__name__}")
+    expected = {name: tuple(tensor.shape) for name, tensor in model_on_meta.state_dict().items()}
+    found = {name: tuple(t.shape) if isinstance(t, torch.Tensor) else None for name, t in weights.items()}
+    if found != expected:
+        missing = sorted(set(expected) - set(found))
+        unexpected = sorted(set(found) - set(expected))
+        wrong = sorted(name for name in set(found) & set(expected) if found[name] != expected[name])
+        detail = (
+            f"missing {missing[:3]}"
+            if missing
+            else f"unexpected {unexpected[:3]}"
+            if unexpected
+            else f"shape of {wrong[:3]}"
+        )
+        raise CaeDenoiseError(
+            f"{path}: weights do not fit architecture {arch!r} of this cae-denoise version ({detail})"
+        )
+    for name, tensor in weights.items():
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise CaeDenoiseError(f"{path}: weight {name} holds NaN or infinite values; the model is broken")
+
+
 def load_model(spec: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
-    """Rebuild the recorded architecture of a checkpoint (or ``"default"``) and load its weights."""
+    """Rebuild the recorded architecture of a checkpoint (or ``"default"``) and load its weights.
+
+    Everything the file says is checked before anything is built: the architecture and its arguments
+    (types and ranges), the size of the model (built first on the meta device, which allocates nothing),
+    the names and shapes of the weights, and that every weight is finite.
+    """
     path = resolve_model_path(spec)
     payload = load_checkpoint(path)
-    try:
-        model = create_model(payload["arch"], **payload.get("arch_args", {}))
-        model.load_state_dict(payload["model"])
-    except KeyError as error:
-        raise CaeDenoiseError(f"{path}: checkpoint lacks the field {error}") from error
-    except RuntimeError as error:
-        raise CaeDenoiseError(
-            f"{path}: weights do not fit architecture {payload['arch']!r} of this cae-denoise version "
-            f"({_first_detail(error, ('size mismatch', 'Missing key', 'Unexpected key'))})"
-        ) from error
+    arch, arch_args = _checked_arch(payload, path)
+    with torch.device("meta"):
+        skeleton = create_model(arch, **arch_args)
+    size = sum(tensor.numel() for tensor in skeleton.state_dict().values())
+    if size > MAX_PARAMETERS:
+        raise CaeDenoiseError(f"{path}: architecture {arch!r} with {arch_args} has {size:,} weights, over the limit")
+    _check_weights(skeleton, payload["model"], path, arch)
+    if "config" in payload:
+        try:
+            TrainConfig.from_dict(payload["config"])
+        except CaeDenoiseError as error:
+            raise CaeDenoiseError(f"{path}: {error}") from error
+    model = create_model(arch, **arch_args)
+    model.load_state_dict(payload["model"])
     model.to(device).eval()
     return LoadedModel(model, str(spec), payload)

@@ -21,6 +21,8 @@ SCHEDULES = ("constant", "cosine")
 DEVICE_TYPES = ("cpu", "cuda", "mps")
 #: Widest first level accepted: beyond this a model stops fitting a laptop's memory.
 MAX_CHANNELS = 512
+#: Most 2x downsampling levels accepted.
+MAX_DEPTH = 6
 
 
 @dataclass(frozen=True)
@@ -123,7 +125,10 @@ class TrainConfig:
                 self.channels is None or 1 <= self.channels <= MAX_CHANNELS,
                 f"--channels {self.channels}: must be between 1 and {MAX_CHANNELS}",
             ),
-            (self.depth is None or 1 <= self.depth <= 6, f"--depth {self.depth}: must be between 1 and 6"),
+            (
+                self.depth is None or 1 <= self.depth <= MAX_DEPTH,
+                f"--depth {self.depth}: must be between 1 and {MAX_DEPTH}",
+            ),
             (self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: choose {' or '.join(SCHEDULES)}"),
             (self.grad_clip >= 0, f"--grad-clip {self.grad_clip}: must be 0 (off) or positive"),
             (self.dead_leaves >= 0, f"--dead-leaves {self.dead_leaves}: must be 0 or more"),
