@@ -201,10 +201,14 @@ def restore(
     changed = [key for key, value in saved.items() if key != "out" and config.to_dict()[key] != value]
     if changed:
         raise CaeDenoiseError(f"{path}: cannot resume with different settings ({', '.join(changed)})")
-    model.load_state_dict(point.model)
-    optimizer.load_state_dict(point.optimizer)
-    if scheduler is not None:
-        scheduler.load_state_dict(point.scheduler)
+    try:
+        model.load_state_dict(point.model)
+        optimizer.load_state_dict(point.optimizer)
+        if scheduler is not None:
+            scheduler.load_state_dict(point.scheduler)
+    except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
+        detail = (str(error).splitlines() or [type(error).__name__])[0][:120]
+        raise CaeDenoiseError(f"{path}: its saved state does not fit this run ({detail})") from error
     if rank < len(point.sampler_states):
         generator.set_state(point.sampler_states[rank])
     else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream

@@ -1,0 +1,202 @@
+"""A generated corpus of hostile and unusual inputs, through the real command line.
+
+Each case asserts the exit code (2 bad usage, 1 bad input), one ``error:`` line naming the file or option
+(printed literally, never as markup), no traceback, and that no file changed that should not have: every
+file under the case's folder is hashed before and after.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from helpers import save_png, texture, to_uint8
+from PIL import Image
+from typer.testing import CliRunner
+
+from cae_denoise.checkpoint import load_checkpoint, save_checkpoint
+from cae_denoise.cli import app
+from cae_denoise.noise import GaussianNoise
+
+
+def invoke(*args: object):
+    return CliRunner().invoke(app, [str(arg) for arg in args])
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file (links as their target text) under ``folder``, hashed."""
+    state = {}
+    for path in sorted(folder.rglob("*")):
+        if path.is_symlink():
+            state[str(path.relative_to(folder))] = "-> " + str(path.readlink())
+        elif path.is_file():
+            state[str(path.relative_to(folder))] = hashlib.sha256(path.read_bytes()).hexdigest()
+    return state
+
+
+def error_lines(result) -> list[str]:
+    assert "Traceback" not in result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), repr(result.exception)
+    return [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+
+
+def assert_refused(result, code: int, *fragments: str) -> None:
+    """Exit ``code`` and exactly one error line holding every fragment."""
+    assert result.exit_code == code, result.output
+    [line] = error_lines(result)
+    for fragment in fragments:
+        assert fragment in line, line
+
+
+def photo(path: Path, seed: int = 0, size: tuple[int, int] = (24, 26)) -> Path:
+    return save_png(path, GaussianNoise(20, 20).add_seeded(texture(*size, seed), 0, seed))
+
+
+@pytest.fixture
+def model(checkpoint) -> Path:
+    return checkpoint
+
+
+# --- outputs never clobber --------------------------------------------------------------------------------
+
+
+def test_side_by_side_picture_that_is_an_input(tmp_path, model):
+    photo(tmp_path / "a.png")
+    photo(tmp_path / "a_denoised_side_by_side.png", 1)
+    before = snapshot(tmp_path)
+    result = invoke("denoise", tmp_path, "--side-by-side", "--overwrite", "--model", model, "--device", "cpu")
+    assert result.exit_code == 1
+    assert any("would overwrite an input" in line for line in error_lines(result))
+    after = snapshot(tmp_path)
+    assert {name: after[name] for name in before} == before
+
+
+@pytest.mark.parametrize("overwrite", [[], ["--overwrite"]])
+def test_two_inputs_one_output_name(tmp_path, model, overwrite):
+    photo(tmp_path / "x.png")
+    Image.fromarray(to_uint8(texture(24, 26, 1))).save(tmp_path / "x.jpg", quality=90)
+    before = snapshot(tmp_path)
+    result = invoke("denoise", tmp_path, "--model", model, "--device", "cpu", *overwrite)
+    assert result.exit_code == 1
+    lines = error_lines(result)
+    assert len(lines) == 2 and all("would write the same output" in line for line in lines)
+    assert snapshot(tmp_path) == before
+    assert "0/2 files denoised" in result.stderr
+
+
+def test_link_planted_at_the_old_temporary_name(tmp_path, model):
+    source = photo(tmp_path / "a.png")
+    (tmp_path / "a_denoised.png.tmp").symlink_to(source)
+    before = source.read_bytes()
+    result = invoke("denoise", source, "--model", model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert source.read_bytes() == before
+    assert Image.open(tmp_path / "a_denoised.png").size == (26, 24)
+
+
+def test_a_second_run_into_the_same_folder_refuses(tmp_path, model):
+    photo(tmp_path / "in" / "a.png")
+    photo(tmp_path / "in" / "b.png", 1)
+    first = invoke("denoise", tmp_path / "in", "-o", tmp_path / "out", "--model", model, "--device", "cpu")
+    assert first.exit_code == 0, first.output
+    before = snapshot(tmp_path)
+    second = invoke("denoise", tmp_path / "in", "-o", tmp_path / "out", "--model", model, "--device", "cpu")
+    assert second.exit_code == 1
+    assert len(error_lines(second)) == 2 and "0/2 files denoised" in second.stderr
+    assert snapshot(tmp_path) == before
+
+
+def test_train_onto_a_finished_run(tmp_path, trained_run):
+    folder = trained_run.result.out
+    before = snapshot(folder)
+    args = ["--data", trained_run.config.data, "--patch", "16", "--channels", "4", "--epochs", "1", "--device", "cpu"]
+    result = invoke("train", *args, "--out", folder)
+    assert_refused(result, 2, f"--out {folder} already holds a run", "--resume", "--overwrite")
+    assert snapshot(folder) == before
+
+
+def test_output_folder_that_cannot_be_created(tmp_path, model):
+    source = photo(tmp_path / "a.png")
+    (tmp_path / "blocker").write_bytes(b"a file where the folder should go")
+    before = snapshot(tmp_path)
+    result = invoke("denoise", source, "-o", tmp_path / "blocker" / "out", "--model", model, "--device", "cpu")
+    assert_refused(result, 1, "blocker/out: cannot create the folder")
+    assert snapshot(tmp_path) == before
+
+
+# --- hostile checkpoints ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        ({"arch_args": {"channels": 4, "depth": 40}}, "depth=40 is outside"),
+        ({"arch_args": {"channels": 2**31, "depth": 1}}, "channels=2147483648 is outside"),
+        ({"arch": 42}, "field 'arch' must be a name"),
+        ({"config": {"resize": "big"}}, "training setting 'resize' has a value of the wrong type"),
+    ],
+)
+def test_checkpoint_with_hostile_metadata(tmp_path, checkpoint, change, fragment):
+    hostile = tmp_path / "hostile.pt"
+    save_checkpoint(hostile, {**load_checkpoint(checkpoint), **change}, overwrite=True)
+    source = photo(tmp_path / "a.png")
+    before = snapshot(tmp_path)
+    result = invoke("denoise", source, "--model", hostile, "--device", "cpu")
+    assert_refused(result, 1, "hostile.pt", fragment)
+    assert snapshot(tmp_path) == before
+
+
+def test_checkpoint_with_nan_weights(tmp_path, checkpoint):
+    payload = load_checkpoint(checkpoint)
+    weights = {name: torch.full_like(tensor, float("nan")) for name, tensor in payload["model"].items()}
+    broken = tmp_path / "nan.pt"
+    save_checkpoint(broken, {**payload, "model": weights}, overwrite=True)
+    source = photo(tmp_path / "a.png")
+    result = invoke("denoise", source, "--model", broken, "--device", "cpu")
+    assert_refused(result, 1, "nan.pt", "NaN or infinite")
+    assert not (tmp_path / "a_denoised.png").exists()
+
+
+# --- names and options --------------------------------------------------------------------------------------
+
+
+def test_markup_in_file_and_folder_names_is_printed_literally(tmp_path, model):
+    folder = tmp_path / "["
+    folder.mkdir()
+    bad = folder / "]bold[red.png"  # the path holds "[/]bold[red"
+    bad.write_bytes(b"not an image")
+    result = invoke("denoise", bad, "--model", model, "--device", "cpu")
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert "[/]bold[red.png: not an image" in line
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["--patch", "17"], "--patch 17: must be a multiple of 2"),
+        (["--arch", "unet", "--patch", "18"], "--patch 18: must be a multiple of 4"),
+        (["--device", "meta"], "--device 'meta': not a supported device"),
+        (["--device", "xpu"], "--device 'xpu': not a supported device"),
+        (["--device", "cuda:7"], "--device cuda:7"),
+        (["--channels", "100000"], "--channels 100000: must be between 1 and 512"),
+        (["--lr", "nan"], "--lr nan"),
+    ],
+)
+def test_training_options_the_model_cannot_use(tmp_path, image_folder, args, fragment):
+    out = tmp_path / "run"
+    result = invoke("train", "--data", image_folder, "--out", out, "--device", "cpu", *args)
+    assert_refused(result, 2, fragment)
+    assert not out.exists()
+
+
+def test_a_link_loop_under_an_input_folder_ends(tmp_path, model):
+    photo(tmp_path / "shots" / "a.png")
+    (tmp_path / "shots" / "loop").symlink_to(tmp_path / "shots", target_is_directory=True)
+    result = invoke("denoise", str(tmp_path / "shots" / "**" / "*.png"), "--model", model, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    assert "1/1 files denoised" in result.stderr
+    assert np.asarray(Image.open(tmp_path / "shots" / "a_denoised.png")).shape == (24, 26, 3)
