@@ -1,0 +1,224 @@
+"""The command line's options, each declared once (with its help text), and how they become a ``TrainConfig``.
+
+``cli.py`` uses these ``Annotated`` aliases in its command signatures; defaults come from ``TrainConfig``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from .config import TrainConfig
+
+DEFAULTS = TrainConfig()
+
+
+def help_text(text: str) -> str:
+    """Help text with each paragraph's source line breaks joined, so the terminal wraps it, not the source."""
+    paragraphs = text.strip().split("\n\n")
+    return "\n\n".join(p if p.startswith("  ") else " ".join(p.split("\n")) for p in paragraphs) + "\n"
+
+
+ArchOption = Annotated[
+    str, typer.Option(help="Architecture: baseline (ReLU CAE), leaky (its LeakyReLU twin) or unet (residual U-Net).")
+]
+DataOption = Annotated[
+    str, typer.Option(help="Images: 'builtin', a folder (searched recursively), or a .zip/.tar[.gz].")
+]
+OutOption = Annotated[Path | None, typer.Option(help="Output folder. Default: runs/ARCH.", show_default=False)]
+TrainSigmaOption = Annotated[
+    str, typer.Option("--sigma", help="Training noise sigma on the 0-255 scale: 25, or a range 5-50 (blind).")
+]
+PatchOption = Annotated[int, typer.Option(help="Train on random PATCH x PATCH crops, with flips and rotations.")]
+ResizeOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Instead of crops, resize every image to RESIZE x RESIZE (the seed project's way).", show_default=False
+    ),
+]
+BatchOption = Annotated[int, typer.Option(help="Samples per optimiser step (per process under torchrun).")]
+LrOption = Annotated[float, typer.Option(help="Adam learning rate.")]
+EpochsOption = Annotated[int, typer.Option(help="Epochs; validation and checkpoints after each.")]
+StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.")]
+SeedOption = Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.")]
+DeviceOption = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
+ChannelsOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Width of the first level, doubling at each level. Default: per architecture.", show_default=False
+    ),
+]
+DepthOption = Annotated[
+    int | None, typer.Option(help="Number of 2x downsampling levels. Default: per architecture.", show_default=False)
+]
+SlopeOption = Annotated[float, typer.Option(help="LeakyReLU slope, for the architectures that use it.")]
+ScheduleOption = Annotated[str, typer.Option(help="Learning rate: constant, or cosine decay to 0.")]
+ClipOption = Annotated[float, typer.Option(help="Clip the gradient norm to this value; 0 turns clipping off.")]
+DeadLeavesOption = Annotated[
+    int, typer.Option(help="Add N procedural dead-leaves images (256x256) to the training images.")
+]
+AmpOption = Annotated[bool, typer.Option(help="Mixed precision (bfloat16 autocast) on GPUs with bf16, or on CPU.")]
+CompileOption = Annotated[
+    bool, typer.Option("--compile", help="torch.compile the model: faster steps after a compile pause.")
+]
+ValSigmaOption = Annotated[
+    float, typer.Option(help="Noise sigma (0-255) for validation during training and for the test evaluation.")
+]
+SplitOption = Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")]
+EvalSigmaOption = Annotated[
+    str, typer.Option("--sigma", help="Noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table each).")
+]
+NoiseSeedOption = Annotated[
+    int, typer.Option("--seed", help="Noise seed: the same seed gives every method the same noisy pixels.")
+]
+ReportOption = Annotated[Path | None, typer.Option(help="Where to write the JSON report.", show_default=False)]
+OverwriteReportOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace an existing report (and --grid picture) instead of refusing.")
+]
+
+#: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields (``compile`` is ``compile_model``).
+TRAINING_OPTIONS = [name for name in DEFAULTS.to_dict() if name != "compile"] + ["compile_model"]
+
+
+def train_config_from(options: dict[str, Any]) -> TrainConfig:
+    """A ``TrainConfig`` from the command's parameters (those named like its fields)."""
+    fields = {
+        ("compile" if name == "compile_model" else name): options[name] for name in TRAINING_OPTIONS if name in options
+    }
+    if fields.get("out") is not None:
+        fields["out"] = str(fields["out"])
+    else:
+        fields.pop("out", None)
+    return TrainConfig(**fields)
+
+
+def source_name(context: typer.Context, name: str) -> str | None:
+    """Where a parameter's value came from (``COMMANDLINE``, ``DEFAULT``, ...), by the name of click's enum."""
+    source = context.get_parameter_source(name)
+    return source.name if source is not None else None
+
+
+def given_on_command_line(context: typer.Context, names: list[str]) -> list[str]:
+    """The ``--option`` spellings of those ``names`` the user typed."""
+    given = [name for name in names if source_name(context, name) == "COMMANDLINE"]
+    return ["--" + ("compile" if name == "compile_model" else name).replace("_", "-") for name in given]
+
+
+# --- options and arguments of single commands ---------------------------------------------------------------
+
+ResumeOption = Annotated[
+    Path | None,
+    typer.Option(help="Continue the run in this folder from its last.pt, with its saved settings.", show_default=False),
+]
+OverwriteRunOption = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Start a new run in an --out folder that holds one (its files are removed)."),
+]
+CheckpointArgument = Annotated[str, typer.Argument(help="A checkpoint from 'cae-denoise train', or 'default'.")]
+MethodsArgument = Annotated[
+    list[str], typer.Argument(help="Two or more checkpoints or method names; the first is the reference.")
+]
+GridOption = Annotated[
+    Path | None,
+    typer.Option(help="Also write a PNG: noisy | each method | clean on 3 test crops, with zooms.", show_default=False),
+]
+ArchsOption = Annotated[str, typer.Option(help="Comma-separated architectures; the first is the reference.")]
+SeedsOption = Annotated[int, typer.Option(help="Seeds per architecture (0..N-1).")]
+ExperimentOutOption = Annotated[Path, typer.Option(help="Folder for all runs and the report.")]
+InputsArgument = Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")]
+ModelOption = Annotated[
+    str, typer.Option("--model", "-m", help="Checkpoint to denoise with, or 'default' (the shipped model).")
+]
+OutputDirOption = Annotated[
+    Path | None,
+    typer.Option("--output-dir", "-o", help="Folder for the outputs. Default: next to each input.", show_default=False),
+]
+FormatOption = Annotated[str, typer.Option("--format", help="Output format: png, jpeg or tiff.")]
+OverwriteOutputsOption = Annotated[bool, typer.Option(help="Replace existing output files (never inputs).")]
+SideBySideOption = Annotated[bool, typer.Option(help="Also write NAME_denoised_side_by_side.png: input | output.")]
+TileOption = Annotated[
+    int | None,
+    typer.Option(
+        help="Tile size in pixels for large images (bounds memory). Default: 256 on CPU, 512 on GPUs.",
+        show_default=False,
+    ),
+]
+
+
+# --- command help (paragraphs are joined by help_text, so the terminal wraps them) -----------------------------
+
+TRAIN_HELP = """Train a denoiser; keep [bold]best.pt[/] (by validation PSNR) and [bold]last.pt[/] in --out.
+
+Writes OUT/best.pt, OUT/last.pt, OUT/train_report.json, OUT/training_curves.png and, after training,
+OUT/eval_test.json (best.pt on the held-out test images at --val-sigma).
+
+[bold]Examples[/]
+
+  cae-denoise train --arch leaky
+
+  cae-denoise train --arch baseline --data ~/photos --out runs/mine --sigma 5-50
+
+  cae-denoise train --resume runs/leaky
+"""
+
+EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images.
+
+CKPT is a checkpoint file, or 'default' for the shipped model. The noisy input is scored too, as the floor. Writes a
+JSON report (default: STEM_eval.json next to the checkpoint).
+
+[bold]Examples[/]
+
+  cae-denoise evaluate runs/leaky/best.pt
+
+  cae-denoise evaluate default --sigma 15,25,50
+
+  cae-denoise evaluate runs/leaky/best.pt --data ~/photos --split all
+"""
+
+COMPARE_HELP = """Compare denoisers on the same test images and the same noise (paired statistics).
+
+Each METHOD is a checkpoint, 'default' (the shipped model), or a classical method: nlm, tv, wavelet, bm3d (if the
+optional bm3d package is installed) or noisy (the input itself). Classical methods are given the true sigma. The
+first method is the reference: every other one gets, per metric, its mean difference from it and the wins / ties /
+losses over images. From 6 test images on, a Wilcoxon signed-rank test and a BCa bootstrap 95% interval back a
+verdict ("better" only when p < 0.05 and the interval excludes 0); with fewer images no test can reach p < 0.05, and
+the numbers are description only. Writes a JSON report (--report).
+
+[bold]Examples[/]
+
+  cae-denoise compare runs/baseline/best.pt runs/leaky/best.pt
+
+  cae-denoise compare nlm default tv wavelet --sigma 15,25,50 --report classical.json
+"""
+
+EXPERIMENT_HELP = """Train each architecture with several seeds on the same data and budget, evaluate all.
+
+Prints mean +/- std over seeds for SSIM, MSE and PSNR, and each architecture's change from the first, paired by
+seed, with the same statistics as compare: a verdict needs 6 or more seeds (use --seeds 6 or more to test a claim;
+fewer give a description only). Runs live in OUT/ARCH_seedK; rerunning skips finished runs and resumes interrupted
+ones. Writes OUT/experiment.json.
+
+[bold]Examples[/]
+
+  cae-denoise experiment --archs baseline,leaky --seeds 6
+
+  cae-denoise experiment --archs baseline,leaky --seeds 8 --data ~/photos --epochs 4 --out runs/mine
+"""
+
+DENOISE_HELP = """Denoise photos as they are (no noise is added) and write NAME_denoised.png files.
+
+Without --model the model shipped with cae-denoise is used (blind: any noise level up to about 55/255). Inputs may
+be files, folders or globs. Outputs go next to each input, or under -o DIR; an existing file is never replaced
+without --overwrite, and an input is never overwritten. Grayscale stays grayscale, alpha is kept, 16-bit stays
+16-bit (PNG/TIFF). A file that fails is reported and skipped; the exit code is 1 if any failed.
+
+[bold]Examples[/]
+
+  cae-denoise denoise photo.jpg
+
+  cae-denoise denoise shots/ 'more/*.png' -o clean/ --format tiff --side-by-side
+
+  cae-denoise denoise scan.png --model runs/leaky/best.pt --overwrite
+"""

@@ -1,0 +1,112 @@
+"""Progress for people: rich progress bars and the callbacks that drive them from the library's events.
+
+The library reports through callbacks (``on_start``, ``on_step``, ``on_epoch_end``, ``on_file``, ...); the
+classes here turn those into bars and lines on the CLI's console (stderr). Names are printed literally.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.text import Text
+
+
+def new_progress(console: Console) -> Progress:
+    """A bar with a count, a free-text ``info`` field, elapsed and remaining time."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}", markup=False),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console,
+    )
+
+
+@contextmanager
+def image_progress(console: Console, label: str) -> Iterator[Callable[[str, str], None]]:
+    """A bar over (image, method) evaluations; yields the ``on_image`` callback that advances it."""
+    with new_progress(console) as progress:
+        task = progress.add_task(label, total=None, info="")
+        yield lambda image, method: progress.update(task, advance=1, info=f"{method} on {image}")
+
+
+class TrainingProgress:
+    """One training run: a line describing the data, a bar over steps, a line per epoch."""
+
+    def __init__(self, progress: Progress, description: str, total_steps: int) -> None:
+        self.progress, self.description = progress, description
+        self.task = progress.add_task("train", total=total_steps, info="")
+
+    def on_start(self, start: Any) -> None:
+        data, split = start.data, start.data.split
+        skipped = f", {data.skipped_files} files skipped (see train_report.json)" if data.skipped_files else ""
+        processes = f", {start.world_size} processes (DDP)" if start.world_size > 1 else ""
+        self.progress.update(self.task, completed=start.global_step)
+        self.progress.console.print(
+            Text(
+                f"training {self.description}: {len(split.train)} train / {len(split.val)} val / "
+                f"{len(split.test)} test images{skipped}, device {start.device}{processes}"
+            )
+        )
+
+    def on_step(self, info: Any) -> None:
+        rate = f"{info.samples_per_second:6.0f} samples/s"
+        self.progress.update(self.task, completed=info.global_step, info=f"loss {info.loss:.5f}  {rate}")
+
+    def on_epoch_end(self, record: dict[str, float]) -> None:
+        self.progress.console.print(
+            f"epoch {record['epoch']:>3}  loss {record['train_loss']:.5f}  "
+            f"val PSNR {record['val_psnr']:.2f} dB  SSIM {record['val_ssim']:.4f}"
+        )
+
+
+class ExperimentProgress:
+    """All runs of an experiment on one bar, and a line as each run ends."""
+
+    def __init__(self, progress: Progress, runs: int, steps_per_run: int) -> None:
+        self.progress, self.steps_per_run, self.finished = progress, steps_per_run, 0
+        self.task = progress.add_task("experiment", total=runs * steps_per_run, info="")
+
+    def on_step(self, info: Any) -> None:
+        self.progress.update(self.task, completed=self.finished + info.global_step, info=f"loss {info.loss:.5f}")
+
+    def on_run(self, arch: str, seed: int, skipped: bool) -> None:
+        self.finished += self.steps_per_run
+        self.progress.update(self.task, completed=self.finished, info="")
+        self.progress.console.print(
+            f"{arch} seed {seed}: {'already done, skipped' if skipped else 'trained and evaluated'}"
+        )
+
+
+class DenoiseProgress:
+    """A bar over files and one over the current file's tiles; a line per file written or refused."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.files = progress.add_task("files", total=None, info="")
+        self.tiles = progress.add_task("tiles", total=None, info="")
+
+    def on_start(self, count: int) -> None:
+        self.progress.update(self.files, total=count)
+
+    def on_tiles(self, done: int, total: int) -> None:
+        self.progress.update(self.tiles, completed=done, total=total)
+
+    def on_file(self, result: Any) -> None:
+        self.progress.update(self.files, advance=1, info=result.source.name)
+        if result.error:
+            self.progress.console.print(Text.assemble(("error: ", "bold red"), result.error), soft_wrap=True)
+            return
+        self.progress.console.print(
+            Text(
+                f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
+                f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)"
+            ),
+            soft_wrap=True,
+        )
