@@ -118,3 +118,30 @@ def tiny_config(data: Path | str, out: Path | str, **changes: Any):
     }
     settings.update(changes)
     return TrainConfig(**settings)
+
+
+#: A zip's two headers per member, local and central-directory: (signature, offset of the name's length,
+#: offset of the name, {field: (offset, struct format)}) for the fields a hostile archive may set.
+_ZIP_HEADERS = (
+    (b"PK\x03\x04", 26, 30, {"flags": (6, "<H"), "method": (8, "<H"), "size": (22, "<I")}),
+    (b"PK\x01\x02", 28, 46, {"flags": (8, "<H"), "method": (10, "<H"), "size": (24, "<I")}),
+)
+
+
+def _header_name(content: bytearray, start: int, name_length_at: int, name_at: int) -> bytes:
+    (length,) = struct.unpack_from("<H", content, start + name_length_at)
+    return bytes(content[start + name_at : start + name_at + length])
+
+
+def patch_zip_member(path: Path, name: str, **fields: int) -> None:
+    """Overwrite header fields of one member in both its headers, as a hostile tool could: ``flags``,
+    ``method`` (compression) or ``size`` (the declared uncompressed size)."""
+    content = bytearray(path.read_bytes())
+    for signature, name_length_at, name_at, offsets in _ZIP_HEADERS:
+        start = content.index(signature)
+        while _header_name(content, start, name_length_at, name_at) != name.encode():
+            start = content.index(signature, start + 1)
+        for field_name, value in fields.items():
+            offset, layout = offsets[field_name]
+            struct.pack_into(layout, content, start + offset, value)
+    path.write_bytes(bytes(content))

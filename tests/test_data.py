@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from helpers import image_bytes, save_png, texture, to_uint8
+from helpers import image_bytes, patch_zip_member, save_png, texture, to_uint8
 from PIL import Image
 
+from cae_denoise import data
 from cae_denoise.data import (
     BUILTIN,
     BUILTIN_LOADERS,
@@ -189,6 +190,109 @@ def test_tar_links_are_not_followed_and_nothing_is_written(tmp_path, monkeypatch
     assert _tree(tmp_path) == before
     assert [i.name for i in source.images] == ["../up.png", "fine.png"]
     assert source.skipped == []
+
+
+def _zip_with(path: Path, hostile: str) -> Path:
+    """A zip holding ``fine.png`` and the member ``hostile``, both small readable PNGs, stored (not compressed)."""
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr("fine.png", _png(0))
+        archive.writestr(hostile, _png(1))
+    return path
+
+
+def test_zip_member_declaring_300_mb_is_skipped_without_being_read(tmp_path, monkeypatch):
+    path = _zip_with(tmp_path / "bomb.zip", "bomb.png")
+    patch_zip_member(path, "bomb.png", size=300 * 2**20)
+    assert path.stat().st_size < 4096
+    opened = []
+    original_open = zipfile.ZipFile.open
+
+    def recording_open(self: zipfile.ZipFile, member: zipfile.ZipInfo, *args: object, **kwargs: object):
+        opened.append(member.filename)
+        return original_open(self, member, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", recording_open)
+    source = load_source(path)
+    assert [i.name for i in source.images] == ["fine.png"]
+    assert source.skipped == [("bomb.png", "member of 300 MiB exceeds the 256 MiB limit")]
+    assert opened == ["fine.png"], "the oversized member is never opened"
+
+
+@pytest.mark.parametrize("suffix", [".zip", ".tar.gz"])
+def test_members_above_the_limit_are_skipped(tmp_path, monkeypatch, suffix):
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 2**20)
+    big = bytes(3 * 2**19)  # 1.5 MiB of zeros: compresses to almost nothing, like a bomb
+    path = tmp_path / f"big{suffix}"
+    if suffix == ".zip":
+        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as archive:
+            archive.writestr("big.png", big)
+            archive.writestr("fine.png", _png(0))
+    else:
+        with tarfile.open(path, "w:gz") as archive:
+            for name, content in (("big.png", big), ("fine.png", _png(0))):
+                info = tarfile.TarInfo(name)
+                info.size = len(content)
+                archive.addfile(info, io.BytesIO(content))
+    source = load_source(path)
+    assert [i.name for i in source.images] == ["fine.png"]
+    assert source.skipped == [("big.png", "member of 1.5 MiB exceeds the 1 MiB limit")]
+
+
+def test_zip_member_understating_its_size_is_not_read_past_it(tmp_path):
+    path = _zip_with(tmp_path / "liar.zip", "liar.png")
+    patch_zip_member(path, "liar.png", size=10)
+    source = load_source(path)
+    assert [i.name for i in source.images] == ["fine.png"]
+    assert source.skipped == [("liar.png", "unreadable archive member (Bad CRC-32 for file 'liar.png')")]
+
+
+def test_bounded_read_stops_at_the_limit(monkeypatch):
+    monkeypatch.setattr(data, "MAX_MEMBER_BYTES", 2**20)
+    stream = io.BytesIO(bytes(2**20 + 100))
+    with pytest.raises(CaeDenoiseError, match=r"^a\.zip:m\.png: member decompresses to more than the 1 MiB limit$"):
+        data._read_bounded(stream, "a.zip:m.png")
+    assert stream.tell() == 2**20 + 1, "nothing read past the limit (and one byte)"
+    assert data._read_bounded(io.BytesIO(bytes(2**20)), "a.zip:m.png") == bytes(2**20)
+
+
+def test_encrypted_zip_member_is_skipped(tmp_path):
+    path = _zip_with(tmp_path / "locked.zip", "secret.png")
+    patch_zip_member(path, "secret.png", flags=0x1)
+    source = load_source(path)
+    assert [i.name for i in source.images] == ["fine.png"]
+    assert source.skipped == [("secret.png", "encrypted member (password required)")]
+
+
+@pytest.mark.parametrize(("method", "name"), [(9, "Deflate64"), (98, "PPMd"), (200, "number 200")])
+def test_zip_member_with_unsupported_compression_is_skipped(tmp_path, method, name):
+    path = _zip_with(tmp_path / "odd.zip", "odd.png")
+    patch_zip_member(path, "odd.png", method=method)
+    source = load_source(path)
+    assert [i.name for i in source.images] == ["fine.png"]
+    assert source.skipped == [("odd.png", f"compression method {name} is not supported; re-zip it with deflate")]
+
+
+def test_zip_member_with_an_empty_name_is_ignored(tmp_path):
+    path = tmp_path / "blank.zip"
+    with zipfile.ZipFile(path, "w") as archive:
+        archive.writestr(zipfile.ZipInfo(""), _png(1))
+        archive.writestr("fine.png", _png(0))
+    assert [i.name for i in load_source(path).images] == ["fine.png"]
+
+
+def test_truncated_tar_gz_is_one_error(tmp_path):
+    path = tmp_path / "cut.tar.gz"
+    with tarfile.open(path, "w:gz") as archive:
+        for seed in range(4):
+            content = _png(seed)
+            info = tarfile.TarInfo(f"{seed}.png")
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+    whole = path.read_bytes()
+    path.write_bytes(whole[: len(whole) * 3 // 4])
+    with pytest.raises(CaeDenoiseError, match=r"cut\.tar\.gz: damaged or truncated tar archive \(.+\)$") as caught:
+        load_source(path)
+    assert "\n" not in str(caught.value)
 
 
 # --- built-in set -----------------------------------------------------------------------------------------

@@ -252,3 +252,21 @@ def test_denoise_works_without_pywavelets(tmp_path, loaded_model, monkeypatch):
 def test_estimate_noise_sigma_on_tiny_images(shape):
     value = estimate_noise_sigma(np.full(shape, 0.5, np.float32))
     assert value == 0.0
+
+
+@pytest.mark.parametrize("fmt", ["png", "jpeg", "tiff"])
+def test_denoised_files_keep_the_photo_s_exif_and_colour_profile(tmp_path, loaded_model, fmt):
+    from PIL import ExifTags, ImageCms
+
+    srgb = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    exif = Image.Exif()
+    exif[ExifTags.Base.Make], exif[ExifTags.Base.Orientation] = "TestCam", 6  # stored rotated by 90 degrees
+    source = tmp_path / "shot.jpg"
+    Image.fromarray(to_uint8(_noisy_texture(20, 30))).save(source, quality=95, exif=exif, icc_profile=srgb)
+    [result] = denoise_files(loaded_model, [str(source)], fmt=fmt)
+    assert result.error is None, result.error
+    written = Image.open(result.output)
+    assert written.size == (20, 30)  # turned upright once
+    assert written.info.get("icc_profile") == srgb
+    tags = written.getexif()
+    assert tags.get(ExifTags.Base.Make) == "TestCam" and tags.get(ExifTags.Base.Orientation) == 1

@@ -8,12 +8,13 @@ file under the case's folder is hashed before and after.
 from __future__ import annotations
 
 import hashlib
+import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
-from helpers import save_png, texture, to_uint8
+from helpers import patch_zip_member, save_png, texture, to_uint8
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -200,3 +201,51 @@ def test_a_link_loop_under_an_input_folder_ends(tmp_path, model):
     assert result.exit_code == 0, result.output
     assert "1/1 files denoised" in result.stderr
     assert np.asarray(Image.open(tmp_path / "shots" / "a_denoised.png")).shape == (24, 26, 3)
+
+
+# --- hostile image files and archives ---------------------------------------------------------------------
+
+
+def test_float_tiff_with_nan_pixels(tmp_path, model):
+    pixels = np.full((20, 22), 0.5, np.float32)
+    pixels[3, 4] = np.nan
+    source = tmp_path / "nan.tif"
+    Image.fromarray(pixels, mode="F").save(source)
+    result = invoke("denoise", source, "--model", model, "--device", "cpu")
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert "nan.tif: contains NaN or infinite pixel values" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["nan.tif"]
+
+
+def test_animated_gif_is_refused_not_cut_to_its_first_frame(tmp_path, model):
+    frames = [Image.fromarray(to_uint8(texture(20, 22, seed))) for seed in range(3)]
+    source = tmp_path / "anim.gif"
+    frames[0].save(source, save_all=True, append_images=frames[1:])
+    result = invoke("denoise", source, "--model", model, "--device", "cpu")
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert "anim.gif: has 3 frames" in line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["anim.gif"]
+
+
+def test_zip_bomb_member_and_encrypted_member_are_skipped_and_named(tmp_path, model):
+    archive = tmp_path / "photos.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for index in range(4):
+            bundle.writestr(f"ok{index}.png", photo(tmp_path / "tmp.png", index).read_bytes())
+        bundle.writestr("bomb.png", photo(tmp_path / "tmp.png", 9).read_bytes())
+        bundle.writestr("secret.png", photo(tmp_path / "tmp.png", 8).read_bytes())
+    (tmp_path / "tmp.png").unlink()
+    patch_zip_member(archive, "bomb.png", size=300 * 2**20)
+    patch_zip_member(archive, "secret.png", flags=1)
+    from cae_denoise.data import load_source
+
+    source = load_source(archive)
+    assert dict(source.skipped) == {
+        "bomb.png": "member of 300 MiB exceeds the 256 MiB limit",
+        "secret.png": "encrypted member (password required)",
+    }
+    result = invoke("evaluate", model, "--data", archive, "--split", "all", "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "ok0.png" in (tmp_path / "r.json").read_text() and "bomb.png" in (tmp_path / "r.json").read_text()

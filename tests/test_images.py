@@ -1,19 +1,21 @@
-"""Reading and writing image files: modes, bit depth, EXIF orientation, alpha, errors, atomic writes."""
+"""Reading and writing image files: modes, bit depth, EXIF orientation, alpha, metadata, errors, atomic writes."""
 
 from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 
 import numpy as np
 import pytest
 from helpers import image_bytes, png_header, read_png_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import Image
+from PIL import ExifTags, Image, ImageCms
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.images import decode_image, encode_image, is_image_name, read_rgb, save_image, write_atomic
+from cae_denoise.images import decode_image, encode_image, is_image_name, read_rgb
 
 RNG = np.random.default_rng(1234)
 RGB8 = RNG.integers(0, 256, (31, 37, 3), dtype=np.uint8)
@@ -38,6 +40,7 @@ def test_decode_rgb_png_is_exact():
     assert decoded.alpha is None
     assert not decoded.grayscale
     assert decoded.bit_depth == 8
+    assert decoded.exif is None and decoded.icc_profile is None
 
 
 def test_decode_gray_png_replicates_channels():
@@ -140,6 +143,107 @@ def test_decode_16_bit_rgb_png_keeps_precision():
     np.testing.assert_allclose(decoded.rgb, values / 65535.0, atol=1e-6)
 
 
+# --- metadata: EXIF and ICC profile -----------------------------------------------------------------------
+
+ORIENTATION, MAKE, IMAGE_WIDTH = ExifTags.Base.Orientation, ExifTags.Base.Make, ExifTags.Base.ImageWidth
+SRGB = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+GRAY_ICC = SRGB[:16] + b"GRAY" + SRGB[20:]  # only the colour-space field matters to the writer
+
+
+def _camera_exif(orientation: int = 6, **tags: object) -> bytes:
+    exif = Image.Exif()
+    exif[ORIENTATION] = orientation
+    exif[MAKE] = "TestCam"
+    for tag, value in tags.items():
+        exif[getattr(ExifTags.Base, tag)] = value
+    exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] = "2024:05:06 07:08:09"
+    return exif.tobytes()
+
+
+def _exif_of(data: bytes) -> Image.Exif:
+    return Image.open(io.BytesIO(data)).getexif()
+
+
+def test_decode_keeps_exif_upright_and_icc_profile():
+    data = image_bytes(Image.fromarray(RGB8, mode="RGB"), "JPEG", exif=_camera_exif(), icc_profile=SRGB)
+    decoded = decode_image(data)
+    assert decoded.rgb.shape == (37, 31, 3), "orientation 6 applied"
+    assert decoded.icc_profile == SRGB
+    exif = Image.Exif()
+    exif.load(decoded.exif)
+    assert decoded.exif.startswith(b"Exif\0\0")
+    assert exif[ORIENTATION] == 1, "the pixels are upright, so the tag must not rotate them again"
+    assert exif[MAKE] == "TestCam"
+    assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] == "2024:05:06 07:08:09"
+
+
+@pytest.mark.parametrize(("fmt", "bit_depth"), [("png", 8), ("png", 16), ("jpeg", 8), ("tiff", 8)])
+def test_exif_and_icc_profile_survive_re_encoding(fmt, bit_depth):
+    source = image_bytes(Image.fromarray(RGB8, mode="RGB"), "JPEG", exif=_camera_exif(), icc_profile=SRGB)
+    decoded = decode_image(source)
+    data = encode_image(decoded.rgb, bit_depth=bit_depth, fmt=fmt, exif=decoded.exif, icc_profile=decoded.icc_profile)
+    written = Image.open(io.BytesIO(data))
+    assert written.info.get("icc_profile") == SRGB
+    exif = written.getexif()
+    assert exif[ORIENTATION] == 1
+    assert exif[MAKE] == "TestCam"
+    assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] == "2024:05:06 07:08:09"
+    again = decode_image(data)
+    assert again.rgb.shape == (37, 31, 3), "an upright file stays upright: no second rotation"
+    assert again.icc_profile == SRGB
+
+
+def test_16_bit_png_writer_puts_metadata_chunks_before_the_pixels():
+    data = encode_image(RNG.random((5, 7, 3)), bit_depth=16, exif=_camera_exif(1), icc_profile=SRGB)
+    chunks, position = [], 8
+    while position < len(data):
+        (length,) = struct.unpack(">I", data[position : position + 4])
+        kind, body = data[position + 4 : position + 8], data[position + 8 : position + 8 + length]
+        assert struct.unpack(">I", data[position + 8 + length : position + 12 + length])[0] == zlib.crc32(kind + body)
+        chunks.append((kind, body))
+        position += 12 + length
+    assert [kind for kind, _ in chunks] == [b"IHDR", b"iCCP", b"eXIf", b"IDAT", b"IEND"]
+    name, _, compressed = chunks[1][1].partition(b"\0")
+    assert name == b"ICC Profile" and compressed[0] == 0 and zlib.decompress(compressed[1:]) == SRGB
+    assert chunks[2][1] == _camera_exif(1).removeprefix(b"Exif\0\0")  # eXIf holds the TIFF header onwards
+
+
+def test_profile_must_fit_the_output_channels():
+    rgb = RNG.random((5, 7, 3))
+    assert "icc_profile" not in Image.open(io.BytesIO(encode_image(rgb, grayscale=True, icc_profile=SRGB))).info
+    assert "icc_profile" not in Image.open(io.BytesIO(encode_image(rgb, icc_profile=GRAY_ICC))).info
+    gray = Image.open(io.BytesIO(encode_image(rgb, grayscale=True, bit_depth=16, icc_profile=GRAY_ICC)))
+    assert gray.info["icc_profile"] == GRAY_ICC
+
+
+def test_tiff_output_takes_only_descriptive_exif_tags():
+    exif = _camera_exif(1, ImageWidth=999, Compression=7)  # stale or hostile layout tags from a JPEG
+    data = encode_image(RNG.random((5, 7, 3)), fmt="tiff", exif=exif)
+    written = Image.open(io.BytesIO(data))
+    assert written.size == (7, 5)
+    assert written.getexif()[IMAGE_WIDTH] == 7
+    assert written.getexif()[MAKE] == "TestCam"
+    assert decode_image(data).rgb.shape == (5, 7, 3)
+
+
+def test_tiff_input_gives_its_descriptive_tags_as_exif():
+    data = image_bytes(Image.fromarray(RGB8, mode="RGB"), "TIFF", exif=_camera_exif(8))
+    decoded = decode_image(data)
+    assert decoded.rgb.shape == (37, 31, 3)
+    exif = Image.Exif()
+    exif.load(decoded.exif)
+    assert set(exif) == {ORIENTATION, MAKE, ExifTags.IFD.Exif}, "no TIFF layout tags (width, strips...)"
+    assert exif[ORIENTATION] == 1 and exif[MAKE] == "TestCam"
+    assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] == "2024:05:06 07:08:09"
+
+
+def test_jpeg_drops_exif_too_long_for_its_marker_but_png_keeps_it():
+    exif = _camera_exif(1, ImageDescription="x" * 70_000)
+    rgb = RNG.random((5, 7, 3))
+    assert "exif" not in Image.open(io.BytesIO(encode_image(rgb, fmt="jpeg", exif=exif))).info
+    assert _exif_of(encode_image(rgb, fmt="png", exif=exif))[ExifTags.Base.ImageDescription] == "x" * 70_000
+
+
 # --- encoding ---------------------------------------------------------------------------------------------
 
 
@@ -237,13 +341,14 @@ def test_png_round_trip_property(height, width, grayscale, with_alpha, bit_depth
     assert decoded.rgb.shape == (height, width, 3)
     assert decoded.grayscale == grayscale
     assert (decoded.alpha is None) == (alpha is None)
-    # 16-bit gray reads back exactly; 16-bit RGB is read by Pillow as 8-bit, truncated (see the xfail above).
+    # 16-bit gray reads back exactly; 16-bit colour or with alpha is read by Pillow as 8-bit, truncated (see the
+    # xfail above).
     atol = 0.5 / 255
-    if bit_depth == 16 and alpha is None:
-        atol = 0.5 / 65535 if grayscale else 1 / 255
+    if bit_depth == 16:
+        atol = 0.5 / 65535 if grayscale and alpha is None else 1 / 255
     np.testing.assert_allclose(decoded.rgb, rgb, atol=atol + 1e-6)
     if alpha is not None:
-        np.testing.assert_allclose(decoded.alpha, alpha, atol=0.5 / 255 + 1e-6)
+        np.testing.assert_allclose(decoded.alpha, alpha, atol=(1 if bit_depth == 16 else 0.5) / 255 + 1e-6)
 
 
 # --- errors -----------------------------------------------------------------------------------------------
@@ -302,6 +407,92 @@ def test_decompression_bombs_are_refused(monkeypatch):
     assert decode_image(small).rgb.shape == (20, 20, 3)
 
 
+# --- hostile and unusual files ----------------------------------------------------------------------------
+
+
+def _tiff_float(values: np.ndarray) -> bytes:
+    return image_bytes(Image.fromarray(values.astype(np.float32), mode="F"), "TIFF")
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_float_image_with_nan_or_inf_is_refused(bad):
+    values = RNG.random((9, 11))
+    values[4, 5] = bad
+    with pytest.raises(CaeDenoiseError, match=r"^depth\.tif: contains NaN or infinite pixel values$"):
+        decode_image(_tiff_float(values), label="depth.tif")
+
+
+def test_finite_float_image_reads_as_gray():
+    values = RNG.random((9, 11))
+    decoded = decode_image(_tiff_float(values))
+    assert decoded.grayscale and decoded.bit_depth == 16
+    np.testing.assert_allclose(decoded.rgb[..., 1], values, atol=1e-6)
+
+
+def _frames(count: int) -> list[Image.Image]:
+    return [Image.fromarray(np.roll(RGB8, 3 * k, axis=0), mode="RGB") for k in range(count)]
+
+
+@pytest.mark.parametrize("fmt", ["GIF", "PNG", "WEBP", "TIFF"])
+def test_animated_and_multi_page_files_are_refused(fmt):
+    first, *rest = _frames(3)
+    data = image_bytes(first, fmt, save_all=True, append_images=rest)
+    message = r"^anim: has 3 frames \(animated or multi-page\); cae-denoise reads single images only$"
+    with pytest.raises(CaeDenoiseError, match=message):
+        decode_image(data, label="anim")
+
+
+def test_mpo_camera_jpeg_reads_its_first_picture():
+    first, second = _frames(2)
+    data = image_bytes(first, "MPO", save_all=True, append_images=[second])
+    assert Image.open(io.BytesIO(data)).n_frames == 2
+    np.testing.assert_array_equal(decode_image(data).rgb, decode_image(image_bytes(first, "JPEG")).rgb)
+
+
+def test_unparseable_exif_is_a_one_line_error():
+    data = image_bytes(Image.fromarray(RGB8, mode="RGB"), "JPEG", exif=b"Exif\0\0ZZ\0*junkjunk")
+    with pytest.raises(CaeDenoiseError, match=r"^odd\.jpg: unreadable EXIF metadata \(not a TIFF file"):
+        decode_image(data, label="odd.jpg")
+
+
+@pytest.mark.parametrize(
+    "error",
+    [ValueError("bad tile"), TypeError("bad type"), struct.error("unpack"), EOFError(), zlib.error("bad stream")],
+    ids=["ValueError", "TypeError", "struct.error", "EOFError", "zlib.error"],
+)
+def test_decoder_exceptions_become_one_line_errors(monkeypatch, error):
+    data = image_bytes(Image.fromarray(RGB8, mode="RGB"))
+
+    def fail(self: Image.Image) -> None:
+        raise error
+
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", fail)  # where Pillow decodes a malformed file's pixels
+    with pytest.raises(CaeDenoiseError, match=r"^x\.png: corrupt or truncated image \(.+\)$") as caught:
+        decode_image(data, label="x.png")
+    assert "\n" not in str(caught.value)
+
+
+def test_out_of_memory_while_decoding_is_a_clear_error(monkeypatch):
+    data = image_bytes(Image.fromarray(RGB8, mode="RGB"))
+
+    def fail(self: Image.Image) -> None:
+        raise MemoryError
+
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^huge\.png: too large to decode in the memory available$"):
+        decode_image(data, label="huge.png")
+
+
+def test_corrupt_pixel_data_names_the_file():
+    data = bytearray(image_bytes(Image.fromarray(RGB8, mode="RGB"), compress_level=1))
+    start = data.index(b"IDAT") + 4
+    data[start + 2 : start + 40] = bytes(38)  # wreck the zlib stream, then fix the chunk's CRC
+    length = struct.unpack(">I", data[start - 8 : start - 4])[0]
+    data[start + length : start + length + 4] = struct.pack(">I", zlib.crc32(data[start - 4 : start + length]))
+    with pytest.raises(CaeDenoiseError, match=r"^bad\.png: corrupt or truncated image \(.+\)$"):
+        decode_image(bytes(data), label="bad.png")
+
+
 @pytest.mark.parametrize(
     ("name", "expected"),
     [("a.png", True), ("B.JPG", True), ("c.Jpeg", True), ("d.tif", True), ("e.txt", False), ("png", False)],
@@ -313,28 +504,38 @@ def test_is_image_name(name, expected):
 # --- writing ----------------------------------------------------------------------------------------------
 
 
-def test_write_atomic_writes_and_leaves_no_tmp(tmp_path):
-    path = tmp_path / "out.bin"
-    write_atomic(path, b"first")
-    write_atomic(path, b"second version")
-    assert path.read_bytes() == b"second version"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["out.bin"]
-
-
-def test_write_atomic_failure_leaves_no_tmp(tmp_path):
-    target = tmp_path / "occupied"
-    target.mkdir()
-    (target / "keep").write_bytes(b"x")
-    with pytest.raises(OSError):
-        write_atomic(target, b"data")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["occupied"]
-    assert (target / "keep").read_bytes() == b"x"
-
-
 @pytest.mark.parametrize(("suffix", "magic"), [(".png", b"\x89PNG"), (".jpg", b"\xff\xd8"), (".tif", b"II*\x00")])
-def test_save_image_format_follows_suffix(tmp_path, suffix, magic):
-    path = tmp_path / f"picture{suffix}"
-    save_image(path, RNG.random((11, 13, 3)))
-    assert path.read_bytes()[:4].startswith(magic)
-    assert read_rgb(path).shape == (11, 13, 3)
-    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+def test_encode_image_writes_the_format_asked_for(suffix, magic):
+    data = encode_image(RNG.random((11, 13, 3)), fmt=suffix.lstrip("."))
+    assert data[:4].startswith(magic)
+    assert read_rgb(data).shape == (11, 13, 3)
+
+
+def _png16(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG of HxWxC uint16 pixels (C = 2 gray + alpha, 4 RGBA), written by hand as a fixture."""
+    import struct
+    import zlib
+
+    height, width, count = pixels.shape
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, {2: 4, 4: 6}[count], 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+@pytest.mark.parametrize(("channels", "grayscale", "colour_type"), [(4, False, 6), (2, True, 4)])
+def test_16_bit_png_with_alpha_stays_16_bit_and_keeps_its_kind(channels, grayscale, colour_type):
+    pixels = (RNG.random((9, 7, channels)) * 65535).astype(np.uint16)
+    decoded = decode_image(_png16(pixels))
+    assert decoded.bit_depth == 16 and decoded.grayscale is grayscale and decoded.alpha is not None
+    data = encode_image(
+        decoded.rgb, alpha=decoded.alpha, grayscale=decoded.grayscale, bit_depth=decoded.bit_depth, fmt="png"
+    )
+    width, height, depth, colour = png_header(data)
+    assert (width, height, depth, colour) == (7, 9, 16, colour_type)
+    written = read_png_raw(data)
+    # Pillow decodes these at 8-bit precision (see the xfail above), so the round trip is exact to 1/255
+    assert np.abs(written / 65535.0 - pixels / 65535.0).max() <= 1 / 255 + 1e-6

@@ -1,27 +1,43 @@
 """Image sources, train/val/test splits and training samples.
 
 A source is ``"builtin"``, a folder (searched recursively), a ``.zip`` or a ``.tar``/``.tar.gz``/``.tgz``.
-Archives are read in memory, never extracted, so hostile member names cannot write anywhere. Files that
-cannot be decoded are skipped and reported, not fatal. Splits are by image, never by patch.
+Archives are read in memory, never extracted, so hostile member names cannot write anywhere, and no member
+is read past ``MAX_MEMBER_BYTES``. Files that cannot be decoded (and oversized, encrypted or unreadable
+members) are skipped and reported, not fatal. Splits are by image, never by patch.
 """
 
 from __future__ import annotations
 
 import hashlib
+import lzma
 import tarfile
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
+from typing import IO
 
 import numpy as np
 import torch
 from skimage.transform import resize as skimage_resize
 
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, one_line
 from .images import is_image_name, read_rgb
 
 BUILTIN = "builtin"
+
+#: The most bytes one archive member may decompress to. An uncompressed 8-bit RGB image at Pillow's pixel
+#: limit (``Image.MAX_IMAGE_PIXELS``, about 89 megapixels) is just under 256 MiB, so no 8-bit photo needs
+#: more, while a zip bomb (a few hundred KB claiming gigabytes) would make us allocate all it claims.
+MAX_MEMBER_BYTES = 256 * 2**20
+
+#: What reading a damaged archive member can raise (bad CRC, broken deflate/gzip/bzip2/xz streams, short data).
+_ARCHIVE_READ_ERRORS = (OSError, EOFError, zlib.error, lzma.LZMAError, tarfile.TarError, zipfile.BadZipFile)
+
+#: Names of zip compression methods other tools write that ``zipfile`` cannot read (Zstandard: before Python 3.14).
+_ZIP_METHOD_NAMES = {9: "Deflate64", 10: "PKWARE DCL Implode", 93: "Zstandard", 95: "xz", 97: "WavPack", 98: "PPMd"}
 
 
 @dataclass(frozen=True)
@@ -117,26 +133,82 @@ def _folder_members(root: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
             yield path.relative_to(root).as_posix(), path.read_bytes
 
 
-def _zip_members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def _mib(size: int) -> str:
+    """A byte count in MiB, rounded up to a tenth so a size just over a limit never reads as the limit."""
+    whole, tenth = divmod(-(-size * 10 // 2**20), 10)
+    return f"{whole:,}.{tenth} MiB" if tenth else f"{whole:,} MiB"
+
+
+def _check_member_size(size: int, label: str) -> None:
+    """Refuse a member whose header declares more than ``MAX_MEMBER_BYTES`` (or a negative size)."""
+    if size < 0:
+        raise CaeDenoiseError(f"{label}: member declares an invalid size ({size})")
+    if size > MAX_MEMBER_BYTES:
+        raise CaeDenoiseError(f"{label}: member of {_mib(size)} exceeds the {_mib(MAX_MEMBER_BYTES)} limit")
+
+
+def _read_bounded(handle: IO[bytes], label: str) -> bytes:
+    """Read a member, never more than ``MAX_MEMBER_BYTES``: a header that understated the size is refused too."""
+    data = handle.read(MAX_MEMBER_BYTES + 1)
+    if len(data) > MAX_MEMBER_BYTES:
+        raise CaeDenoiseError(f"{label}: member decompresses to more than the {_mib(MAX_MEMBER_BYTES)} limit")
+    return data
+
+
+def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str) -> bytes:
+    """The bytes of one zip member; encrypted, oversized or unreadable members raise naming ``label``."""
+    if info.flag_bits & 0x1:
+        raise CaeDenoiseError(f"{label}: encrypted member (password required)")
+    _check_member_size(info.file_size, label)
+    try:
+        with archive.open(info) as handle:
+            return _read_bounded(handle, label)
+    except (NotImplementedError, RuntimeError) as error:  # a compression method zipfile cannot decode
+        method = _ZIP_METHOD_NAMES.get(info.compress_type, f"number {info.compress_type}")
+        raise CaeDenoiseError(
+            f"{label}: compression method {method} is not supported; re-zip it with deflate"
+        ) from error
+    except _ARCHIVE_READ_ERRORS as error:
+        raise CaeDenoiseError(f"{label}: unreadable archive member ({one_line(error)})") from error
+
+
+def _zip_members(path: Path, spec: str) -> Iterator[tuple[str, Callable[[], bytes]]]:
     try:
         archive = zipfile.ZipFile(path)
-    except (zipfile.BadZipFile, OSError) as error:
-        raise CaeDenoiseError(f"{path}: not a readable zip archive ({error})") from error
+    except (*_ARCHIVE_READ_ERRORS, ValueError, NotImplementedError) as error:  # e.g. "zip file version 25.5"
+        raise CaeDenoiseError(f"{path}: not a readable zip archive ({one_line(error)})") from error
     with archive:
         for info in sorted(archive.infolist(), key=lambda item: item.filename):
-            if not info.is_dir() and is_image_name(info.filename):
-                yield info.filename, (lambda info=info: archive.read(info))
+            if is_image_name(info.filename) and not info.is_dir():  # is_dir fails on an empty name
+                yield info.filename, partial(_read_zip_member, archive, info, f"{spec}:{info.filename}")
 
 
-def _tar_members(path: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def _read_tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo, label: str) -> bytes:
+    """The bytes of one regular tar member; oversized or unreadable members raise naming ``label``."""
+    _check_member_size(member.size, label)
+    try:
+        handle = archive.extractfile(member)
+        if handle is None:  # not a regular file; _tar_members passes none of those
+            raise CaeDenoiseError(f"{label}: not a regular file")
+        with handle:
+            return _read_bounded(handle, label)
+    except _ARCHIVE_READ_ERRORS as error:
+        raise CaeDenoiseError(f"{label}: unreadable archive member ({one_line(error)})") from error
+
+
+def _tar_members(path: Path, spec: str) -> Iterator[tuple[str, Callable[[], bytes]]]:
     try:
         archive = tarfile.open(path)  # noqa: SIM115 - closed by the with-block below
-    except (tarfile.TarError, OSError) as error:
-        raise CaeDenoiseError(f"{path}: not a readable tar archive ({error})") from error
+    except _ARCHIVE_READ_ERRORS as error:
+        raise CaeDenoiseError(f"{path}: not a readable tar archive ({one_line(error)})") from error
     with archive:
-        for member in sorted(archive.getmembers(), key=lambda item: item.name):
+        try:
+            members = archive.getmembers()  # walks the whole archive: a damaged one fails here
+        except _ARCHIVE_READ_ERRORS as error:
+            raise CaeDenoiseError(f"{path}: damaged or truncated tar archive ({one_line(error)})") from error
+        for member in sorted(members, key=lambda item: item.name):
             if member.isfile() and is_image_name(member.name):  # links and devices are never followed
-                yield member.name, (lambda member=member: archive.extractfile(member).read())
+                yield member.name, partial(_read_tar_member, archive, member, f"{spec}:{member.name}")
 
 
 def _is_tar_name(path: Path) -> bool:
@@ -154,19 +226,20 @@ def load_source(spec: str | Path) -> Source:
     elif not path.exists():
         raise CaeDenoiseError(f"{spec}: no such folder or archive (use a folder, .zip, .tar[.gz] or 'builtin')")
     elif path.suffix.lower() == ".zip":
-        members = _zip_members(path)
+        members = _zip_members(path, spec)
     elif _is_tar_name(path):
-        members = _tar_members(path)
+        members = _tar_members(path, spec)
     else:
         raise CaeDenoiseError(f"{spec}: not a folder, .zip or .tar[.gz] archive")
     images, skipped = [], []
     for name, read in members:
+        label = f"{spec}:{name}"
         try:
-            images.append(NamedImage(name, read_rgb(read(), label=f"{spec}:{name}")))
+            images.append(NamedImage(name, read_rgb(read(), label=label)))
         except CaeDenoiseError as error:
-            skipped.append((name, str(error).split(": ", 1)[-1]))
-        except (OSError, KeyError, tarfile.TarError, zipfile.BadZipFile) as error:
-            skipped.append((name, f"unreadable archive member ({error})"))
+            skipped.append((name, str(error).removeprefix(f"{label}: ")))
+        except OSError as error:  # a file of a folder that vanished or may not be read
+            skipped.append((name, f"unreadable file ({one_line(error)})"))
     if not images:
         detail = f" ({len(skipped)} files could not be read)" if skipped else ""
         raise CaeDenoiseError(f"{spec}: contains no readable images{detail}")

@@ -10,3 +10,10 @@ class CaeDenoiseError(Exception):
 
 class UsageError(CaeDenoiseError):
     """A user-facing error about an option or argument value (the CLI exits with code 2, like its parser)."""
+
+
+def one_line(error: BaseException, limit: int = 200) -> str:
+    """An exception's message on one short line (whitespace collapsed, at most ``limit`` characters), or its
+    type's name when it has none: for quoting a library's error inside our own one-line message."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -3,7 +3,8 @@
 An input is never overwritten, nor an existing output unless asked.
 
 Each output keeps its input's kind: grayscale stays grayscale, alpha is carried through untouched,
-16-bit input is written as 16-bit where the format allows.
+16-bit input is written as 16-bit where the format allows, and the EXIF block (orientation reset, since the
+pixels are already upright) and ICC profile are carried over where the format can hold them.
 """
 
 from __future__ import annotations
@@ -143,7 +144,15 @@ def denoise_file(
     decoded = decode_image(plan.source)
     sigma = estimate_noise_sigma(decoded.rgb)
     clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
-    data = encode_image(clean, alpha=decoded.alpha, grayscale=decoded.grayscale, bit_depth=decoded.bit_depth, fmt=fmt)
+    data = encode_image(
+        clean,
+        alpha=decoded.alpha,
+        grayscale=decoded.grayscale,
+        bit_depth=decoded.bit_depth,
+        fmt=fmt,
+        exif=decoded.exif,
+        icc_profile=decoded.icc_profile,
+    )
     write_file(plan.output, data, overwrite=overwrite)
     if plan.side_by_side is not None:
         picture = encode_image(side_by_side(decoded.rgb, clean), grayscale=decoded.grayscale)

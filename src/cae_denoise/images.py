@@ -2,26 +2,70 @@
 
 On the image side every array is HWC float32 in [0, 1]. Reading applies the EXIF orientation and
 keeps what a writer needs to give the user back a file like the one they gave us (grayscale or
-colour, alpha channel, bit depth).
+colour, alpha channel, bit depth, EXIF and ICC profile). Anything a malformed or hostile file can make
+Pillow raise becomes a one-line ``CaeDenoiseError`` naming the file.
 """
 
 from __future__ import annotations
 
 import io
-import os
+import struct
 import warnings
+import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, one_line
 
 #: File suffixes treated as images when scanning folders and archives.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm"})
 
 _OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "tiff": "TIFF", "tif": "TIFF"}
+
+#: Pillow modes holding one channel of 16-bit, 32-bit integer or float samples.
+_WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
+
+#: What Pillow, zlib and numpy raise on malformed files. Listed, not ``Exception``, so bugs still raise.
+_MALFORMED_FILE_ERRORS = (
+    OSError,
+    ValueError,
+    TypeError,
+    SyntaxError,
+    EOFError,
+    IndexError,
+    KeyError,
+    OverflowError,
+    ZeroDivisionError,
+    struct.error,
+    zlib.error,
+)
+
+#: EXIF tags that describe a photo rather than a TIFF file's layout. A TIFF keeps its EXIF tags in its own
+#: directory, beside ImageWidth, StripOffsets and the like, so only these are read from TIFF input and
+#: written into TIFF output (a stray ImageWidth from a JPEG's EXIF would corrupt a TIFF).
+_DESCRIPTIVE_EXIF_TAGS = frozenset(
+    {
+        ExifTags.Base.ImageDescription,
+        ExifTags.Base.Make,
+        ExifTags.Base.Model,
+        ExifTags.Base.Orientation,
+        ExifTags.Base.Software,
+        ExifTags.Base.DateTime,
+        ExifTags.Base.Artist,
+        ExifTags.Base.Copyright,
+        ExifTags.IFD.Exif,
+        ExifTags.IFD.GPSInfo,
+    }
+)
+_EXIF_SUBDIRECTORIES = (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)
+
+#: The largest EXIF block a JPEG can hold (one APP1 marker segment, "Exif\0\0" included); Pillow refuses more.
+_JPEG_MAX_EXIF_BYTES = 65533
 
 
 @dataclass
@@ -34,12 +78,17 @@ class DecodedImage:
     alpha : HxW float32 in [0, 1], or None when the file has no alpha channel.
     grayscale : the file had a single (luminance) channel.
     bit_depth : 8 or 16, the precision of the file's samples.
+    exif : the file's EXIF block ("Exif\\0\\0" + TIFF header) with Orientation reset to 1, since ``rgb`` is
+        already upright (from a TIFF, only its descriptive tags); None when the file has none.
+    icc_profile : the file's embedded ICC colour profile, or None.
     """
 
     rgb: np.ndarray
     alpha: np.ndarray | None
     grayscale: bool
     bit_depth: int
+    exif: bytes | None = None
+    icc_profile: bytes | None = None
 
 
 def is_image_name(name: str) -> bool:
@@ -47,75 +96,146 @@ def is_image_name(name: str) -> bool:
     return Path(name).suffix.lower() in IMAGE_SUFFIXES
 
 
-def _open(source: str | Path | bytes, label: str) -> Image.Image:
-    """Open and fully decode an image with Pillow; errors name ``label``.
+@contextmanager
+def _reading(label: str, problem: str) -> Iterator[None]:
+    """Turn what reading a file can raise into a one-line ``CaeDenoiseError`` naming ``label``.
 
-    Images above Pillow's ``Image.MAX_IMAGE_PIXELS`` (about 89 megapixels) are refused from their header,
-    before any pixel is decoded, so a "decompression bomb" cannot exhaust memory.
+    ``problem`` words the catch-all case (malformed data). Images above Pillow's ``Image.MAX_IMAGE_PIXELS``
+    (about 89 megapixels) are refused from their header, before any pixel is decoded, so a "decompression
+    bomb" cannot exhaust memory.
     """
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
-            image = Image.open(stream)
-            sixteen_bit = any(";16" in str(tile.args) for tile in image.tile)
-            image.load()
+            yield
     except FileNotFoundError as error:
         raise CaeDenoiseError(f"{label}: file not found") from error
     except IsADirectoryError as error:
         raise CaeDenoiseError(f"{label}: is a folder, not an image file") from error
+    except PermissionError as error:
+        raise CaeDenoiseError(f"{label}: permission denied") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
         raise CaeDenoiseError(
             f"{label}: refused, more than {Image.MAX_IMAGE_PIXELS:,} pixels (possible decompression bomb)"
         ) from error
     except UnidentifiedImageError as error:
         raise CaeDenoiseError(f"{label}: not an image Pillow can read (unknown or corrupt format)") from error
-    except (OSError, ValueError, SyntaxError) as error:
-        raise CaeDenoiseError(f"{label}: corrupt or truncated image ({error})") from error
-    image = ImageOps.exif_transpose(image)
-    image.info["cae_denoise_16bit"] = sixteen_bit
-    return image
+    except MemoryError as error:
+        raise CaeDenoiseError(f"{label}: too large to decode in the memory available") from error
+    except _MALFORMED_FILE_ERRORS as error:
+        raise CaeDenoiseError(f"{label}: {problem} ({one_line(error)})") from error
 
 
-def _to_float(image: Image.Image) -> tuple[np.ndarray, int]:
-    """Convert a Pillow image in mode L, I;16*, I, F, RGB or RGBA to float32 in [0, 1] and its bit depth."""
+def _check_single_frame(image: Image.Image, label: str) -> None:
+    """Refuse animations and multi-page files: which frame to denoise would be a guess.
+
+    An MPO (a camera JPEG with extra pictures: previews, depth maps) is read as its first frame, the photo.
+    """
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1 and image.format != "MPO":
+        raise CaeDenoiseError(
+            f"{label}: has {frames} frames (animated or multi-page); cae-denoise reads single images only"
+        )
+
+
+def _descriptive_exif(tags: Image.Exif) -> Image.Exif:
+    """A new ``Exif`` with only the tags of ``tags`` in ``_DESCRIPTIVE_EXIF_TAGS`` (subdirectories in full)."""
+    kept = Image.Exif()
+    for tag in _DESCRIPTIVE_EXIF_TAGS & set(tags):
+        kept[tag] = tags.get_ifd(tag) if tag in _EXIF_SUBDIRECTORIES else tags[tag]
+    return kept
+
+
+def _upright_exif(image: Image.Image) -> bytes | None:
+    """The file's EXIF block ("Exif\\0\\0" + TIFF header) with Orientation 1, as the pixels are turned upright.
+
+    JPEG, PNG and WebP hold EXIF as a block of its own; from a TIFF only the descriptive tags are taken.
+    None when the file has no EXIF.
+    """
+    if image.info.get("exif"):
+        exif = Image.Exif()
+        exif.load(image.info["exif"])
+    elif image.format == "TIFF":
+        exif = _descriptive_exif(image.getexif())
+        if not exif:
+            return None
+    else:
+        return None
+    exif[ExifTags.Base.Orientation] = 1
+    return exif.tobytes()
+
+
+def _open(source: str | Path | bytes, label: str) -> Image.Image:
+    """Open, fully decode and turn upright (EXIF orientation) a single-frame image; errors name ``label``.
+
+    The result's ``info`` holds ``cae_denoise_16bit`` (the file's samples are 16-bit), ``exif`` (see
+    ``_upright_exif``; absent when the file has none) and Pillow's ``icc_profile`` when the file has one.
+    """
+    stream = io.BytesIO(source) if isinstance(source, bytes) else source
+    with _reading(label, "corrupt or truncated image"), Image.open(stream) as image:
+        _check_single_frame(image, label)
+        raw_modes = [str(tile.args) for tile in image.tile]
+        sixteen_bit = any(";16" in mode for mode in raw_modes)
+        gray_with_alpha = any(mode.startswith("LA") for mode in raw_modes)  # Pillow decodes 16-bit LA as RGBA
+        image.load()
+        with _reading(label, "unreadable EXIF metadata"):
+            upright = ImageOps.exif_transpose(image)
+            exif = _upright_exif(image)
+    upright.info.pop("exif", None)
+    if exif is not None:
+        upright.info["exif"] = exif
+    upright.info["cae_denoise_16bit"] = sixteen_bit
+    upright.info["cae_denoise_gray_alpha"] = gray_with_alpha
+    return upright
+
+
+def _to_float(image: Image.Image, label: str) -> tuple[np.ndarray, int]:
+    """Convert a Pillow image in mode L, I;16*, I, F, RGB or RGBA to float32 in [0, 1] and its bit depth.
+
+    Float images (mode F) are read as [0, 1] when no value exceeds 1, else as [0, 255]; NaN or infinite
+    values are refused, since no scaling gives them a meaning.
+    """
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         values = np.asarray(image, dtype=np.float64)
         return np.clip(values / 65535.0, 0.0, 1.0).astype(np.float32), 16
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float32)
+        if not np.isfinite(values).all():
+            raise CaeDenoiseError(f"{label}: contains NaN or infinite pixel values")
         scale = 1.0 if float(values.max(initial=0.0)) <= 1.0 else 255.0
         return np.clip(values / scale, 0.0, 1.0).astype(np.float32), 16
     return np.asarray(image, dtype=np.float32) / 255.0, 8
 
 
 def decode_image(source: str | Path | bytes, label: str | None = None) -> DecodedImage:
-    """Decode an image file (path or bytes) keeping its gray/colour kind, alpha and bit depth.
+    """Decode an image file (path or bytes) keeping its gray/colour kind, alpha, bit depth, EXIF and ICC profile.
 
-    Raises ``CaeDenoiseError`` naming ``label`` (default: the path) for anything unreadable.
+    Raises ``CaeDenoiseError`` naming ``label`` (default: the path) for anything unreadable, animated or
+    multi-page files, and float images holding NaN or infinite values.
     """
     label = label or str(source if not isinstance(source, bytes) else "<bytes>")
-    try:
-        return _decode(_open(source, label))
-    except (ValueError, OSError) as error:  # e.g. LAB/HSV, which Pillow cannot convert to RGB
-        raise CaeDenoiseError(f"{label}: unsupported image mode or content ({error})") from error
+    image = _open(source, label)
+    with _reading(label, "unsupported image mode or content"):  # e.g. LAB/HSV, which Pillow cannot convert to RGB
+        return _decode(image, label)
 
 
-def _decode(image: Image.Image) -> DecodedImage:
-    """The ``DecodedImage`` of an opened, loaded Pillow image."""
+def _decode(image: Image.Image, label: str) -> DecodedImage:
+    """The ``DecodedImage`` of an image from ``_open``; errors name ``label``."""
     has_alpha = image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info)
     alpha = None
     if has_alpha:
         alpha = np.asarray(image.convert("RGBA").getchannel("A"), dtype=np.float32) / 255.0
-    if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        gray, depth = _to_float(image)
-        return DecodedImage(np.repeat(gray[..., None], 3, axis=2), alpha, True, depth)
-    grayscale = image.mode in ("1", "L", "LA") or (image.mode == "P" and _palette_is_gray(image))
-    rgb, depth = _to_float(image.convert("RGB"))
-    # Pillow reads 16-bit colour PNGs at 8-bit precision; still write 16-bit so the output keeps the
-    # input's depth and the denoiser's finer precision.
+    metadata = {"exif": image.info.get("exif"), "icc_profile": image.info.get("icc_profile") or None}
+    if image.mode in _WIDE_GRAY_MODES:
+        gray, depth = _to_float(image, label)
+        return DecodedImage(np.repeat(gray[..., None], 3, axis=2), alpha, True, depth, **metadata)
+    grayscale = image.mode in ("1", "L", "LA") or image.info.get("cae_denoise_gray_alpha", False)
+    grayscale = grayscale or (image.mode == "P" and _palette_is_gray(image))
+    rgb, depth = _to_float(image.convert("RGB"), label)
+    # Pillow reads 16-bit colour and gray+alpha PNGs at 8-bit precision; still write 16-bit so the output
+    # keeps the input's depth and the denoiser's finer precision.
     depth = 16 if image.info.get("cae_denoise_16bit") else depth
-    return DecodedImage(np.ascontiguousarray(rgb), alpha, grayscale, depth)
+    return DecodedImage(np.ascontiguousarray(rgb), alpha, grayscale, depth, **metadata)
 
 
 def _palette_is_gray(image: Image.Image) -> bool:
@@ -136,6 +256,42 @@ def _quantise(values: np.ndarray, bit_depth: int) -> np.ndarray:
     return np.round(np.clip(values, 0.0, 1.0) * top).astype(dtype)
 
 
+def _matching_icc(icc_profile: bytes | None, grayscale: bool) -> bytes | None:
+    """The profile if its colour space (header bytes 16-19) fits the output's channels, else None.
+
+    A gray image may only carry a GRAY profile and a colour one an RGB profile (PNG and JPEG readers
+    reject or ignore anything else).
+    """
+    wanted = b"GRAY" if grayscale else b"RGB "
+    return icc_profile if icc_profile and icc_profile[16:20] == wanted else None
+
+
+def _metadata_options(fmt_name: str, exif: bytes | None, icc_profile: bytes | None) -> dict[str, object]:
+    """Pillow ``save`` options carrying the EXIF block and ICC profile the format can hold."""
+    options: dict[str, object] = {"icc_profile": icc_profile} if icc_profile else {}
+    if not exif or (fmt_name == "JPEG" and len(exif) > _JPEG_MAX_EXIF_BYTES):
+        return options
+    if fmt_name == "TIFF":  # see _DESCRIPTIVE_EXIF_TAGS
+        tags = Image.Exif()
+        tags.load(exif)
+        exif = _descriptive_exif(tags).tobytes()
+    return {**options, "exif": exif}
+
+
+def _to_pillow(rgb: np.ndarray, alpha: np.ndarray | None, grayscale: bool, bit_depth: int) -> Image.Image:
+    """An HxWx3 float image in [0, 1] as a Pillow image: L, LA or I;16 when gray, else RGB or RGBA (8-bit)."""
+    if grayscale:
+        gray = rgb.mean(axis=2)
+        if bit_depth == 16 and alpha is None:
+            return Image.fromarray(_quantise(gray, 16))  # mode I;16
+        image = Image.fromarray(_quantise(gray, 8), mode="L")
+    else:
+        image = Image.fromarray(_quantise(rgb, 8), mode="RGB")
+    if alpha is not None:
+        image.putalpha(Image.fromarray(_quantise(alpha, 8), mode="L"))
+    return image
+
+
 def encode_image(
     rgb: np.ndarray,
     *,
@@ -143,69 +299,59 @@ def encode_image(
     grayscale: bool = False,
     bit_depth: int = 8,
     fmt: str = "png",
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
 ) -> bytes:
     """Encode an HxWx3 float image in [0, 1] as PNG, JPEG or TIFF bytes.
 
-    Grayscale output keeps one channel (the mean of RGB); 16-bit is kept for PNG/TIFF grayscale and
-    PNG RGB (written through a 16-bit-capable path); JPEG is always 8-bit and drops alpha.
+    Grayscale output keeps one channel (the mean of RGB); 16-bit is kept for PNG (gray, gray + alpha, RGB,
+    RGBA: the last three through a 16-bit PNG writer) and TIFF grayscale; JPEG is always 8-bit and drops alpha.
+    ``exif`` (an EXIF block, as ``DecodedImage.exif``) and ``icc_profile`` are written into every format.
+    Dropped: a profile whose colour space does not fit the output (GRAY for gray, RGB for colour), EXIF
+    above 64 KiB in JPEG (one marker segment), and in TIFF the EXIF tags outside ``_DESCRIPTIVE_EXIF_TAGS``.
     """
     fmt_name = _OUTPUT_FORMATS.get(fmt.lower())
     if fmt_name is None:
         raise CaeDenoiseError(f"unsupported output format {fmt!r}; choose one of png, jpeg, tiff")
     if fmt_name == "JPEG":
         bit_depth, alpha = 8, None
-    if grayscale:
-        gray = rgb.mean(axis=2)
-        if bit_depth == 16 and alpha is None:
-            image = Image.fromarray(_quantise(gray, 16))  # mode I;16
-        else:
-            image = Image.fromarray(_quantise(gray, 8), mode="L")
-            if alpha is not None:
-                image.putalpha(Image.fromarray(_quantise(alpha, 8), mode="L"))
-    elif bit_depth == 16 and fmt_name == "PNG" and alpha is None:
-        return _encode_png16_rgb(_quantise(rgb, 16))
-    else:
-        image = Image.fromarray(_quantise(rgb, 8), mode="RGB")
+    icc_profile = _matching_icc(icc_profile, grayscale)
+    if bit_depth == 16 and fmt_name == "PNG" and (not grayscale or alpha is not None):
+        channels = [rgb.mean(axis=2, keepdims=True) if grayscale else rgb]
         if alpha is not None:
-            image.putalpha(Image.fromarray(_quantise(alpha, 8), mode="L"))
+            channels.append(alpha[..., None])
+        pixels = _quantise(np.concatenate(channels, axis=2), 16)
+        return _encode_png16(pixels, exif=exif, icc_profile=icc_profile)
     buffer = io.BytesIO()
     save_args = {"quality": 95} if fmt_name == "JPEG" else {}
-    image.save(buffer, format=fmt_name, **save_args)
+    image = _to_pillow(rgb, alpha, grayscale, bit_depth)
+    image.save(buffer, format=fmt_name, **save_args, **_metadata_options(fmt_name, exif, icc_profile))
     return buffer.getvalue()
 
 
-def _encode_png16_rgb(pixels: np.ndarray) -> bytes:
-    """Encode HxWx3 uint16 as a 16-bit RGB PNG (Pillow cannot write that mode itself)."""
-    import struct
-    import zlib
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    """One PNG chunk: length, type, data, CRC of type and data."""
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
-    height, width, _ = pixels.shape
-    rows = pixels.astype(">u2").reshape(height, width * 6 // 2).view(np.uint8).reshape(height, width * 6)
+
+#: PNG colour type by channel count: gray + alpha, RGB, RGBA.
+_PNG_COLOUR_TYPES = {2: 4, 3: 2, 4: 6}
+
+
+def _encode_png16(pixels: np.ndarray, *, exif: bytes | None = None, icc_profile: bytes | None = None) -> bytes:
+    """Encode HxWxC uint16 (C = 2 gray + alpha, 3 RGB, 4 RGBA) as a 16-bit PNG (Pillow cannot write these).
+
+    ``icc_profile`` goes in an iCCP chunk (name, NUL, compression method 0, zlib data) and ``exif`` in an
+    eXIf chunk (the TIFF header onwards, without "Exif\\0\\0"), both before the image data as PNG requires.
+    """
+    height, width, count = pixels.shape
+    rows = pixels.astype(">u2").view(np.uint8).reshape(height, width * count * 2)
     raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, 2, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
-
-
-def write_atomic(path: str | Path, data: bytes) -> None:
-    """Write bytes to ``path`` through a temporary file and a rename, so no partial file is ever seen."""
-    path = Path(path)
-    temporary = path.with_name(path.name + ".tmp")
-    try:
-        with open(temporary, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-    finally:
-        if temporary.exists():
-            temporary.unlink()
-
-
-def save_image(path: str | Path, rgb: np.ndarray, **encode_options: object) -> None:
-    """Encode (see ``encode_image``) and write atomically; the format follows the suffix unless given."""
-    encode_options.setdefault("fmt", Path(path).suffix.lstrip(".") or "png")
-    write_atomic(path, encode_image(rgb, **encode_options))  # type: ignore[arg-type]
+    header = struct.pack(">IIBBBBB", width, height, 16, _PNG_COLOUR_TYPES[count], 0, 0, 0)
+    chunks = [_png_chunk(b"IHDR", header)]
+    if icc_profile:
+        chunks.append(_png_chunk(b"iCCP", b"ICC Profile\0\0" + zlib.compress(icc_profile)))
+    if exif:
+        chunks.append(_png_chunk(b"eXIf", exif.removeprefix(b"Exif\0\0")))
+    chunks += [_png_chunk(b"IDAT", zlib.compress(raw, 6)), _png_chunk(b"IEND", b"")]
+    return b"\x89PNG\r\n\x1a\n" + b"".join(chunks)
