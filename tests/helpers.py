@@ -100,13 +100,13 @@ def read_png_raw(data: bytes) -> np.ndarray:
     return np.frombuffer(b"".join(rows), dtype=dtype).reshape(height, width, channels).astype(np.int64)
 
 
-def tiny_config(data: Path | str, out: Path | str, **changes: Any):
+def tiny_config(data: Path | str | None, out: Path | str, **changes: Any):
     """A training configuration small enough to run in well under a second on a CPU."""
     from cae_denoise.config import TrainConfig
 
     settings: dict[str, Any] = {
         "arch": "leaky",
-        "data": str(data),
+        "data": None if data is None else str(data),
         "out": str(out),
         "patch": 16,
         "batch_size": 4,

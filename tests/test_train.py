@@ -133,7 +133,8 @@ def test_training_writes_checkpoints_and_report(trained_run, image_names):
         assert row["train_loss"] > 0 and math.isfinite(row["val_psnr"])
     best_row = max(report["history"], key=lambda row: row["val_psnr"])
     assert report["best_epoch"] == best_row["epoch"]
-    assert report["best_val_psnr"] == pytest.approx(best_row["val_psnr"])
+    assert report["best_score"] == pytest.approx(best_row["val_psnr"])  # PSNR selects best.pt with clean images
+    assert report["training"]["kind"] == "synthetic" and report["training"]["images"] == 6
     assert report["parameters"] == sum(p.numel() for p in load_checkpoint(result.best)["model"].values())
     # best.pt is the checkpoint written at the best epoch; last.pt at the end
     assert load_checkpoint(result.best)["train_state"]["epoch"] == report["best_epoch"]
@@ -235,7 +236,7 @@ def test_interrupted_and_resumed_run_equals_uninterrupted_run(tmp_path, image_fo
     assert _state_dicts_equal(_weights(resumed.last), _weights(reference.last))
     assert _without_seconds(resumed.history) == _without_seconds(reference.history)
     resumed_state = load_checkpoint(resumed.last)["train_state"]
-    assert resumed_state["best_val_psnr"] == load_checkpoint(reference.last)["train_state"]["best_val_psnr"]
+    assert resumed_state["best_score"] == load_checkpoint(reference.last)["train_state"]["best_score"]
     assert _state_dicts_equal(_weights(resumed.best), _weights(reference.best))
 
 

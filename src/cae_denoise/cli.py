@@ -82,6 +82,7 @@ def train(
     amp: opt.AmpOption = opt.DEFAULTS.amp,
     compile_model: opt.CompileOption = opt.DEFAULTS.compile,
     val_sigma: opt.ValSigmaOption = opt.DEFAULTS.val_sigma,
+    noisy_data: opt.NoisyDataOption = None,
     resume: opt.ResumeOption = None,
     overwrite: opt.OverwriteRunOption = False,
 ) -> None:
@@ -92,9 +93,13 @@ def train(
     if resume is not None:
         config = resume_config(resume, opt.given_on_command_line(context, [*opt.TRAINING_OPTIONS, "overwrite"]))
     else:
-        config = opt.train_config_from(locals())
+        options = dict(locals())
+        if noisy_data is not None and not opt.given_on_command_line(context, ["data"]):
+            options["data"] = None  # noisy photos alone: no clean side
+        config = opt.train_config_from(options)
+    config.validate()  # every option checked before the progress bar starts
     with new_progress(console) as progress:
-        shown = TrainingProgress(progress, f"{config.arch} on {config.data}, sigma {config.sigma}", config.total_steps)
+        shown = TrainingProgress(progress, f"{config.arch} on {config.describe_data()}", config.total_steps)
         try:
             outcome = train_and_evaluate(
                 config,
@@ -124,6 +129,7 @@ def train(
 def evaluate(
     checkpoint: opt.CheckpointArgument,
     data: opt.DataOption = "builtin",
+    noisy_data: opt.NoisyDataOption = None,
     split: opt.SplitOption = "test",
     sigma: opt.EvalSigmaOption = "25",
     seed: opt.NoiseSeedOption = 0,
@@ -133,7 +139,16 @@ def evaluate(
 ) -> None:
     default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
     _evaluate_and_report(
-        [checkpoint], data, split, sigma, seed, device, report or default_report, "evaluate", overwrite=overwrite
+        [checkpoint],
+        data,
+        split,
+        sigma,
+        seed,
+        device,
+        report or default_report,
+        "evaluate",
+        noisy_data=noisy_data,
+        overwrite=overwrite,
     )
 
 
@@ -142,6 +157,7 @@ def evaluate(
 def compare(
     methods: opt.MethodsArgument,
     data: opt.DataOption = "builtin",
+    noisy_data: opt.NoisyDataOption = None,
     split: opt.SplitOption = "test",
     sigma: opt.EvalSigmaOption = "25",
     seed: opt.NoiseSeedOption = 0,
@@ -152,7 +168,19 @@ def compare(
 ) -> None:
     if len(methods) < 2:
         raise UsageError("compare needs at least two checkpoints or methods")
-    _evaluate_and_report(list(methods), data, split, sigma, seed, device, report, "compare", grid, overwrite=overwrite)
+    _evaluate_and_report(
+        list(methods),
+        data,
+        split,
+        sigma,
+        seed,
+        device,
+        report,
+        "compare",
+        grid,
+        noisy_data=noisy_data,
+        overwrite=overwrite,
+    )
 
 
 def _evaluate_and_report(
@@ -166,6 +194,7 @@ def _evaluate_and_report(
     kind: str,
     grid: Path | None = None,
     *,
+    noisy_data: str | None,
     overwrite: bool,
 ) -> None:
     from .config import resolve_device
@@ -188,6 +217,7 @@ def _evaluate_and_report(
         body = evaluate_specs(
             specs,
             data=data,
+            noisy_data=noisy_data,
             split=split,
             sigmas_255=sigmas,
             seed=seed,

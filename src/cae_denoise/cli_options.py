@@ -24,6 +24,14 @@ def help_text(text: str) -> str:
 ArchOption = Annotated[
     str, typer.Option(help="Architecture: baseline (ReLU CAE), leaky (its LeakyReLU twin) or unet (residual U-Net).")
 ]
+NoisyDataOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Noisy photos (folder or archive). With --data: real pairs, matched by file name (any extension). "
+        "Alone: self-supervised training (Neighbor2Neighbor), no clean images needed.",
+        show_default=False,
+    ),
+]
 DataOption = Annotated[
     str, typer.Option(help="Images: 'builtin', a folder (searched recursively), or a .zip/.tar[.gz].")
 ]

@@ -39,7 +39,7 @@ class TrainConfig:
     """
 
     arch: str = "leaky"
-    data: str = "builtin"
+    data: str | None = "builtin"
     out: str = ""
     sigma: str = "25"
     patch: int = 64
@@ -60,10 +60,31 @@ class TrainConfig:
     compile: bool = False
     val_sigma: float = 25.0
     val_seed: int = 0
+    noisy_data: str | None = None
 
     def __post_init__(self) -> None:
         if not self.out:  # the run folder follows the architecture unless given
             object.__setattr__(self, "out", f"runs/{self.arch}")
+
+    @property
+    def kind(self) -> str:
+        """What the run learns from: ``synthetic`` noise added to ``data``, real ``pairs`` (``data`` clean,
+        ``noisy_data`` noisy), or ``self-supervised`` (``noisy_data`` alone, ``data`` None)."""
+        from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC
+
+        if self.noisy_data is None:
+            return SYNTHETIC
+        return SELF_SUPERVISED if self.data is None else PAIRS
+
+    def describe_data(self) -> str:
+        """The training data in a few words, e.g. ``builtin, sigma 25`` or ``shots (noisy photos alone)``."""
+        from .objectives import PAIRS, SYNTHETIC
+
+        if self.kind == SYNTHETIC:
+            return f"{self.data}, sigma {self.sigma}"
+        if self.kind == PAIRS:
+            return f"{self.data} paired with {self.noisy_data}"
+        return f"{self.noisy_data} (noisy photos alone, self-supervised)"
 
     @property
     def total_steps(self) -> int:
@@ -137,7 +158,21 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        if self.data is None and self.noisy_data is None:
+            raise UsageError("give --data (clean images) or --noisy-data (noisy photos), or both (real pairs)")
+        if self.noisy_data is not None and self.data == "builtin":
+            raise UsageError(
+                "the built-in photos have no noisy captures: pair your own --data CLEAN with --noisy-data NOISY, "
+                "or give --noisy-data alone to train without clean images"
+            )
+        if self.noisy_data is not None and (self.dead_leaves or self.resize):
+            option = "--dead-leaves" if self.dead_leaves else "--resize"
+            raise UsageError(
+                f"{option} applies to training on clean images with synthetic noise, not with --noisy-data"
+            )
         multiple = self.size_multiple()
+        if self.kind == "self-supervised":  # the model sees half-size sub-images
+            multiple *= 2
         for option, size in (("--patch", self.patch), ("--resize", self.resize)):
             if size is not None and size % multiple:
                 raise UsageError(

@@ -17,7 +17,7 @@ import torch
 from .classical import Denoiser
 from .data import NamedImage, load_source, make_split, resize_square
 from .errors import CaeDenoiseError, UsageError
-from .methods import common_resize, resolve_methods
+from .methods import Method, common_resize, resolve_methods
 from .metrics import (
     HIGHER_IS_BETTER,
     METRIC_NAMES,
@@ -27,6 +27,7 @@ from .metrics import (
     mean_metrics,
 )
 from .noise import GaussianNoise
+from .pairs import load_pairs
 from .pictures import GridCollector
 from .reports import environment
 from .stats import describe, paired_difference
@@ -49,18 +50,17 @@ class MethodScores:
 
 @dataclass
 class Evaluation:
-    """All methods' scores on one test set at one noise level and seed."""
+    """All methods' scores on one test set with one noise (``noise`` describes it, for the report)."""
 
     images: list[str]
-    sigma_255: float
-    seed: int
+    noise: dict[str, Any]
     methods: dict[str, MethodScores] = field(default_factory=dict)
     metric_seconds: float = 0.0
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "images": self.images,
-            "noise": {"kind": "gaussian", "sigma_255": self.sigma_255, "clip": True, "seed": self.seed},
+            "noise": self.noise,
             "methods": {
                 name: {
                     "mean": scores.mean,
@@ -78,29 +78,37 @@ def evaluate_methods(
     methods: dict[str, Denoiser],
     images: list[NamedImage],
     *,
-    sigma_255: float,
-    seed: int,
+    sigma_255: float | None = None,
+    seed: int = 0,
+    noisy_images: list[np.ndarray] | None = None,
+    noisy_data: str | None = None,
     include_noisy: bool = True,
     on_image: Callable[[str, str], None] | None = None,
     on_output: Callable[[int, str, np.ndarray], None] | None = None,
 ) -> Evaluation:
-    """Score each method (plus ``noisy``, the identity, unless ``include_noisy`` is off) on seeded noisy copies.
+    """Score each method (plus ``noisy``, the identity, unless ``include_noisy`` is off) against clean ``images``.
 
-    ``on_image(image, method)`` reports progress; ``on_output(index, method, output)`` sees every output,
-    and the clean reference first, as method ``CLEAN``.
+    The inputs are seeded Gaussian noisy copies at ``sigma_255`` (noise fixed by ``seed`` and image index), or,
+    for real pairs, ``noisy_images`` as they are (one per image, from ``noisy_data``). ``on_image(image,
+    method)`` reports progress; ``on_output(index, method, output)`` sees every output, and the clean
+    reference first, as method ``CLEAN``.
     """
     if not images:
         raise CaeDenoiseError("no test images to evaluate on")
     if seed < 0:
         raise UsageError(f"--seed {seed}: must be 0 or more")
-    noise = GaussianNoise(sigma_255, sigma_255)
-    result = Evaluation([image.name for image in images], sigma_255, seed)
+    if noisy_images is None:
+        noise = GaussianNoise(sigma_255, sigma_255)
+        description = {"kind": "gaussian", "sigma_255": sigma_255, "clip": True, "seed": seed}
+    else:
+        description = {"kind": "real noisy/clean pairs", "noisy_data": noisy_data}
+    result = Evaluation([image.name for image in images], description)
     names = (NOISY, *methods) if include_noisy else tuple(methods)
     rows: dict[str, list[dict[str, float]]] = {name: [] for name in names}
     seconds = dict.fromkeys(rows, 0.0)
     metric_seconds = 0.0
-    for index, image in enumerate(images):
-        noisy = noise.add_seeded(image.pixels, seed, index)
+    for index, image in enumerate(images):  # one noisy image at a time: memory stays that of one image
+        noisy = noise.add_seeded(image.pixels, seed, index) if noisy_images is None else noisy_images[index]
         if on_output:
             on_output(index, CLEAN, image.pixels)
         for name in rows:
@@ -145,10 +153,49 @@ def load_test_images(data: str, split: str = "test", resize: int | None = None) 
     return images, [f"{name}: {reason}" for name, reason in source.skipped]
 
 
+def _level(
+    methods: list[Method],
+    images: list[NamedImage],
+    *,
+    device: str | torch.device,
+    seed: int,
+    sigma_255: float | None = None,
+    noisy_images: list[np.ndarray] | None = None,
+    noisy_data: str | None = None,
+    on_image: Callable[[str, str], None] | None = None,
+    on_output: Callable[[int, str, np.ndarray], None] | None = None,
+) -> dict[str, Any]:
+    """Every method scored on one noise, and each one's paired comparison with the first method."""
+    denoisers = {m.label: m.denoiser(sigma_255, device) for m in methods if m.label != NOISY}
+    evaluation = evaluate_methods(
+        denoisers,
+        images,
+        sigma_255=sigma_255,
+        seed=seed,
+        noisy_images=noisy_images,
+        noisy_data=noisy_data,
+        on_image=on_image,
+        on_output=on_output,
+    )
+    reference = methods[0].label
+    differences = {
+        m.label: compare_with_reference(
+            evaluation.methods[reference],
+            evaluation.methods[m.label],
+            label=m.label,
+            reference_label=reference,
+            seed=seed,
+        )
+        for m in methods[1:]
+    }
+    return {**evaluation.to_dict(), "reference": reference, "differences": differences}
+
+
 def evaluate_specs(
     specs: list[str],
     *,
     data: str = "builtin",
+    noisy_data: str | None = None,
     split: str = "test",
     sigmas_255: list[float] | tuple[float, ...] = (25.0,),
     seed: int = 0,
@@ -156,9 +203,12 @@ def evaluate_specs(
     on_image: Callable[[str, str], None] | None = None,
     grid: GridCollector | None = None,
 ) -> dict[str, Any]:
-    """Evaluate methods on the same seeded noisy test images at each noise level; returns the report body.
+    """Evaluate methods on the same noisy test images; returns the report body.
 
-    ``grid``, if given, collects output crops at the first noise level for ``GridCollector.picture``.
+    Without ``noisy_data``: seeded Gaussian noise is added to the clean images of ``data`` at each noise
+    level of ``sigmas_255`` (one entry of ``levels`` each). With ``noisy_data``: the real pairs of ``data``
+    (clean) and ``noisy_data`` are scored as they are (one level; classical methods get each image's estimated
+    noise level). ``grid``, if given, collects output crops at the first level for ``GridCollector.picture``.
 
     The first method is the reference: ``levels[i]["differences"]`` holds every other method's paired
     statistics against it. ``noisy`` (the input itself) is always scored as the floor.
@@ -170,31 +220,28 @@ def evaluate_specs(
             raise UsageError(f"--sigma {sigma:g}: must be in [0, 255]")
     started = time.perf_counter()
     methods = resolve_methods(specs, device)
-    images, skipped = load_test_images(data, split, common_resize(methods))
-    levels = []
-    for position, sigma in enumerate(sigmas_255):
-        denoisers = {m.label: m.denoiser(sigma, device) for m in methods if m.label != NOISY}
-        collector = grid if position == 0 else None
-        evaluation = evaluate_methods(
-            denoisers, images, sigma_255=sigma, seed=seed, on_image=on_image, on_output=collector
-        )
-        reference = methods[0].label
-        differences = {
-            m.label: compare_with_reference(
-                evaluation.methods[reference],
-                evaluation.methods[m.label],
-                label=m.label,
-                reference_label=reference,
-                seed=seed,
-            )
-            for m in methods[1:]
-        }
-        levels.append({**evaluation.to_dict(), "reference": reference, "differences": differences})
+    common = {"device": device, "seed": seed, "on_image": on_image}
+    if noisy_data is None:
+        images, skipped = load_test_images(data, split, common_resize(methods))
+        levels = [
+            _level(methods, images, sigma_255=sigma, on_output=grid if position == 0 else None, **common)
+            for position, sigma in enumerate(sigmas_255)
+        ]
+    else:
+        if common_resize(methods):
+            raise UsageError("models trained with --resize cannot be scored on real pairs; they expect resized images")
+        paired = load_pairs(data, noisy_data)
+        pairs = paired.by_names(make_split(paired.clean_source()).part(split))
+        images = [NamedImage(pair.name, pair.clean) for pair in pairs]
+        skipped = [f"{name}: {reason}" for name, reason in paired.skipped]
+        noisy_images = [pair.noisy for pair in pairs]
+        levels = [_level(methods, images, noisy_images=noisy_images, noisy_data=noisy_data, on_output=grid, **common)]
     return {
         "data": data,
+        "noisy_data": noisy_data,
         "split": split,
         "images": [image.name for image in images],
-        "methods": {m.label: m.describe(data, images) for m in methods},
+        "methods": {m.label: m.describe(data, images, noisy_data) for m in methods},
         "skipped_files": skipped,
         "levels": levels,
         "environment": environment(device),

@@ -19,6 +19,8 @@ from .classical import CLASSICAL_SETTINGS, Denoiser, classical_denoiser, classic
 from .data import BUILTIN, NamedImage
 from .errors import CaeDenoiseError, UsageError
 from .inference import denoise_array
+from .noise import estimate_noise_sigma
+from .pairs import match_key
 
 
 def model_denoiser(model: nn.Module, device: torch.device | str = "cpu") -> Denoiser:
@@ -33,12 +35,19 @@ def same_source(first: str, second: str) -> bool:
     return Path(first).resolve() == Path(second).resolve()
 
 
-def leakage(loaded: LoadedModel, data: str, images: list[NamedImage]) -> list[str]:
-    """Names of evaluation images that this model was trained on (same source), which would inflate scores."""
-    if not same_source(str(loaded.config.get("data")), data):
+def leakage(loaded: LoadedModel, data: str, images: list[NamedImage], noisy_data: str | None = None) -> list[str]:
+    """Names of evaluation images this model was trained on, which would inflate its scores: the same clean
+    source, or the same noisy photos (matched by file name, any extension), and a name in its training part."""
+    config = loaded.config
+    same = same_source(str(config.get("data")), data) or (
+        noisy_data is not None
+        and config.get("noisy_data") is not None
+        and same_source(config["noisy_data"], noisy_data)
+    )
+    if not same:
         return []
-    trained_on = set(loaded.payload.get("split", {}).get("train", []))
-    return [image.name for image in images if image.name in trained_on]
+    trained_on = {match_key(name) for name in loaded.payload.get("split", {}).get("train", [])}
+    return [image.name for image in images if match_key(image.name) in trained_on]
 
 
 @dataclass
@@ -49,13 +58,16 @@ class Method:
     spec: str
     loaded: LoadedModel | None = None
 
-    def denoiser(self, sigma_255: float, device: torch.device | str) -> Denoiser:
-        """The denoiser to run at noise level ``sigma_255`` (classical methods are tuned to it)."""
-        if self.loaded is None:
+    def denoiser(self, sigma_255: float | None, device: torch.device | str) -> Denoiser:
+        """The denoiser to run at noise level ``sigma_255``: classical methods are tuned to it, or, when it is
+        None (real noise), to each image's estimated level (``noise.estimate_noise_sigma``)."""
+        if self.loaded is not None:
+            return model_denoiser(self.loaded.model, device)
+        if sigma_255 is not None:
             return classical_denoiser(self.spec, sigma_255)
-        return model_denoiser(self.loaded.model, device)
+        return lambda noisy: classical_denoiser(self.spec, estimate_noise_sigma(noisy))(noisy)
 
-    def describe(self, data: str, images: list[NamedImage]) -> dict[str, Any]:
+    def describe(self, data: str, images: list[NamedImage], noisy_data: str | None = None) -> dict[str, Any]:
         """Report entry: what the method is and, for a model, what it was trained on."""
         if self.loaded is None:
             return {"kind": "classical", "settings": CLASSICAL_SETTINGS[self.spec]}
@@ -67,7 +79,8 @@ class Method:
             "arch_args": payload.get("arch_args"),
             "trained_on": self.loaded.config.get("data"),
             "train_sigma": self.loaded.config.get("sigma"),
-            "test_images_seen_in_training": leakage(self.loaded, data, images),
+            "training_kind": self.loaded.payload.get("training", {}).get("kind", "synthetic"),
+            "test_images_seen_in_training": leakage(self.loaded, data, images, noisy_data),
             "train_config": self.loaded.config,
         }
 

@@ -77,7 +77,7 @@ def _panel(
 
 
 def training_curves(history: list[dict[str, float]], title: str) -> Image.Image:
-    """Two panels: training loss (log scale) and validation PSNR, per epoch."""
+    """Two panels: training loss (log scale) and validation PSNR (or, self-supervised, loss), per epoch."""
     image = Image.new("RGB", (1000, 420), BACKGROUND)
     draw = ImageDraw.Draw(image)
     draw.text((20, 10), title, fill=INK, font=_font(18))
@@ -90,9 +90,11 @@ def training_curves(history: list[dict[str, float]], title: str) -> Image.Image:
         "training loss",
         log_scale=True,
     )
-    _panel(
-        draw, (580, 80, 980, 360), epochs, {"val PSNR (dB)": [r["val_psnr"] for r in history]}, "validation PSNR (dB)"
-    )
+    if history and "val_psnr" not in history[0]:  # noisy photos alone: no PSNR, the self-supervised loss
+        series, label = {"val N2N loss": [r["val_loss"] for r in history]}, "validation loss (self-supervised)"
+    else:
+        series, label = {"val PSNR (dB)": [r["val_psnr"] for r in history]}, "validation PSNR (dB)"
+    _panel(draw, (580, 80, 980, 360), epochs, series, label)
     return image
 
 

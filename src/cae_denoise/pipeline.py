@@ -10,9 +10,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import torch
+
+from .checkpoint import load_model
 from .config import TrainConfig
+from .data import load_source, make_split
 from .evaluate import evaluate_specs
-from .reports import write_report
+from .methods import model_denoiser
+from .noreference import no_reference_scores
+from .objectives import SELF_SUPERVISED
+from .reports import environment, write_report
 from .train import EVALUATION, StepInfo, TrainResult, TrainStart, train
 
 
@@ -35,16 +42,43 @@ def train_and_evaluate(
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     on_image: Callable[[str, str], None] | None = None,
 ) -> RunOutcome:
-    """Train (or resume) as ``config`` says, then score ``best.pt`` against the noisy input on the test split
-    of the same data at ``config.val_sigma`` (noise seed 0), and write ``OUT/eval_test.json``. ``overwrite``
+    """Train (or resume) as ``config`` says, then score ``best.pt`` on the test split of the same data and write
+    ``OUT/eval_test.json``: against seeded noise at ``config.val_sigma`` (noise seed 0), on the real pairs, or,
+    with noisy photos alone, by the no-reference checks. ``overwrite``
     lets a new run replace an old one in the same folder (see ``train.claim_run_folder``)."""
     result = train(
         config, resume=resume, overwrite=overwrite, on_start=on_start, on_step=on_step, on_epoch_end=on_epoch_end
     )
     if not result.is_main:
         return RunOutcome(result, None, None)
-    body = evaluate_specs(
-        [str(result.best)], data=config.data, sigmas_255=[config.val_sigma], device=result.device, on_image=on_image
-    )
+    if config.kind == SELF_SUPERVISED:
+        body = evaluate_without_reference(result.best, config.noisy_data, device=result.device)
+    else:
+        body = evaluate_specs(
+            [str(result.best)],
+            data=config.data,
+            noisy_data=config.noisy_data,
+            sigmas_255=[config.val_sigma],
+            device=result.device,
+            on_image=on_image,
+        )
     path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
     return RunOutcome(result, body, path)
+
+
+def evaluate_without_reference(checkpoint: Path, noisy_data: str, *, device: torch.device | str) -> dict[str, Any]:
+    """The no-reference checks (``noreference.py``) of a checkpoint on the test split of noisy photos, next to
+    the same checks of the noisy input itself (whose removed part is nothing)."""
+    loaded = load_model(checkpoint, device)
+    source = load_source(noisy_data)
+    images = source.by_names(make_split(source).test)
+    pixels = [image.pixels for image in images]
+    return {
+        "data": None,
+        "noisy_data": noisy_data,
+        "split": "test",
+        "images": [image.name for image in images],
+        "no_reference": no_reference_scores(model_denoiser(loaded.model, device), pixels),
+        "conventions": {"no_reference": "see cae_denoise.noreference: loss, input/residual sigma (0-255), structure"},
+        "environment": environment(device),
+    }

@@ -60,10 +60,14 @@ class TrainingProgress:
         self.progress.update(self.task, completed=info.global_step, info=f"loss {info.loss:.5f}  {rate}")
 
     def on_epoch_end(self, record: dict[str, float]) -> None:
-        self.progress.console.print(
-            f"epoch {record['epoch']:>3}  loss {record['train_loss']:.5f}  "
-            f"val PSNR {record['val_psnr']:.2f} dB  SSIM {record['val_ssim']:.4f}"
-        )
+        if "val_psnr" in record:
+            scores = f"val PSNR {record['val_psnr']:.2f} dB  SSIM {record['val_ssim']:.4f}"
+        else:  # noisy photos alone: the self-supervised loss and the no-reference checks
+            scores = (
+                f"val N2N loss {record['val_loss']:.6f}  removed sigma {record['val_residual_sigma']:.1f} "
+                f"of {record['val_input_sigma']:.1f}  removed-edge correlation {record['val_residual_structure']:.3f}"
+            )
+        self.progress.console.print(f"epoch {record['epoch']:>3}  loss {record['train_loss']:.5f}  {scores}")
 
 
 class ExperimentProgress:

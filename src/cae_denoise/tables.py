@@ -39,11 +39,37 @@ def _changes(rows: dict[str, Any] | None) -> str:
     return "  ".join(parts)
 
 
+def noise_label(noise: dict[str, Any]) -> str:
+    """``sigma 25`` for seeded Gaussian noise, else where the real noisy images came from."""
+    if noise["kind"] == "gaussian":
+        return f"sigma {noise['sigma_255']:g}"
+    return f"real noisy/clean pairs ({noise['noisy_data']})"
+
+
+def print_no_reference(console: Console, report: dict[str, Any], title: str) -> None:
+    """The no-reference checks of a model trained on noisy photos alone (see ``noreference.py``)."""
+    scores = report["no_reference"]
+    table = Table(title=f"{title} (noisy photos, no clean references)", title_justify="left")
+    for column in ("N2N loss", "input sigma", "removed sigma", "removed-edge correlation"):
+        table.add_column(column, justify="right")
+    table.add_row(
+        f"{scores['loss']:.6f}",
+        f"{scores['input_sigma']:.1f}",
+        f"{scores['residual_sigma']:.1f}",
+        f"{scores['residual_structure']:.3f}",
+    )
+    console.print(table)
+
+
 def print_evaluation(console: Console, report: dict[str, Any], title: str) -> None:
     """Per noise level: mean SSIM/MSE/PSNR per method, the change from the reference, and one sentence per
-    metric and method saying what the paired statistics support."""
+    metric and method saying what the paired statistics support (or the no-reference checks, when there are
+    no clean images)."""
+    if "no_reference" in report:
+        print_no_reference(console, report, title)
+        return
     for level in report["levels"]:
-        table = Table(title=f"{title}, sigma {level['noise']['sigma_255']:g}", title_justify="left")
+        table = Table(title=Text(f"{title}, {noise_label(level['noise'])}"), title_justify="left")
         table.add_column("method")
         for metric in METRIC_NAMES:
             table.add_column(metric.upper(), justify="right")

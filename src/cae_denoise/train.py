@@ -20,20 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
-import torch.nn.functional as functional
 from torch import nn
 
 from . import distributed
 from .checkpoint import read_resume_point, save_checkpoint, training_payload
 from .config import TrainConfig, resolve_device
-from .data import NamedImage, PatchSampler, Source, Split, load_source, make_split, resize_square
+from .data import NamedImage, PatchSampler, Split, load_source, make_split, resize_square
 from .errors import CaeDenoiseError, UsageError
 from .evaluate import evaluate_methods
 from .inference import preferred_layout
 from .methods import model_denoiser
 from .models import count_parameters, create_model
+from .noreference import no_reference_scores
+from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC, objective_for
 from .outputs import ensure_folder
+from .pairs import load_pairs
 from .pictures import save_png, training_curves
 from .reports import environment, write_report
 from .synthetic import dead_leaves_set
@@ -68,24 +71,30 @@ class TrainState:
     step_in_epoch: int = 0
     global_step: int = 0
     epoch_loss_sum: float = 0.0
-    best_val_psnr: float = -math.inf
+    best_score: float = -math.inf
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
 
 
 @dataclass
 class TrainingData:
-    """The decoded source, its split, the training-patch sampler and the (prepared) validation images."""
+    """A run's images split by name, the training-patch sampler and the (prepared) validation images.
 
-    source: Source
+    ``val_images`` are clean (synthetic noise, pairs) or noisy (self-supervised); for pairs ``val_noisy`` holds
+    their noisy counterparts. ``skipped`` lists the files left out, as (file, reason); ``files`` counts them.
+    """
+
     split: Split
     sampler: PatchSampler
     val_images: list[NamedImage]
+    val_noisy: list[np.ndarray] | None
+    skipped: list[tuple[str, str]]
+    files: dict[str, int]
 
     @property
     def skipped_files(self) -> int:
-        """Files left out: unreadable, or smaller than a training patch."""
-        return len(self.source.skipped) + self.sampler.skipped_small
+        """Files left out: unreadable, unmatched, or smaller than a training patch."""
+        return len(self.skipped) + self.sampler.skipped_small
 
 
 @dataclass
@@ -118,8 +127,21 @@ class TrainResult:
 
 
 def build_data(config: TrainConfig) -> TrainingData:
-    """Decode the source, split it by image, and make the patch sampler over the training part."""
-    source = load_source(config.data)
+    """Decode the images, split them by name, and make the patch sampler over the training part.
+
+    Synthetic noise: clean images (plus ``dead_leaves``). Pairs: clean and noisy crops stacked as 6 channels,
+    so one crop and one flip/rotation fall on both. Self-supervised: noisy images alone.
+    """
+    if config.kind == PAIRS:
+        paired = load_pairs(config.data, config.noisy_data)
+        split = make_split(paired.clean_source())
+        stacked = [NamedImage(p.name, np.concatenate([p.clean, p.noisy], axis=2)) for p in paired.by_names(split.train)]
+        val = paired.by_names(split.val)
+        counts = {"pairs": len(paired.pairs), "skipped": len(paired.skipped)}
+        sampler = PatchSampler(stacked, patch=config.patch)
+        val_images = [NamedImage(p.name, p.clean) for p in val]
+        return TrainingData(split, sampler, val_images, [p.noisy for p in val], paired.skipped, counts)
+    source = load_source(config.noisy_data if config.kind == SELF_SUPERVISED else config.data)
     split = make_split(source)
     train_images = source.by_names(split.train)
     if config.dead_leaves:
@@ -129,7 +151,8 @@ def build_data(config: TrainConfig) -> TrainingData:
     val_images = source.by_names(split.val)
     if config.resize is not None:
         val_images = [NamedImage(image.name, resize_square(image.pixels, config.resize)) for image in val_images]
-    return TrainingData(source, split, sampler, val_images)
+    counts = {"images": len(source.images), "skipped": len(source.skipped), "dead_leaves": config.dead_leaves}
+    return TrainingData(split, sampler, val_images, None, source.skipped, counts)
 
 
 def build_model(config: TrainConfig, device: torch.device) -> nn.Module:
@@ -172,18 +195,32 @@ def autocast_for(device: torch.device, enabled: bool) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def validation_scores(model: nn.Module, images: list[NamedImage], config: TrainConfig, device: torch.device):
-    """Mean SSIM/MSE/PSNR of ``model`` on the validation images, through the evaluation code."""
+def validation_scores(
+    model: nn.Module, data: TrainingData, config: TrainConfig, device: torch.device
+) -> dict[str, float]:
+    """Scores of ``model`` on the validation images: SSIM/MSE/PSNR through the evaluation code (seeded noise,
+    or the real noisy counterparts), or, self-supervised, the no-reference checks (``noreference.py``)."""
     model.eval()
-    evaluation = evaluate_methods(
-        {"model": model_denoiser(model, device)},
-        images,
-        sigma_255=config.val_sigma,
-        seed=config.val_seed,
-        include_noisy=False,
-    )
+    denoiser = model_denoiser(model, device)
+    if config.kind == SELF_SUPERVISED:
+        scores = no_reference_scores(denoiser, [image.pixels for image in data.val_images], seed=config.val_seed)
+    else:
+        evaluation = evaluate_methods(
+            {"model": denoiser},
+            data.val_images,
+            sigma_255=config.val_sigma,
+            seed=config.val_seed,
+            noisy_images=data.val_noisy,
+            include_noisy=False,
+        )
+        scores = evaluation.methods["model"].mean
     model.train()
-    return evaluation.methods["model"].mean
+    return scores
+
+
+def selection_score(scores: dict[str, float]) -> float:
+    """What ``best.pt`` maximises: validation PSNR, or minus the self-supervised validation loss."""
+    return scores["psnr"] if "psnr" in scores else -scores["loss"]
 
 
 def restore(
@@ -213,7 +250,10 @@ def restore(
         generator.set_state(point.sampler_states[rank])
     else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream
         generator.manual_seed(sampler_seed(config, rank, offset=int(point.train_state["global_step"])))
-    return TrainState(**point.train_state, history=point.history)
+    saved = dict(point.train_state)
+    if "best_val_psnr" in saved:  # checkpoints from before runs could select by a self-supervised loss
+        saved["best_score"] = saved.pop("best_val_psnr")
+    return TrainState(**saved, history=point.history)
 
 
 def claim_run_folder(out: Path, *, resume: bool, overwrite: bool, is_main: bool) -> None:
@@ -230,6 +270,12 @@ def claim_run_folder(out: Path, *, resume: bool, overwrite: bool, is_main: bool)
     if is_main:
         for name in existing:
             (out / name).unlink()
+
+
+def _to_device(tensor: torch.Tensor, device: torch.device, layout: torch.memory_format) -> torch.Tensor:
+    """A batch tensor on the training device; images (4-D) in the layout convolutions run fastest in there."""
+    tensor = tensor.to(device, non_blocking=True)
+    return tensor.contiguous(memory_format=layout) if tensor.dim() == 4 and tensor.is_floating_point() else tensor
 
 
 @contextmanager
@@ -289,6 +335,7 @@ def train(
         restore(out / LAST, config, model, optimizer, scheduler, generator, context.rank) if resume else TrainState()
     )
     noise, autocast, layout = config.noise(), autocast_for(device, config.amp), preferred_layout(device)
+    objective = objective_for(config.kind, noise)
 
     def checkpoint(sampler_states: list[torch.Tensor]) -> dict[str, Any]:
         train_state = dataclasses.asdict(state)
@@ -296,7 +343,8 @@ def train(
             config=config.to_dict(),
             arch_args=config.arch_args(),
             split=data.split.to_dict(),
-            noise=noise.to_dict(),
+            noise=noise.to_dict() if config.kind == SYNTHETIC else None,
+            training=training_description(config, data),
             train_state={k: v for k, v in train_state.items() if k != "history"},
             history=train_state["history"],
             versions=environment(device),
@@ -319,15 +367,12 @@ def train(
                     if interrupted():
                         raise KeyboardInterrupt
                     tick = time.perf_counter()
-                    clean = data.sampler.batch(config.batch_size, generator)
-                    noisy = noise.add_to_batch(clean, generator)
+                    tensors = objective.prepare(data.sampler.batch(config.batch_size, generator), generator)
                     if device.type == "cuda":
-                        clean, noisy = clean.pin_memory(), noisy.pin_memory()
-                    clean, noisy = (
-                        b.to(device, non_blocking=True).contiguous(memory_format=layout) for b in (clean, noisy)
-                    )
+                        tensors = tuple(tensor.pin_memory() for tensor in tensors)
+                    tensors = tuple(_to_device(tensor, device, layout) for tensor in tensors)
                     with autocast:
-                        loss = functional.mse_loss(network(noisy).float(), clean)
+                        loss = objective.loss(network, *tensors, progress=state.global_step / config.total_steps)
                     value = distributed.mean_across_ranks(float(loss.detach()), context, device)
                     if not math.isfinite(value):
                         kept = f"{out / LAST} holds the last good epoch" if (out / LAST).exists() else "no epoch ended"
@@ -357,7 +402,7 @@ def train(
                 epoch_loss = state.epoch_loss_sum / config.steps_per_epoch
                 state.epoch, state.step_in_epoch, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
                 if main:
-                    scores = validation_scores(model, data.val_images, config, device)
+                    scores = validation_scores(model, data, config, device)
                     state.seconds = time.perf_counter() - started
                     record = {
                         "epoch": state.epoch,
@@ -367,8 +412,8 @@ def train(
                         "seconds": state.seconds,
                     }
                     state.history.append(record)
-                    improved = scores["psnr"] > state.best_val_psnr
-                    state.best_val_psnr = max(state.best_val_psnr, scores["psnr"])
+                    improved = selection_score(scores) > state.best_score
+                    state.best_score = max(state.best_score, selection_score(scores))
                     payload = checkpoint(sampler_states)
                     save_checkpoint(out / LAST, payload, overwrite=True)
                     if improved:
@@ -385,12 +430,27 @@ def train(
     if main:
         body = _report_body(config, data, model, state, device, context, checksums)
         write_report(out / REPORT, "train", body, overwrite=True)
-        title = f"{config.arch} on {config.data}, sigma {config.sigma}"
+        title = f"{config.arch} on {config.describe_data()}"
         save_png(training_curves(state.history, title), out / CURVES, overwrite=True)
     distributed.teardown(context)
     return TrainResult(
         out, out / BEST, out / LAST, out / REPORT, state.history, state.seconds, data.split, device, main
     )
+
+
+def training_description(config: TrainConfig, data: TrainingData) -> dict[str, Any]:
+    """What a run learned from, for its report and checkpoint: the kind, the sources and the file counts."""
+    learns = {
+        SYNTHETIC: f"clean images of --data with synthetic Gaussian noise (sigma {config.sigma})",
+        PAIRS: "real noisy/clean pairs (--noisy-data matched to --data by file name), no noise added",
+        SELF_SUPERVISED: "noisy photos alone (--noisy-data), Neighbor2Neighbor self-supervision, no clean images",
+    }[config.kind]
+    return {"kind": config.kind, "what": learns, "data": config.data, "noisy_data": config.noisy_data, **data.files}
+
+
+def _scores_of(record: dict[str, float]) -> dict[str, float]:
+    """The validation scores of a history row, without their ``val_`` prefix."""
+    return {key.removeprefix("val_"): value for key, value in record.items() if key.startswith("val_")}
 
 
 def _report_body(
@@ -409,13 +469,14 @@ def _report_body(
         "arch_args": config.arch_args(),
         "parameters": count_parameters(model),
         "split": data.split.to_dict(),
-        "skipped_files": [{"name": n, "reason": r} for n, r in data.source.skipped],
+        "training": training_description(config, data),
+        "skipped_files": [{"name": n, "reason": r} for n, r in data.skipped],
         "skipped_too_small": data.sampler.skipped_small,
-        "noise": config.noise().to_dict(),
+        "noise": config.noise().to_dict() if config.kind == SYNTHETIC else None,
         "validation": {"sigma_255": config.val_sigma, "seed": config.val_seed, "images": list(data.split.val)},
         "history": state.history,
-        "best_epoch": max(state.history, key=lambda row: row["val_psnr"])["epoch"],
-        "best_val_psnr": state.best_val_psnr,
+        "best_epoch": max(state.history, key=lambda row: selection_score(_scores_of(row)))["epoch"],
+        "best_score": state.best_score,
         "environment": environment(device),
         "distributed": {
             "world_size": context.world_size,

@@ -1,0 +1,109 @@
+"""What one training step minimises, for each kind of training data.
+
+- ``synthetic``: clean patches get fresh seeded noise (``noise.py``); loss MSE(model(noisy), clean).
+- ``pairs``: real noisy/clean crops taken at the same place (``pairs.py``); the same loss, no noise added.
+- ``self-supervised``: noisy patches alone, Neighbor2Neighbor (Huang et al., CVPR 2021). Each 2x2 cell of a
+  noisy patch gives two different neighbouring pixels, one to each of two half-size sub-images g1 and g2
+  (never the same pixel), whose noise is independent while their signal is almost equal. The model learns
+  to map g1 to g2: ``|f(g1) - g2|^2 + gamma * |f(g1) - g2 - (g1(f(y)) - g2(f(y)))|^2``, the second term (with
+  ``f(y)`` computed without gradients on the whole patch) correcting for the small signal difference between
+  neighbours. ``gamma`` rises linearly from 0 to ``NEIGHBOR2NEIGHBOR_GAMMA`` over the run, as in the paper.
+
+Model side: NCHW tensors. ``prepare`` draws every random choice on the CPU from the run's generator (so runs
+are seeded and resumable exactly); ``loss`` runs on the training device.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+import torch.nn.functional as functional
+from torch import nn
+
+from .noise import GaussianNoise
+
+SYNTHETIC, PAIRS, SELF_SUPERVISED = "synthetic", "pairs", "self-supervised"
+#: The regulariser's final weight (the paper's setting for Gaussian and real noise).
+NEIGHBOR2NEIGHBOR_GAMMA = 2.0
+
+#: The 8 ordered pairs of cells of a 2x2 block that share an edge (cells numbered row by row: 0 1 / 2 3).
+_NEIGHBOURS = torch.tensor([[0, 1], [0, 2], [1, 0], [1, 3], [2, 0], [2, 3], [3, 1], [3, 2]])
+
+
+class Objective(Protocol):
+    """A training objective: ``prepare`` a CPU batch into tensors, then the ``loss`` of a network on them."""
+
+    def prepare(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]: ...
+
+    def loss(self, network: nn.Module, *tensors: torch.Tensor, progress: float) -> torch.Tensor: ...
+
+
+def _supervised_loss(network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    return functional.mse_loss(network(noisy).float(), clean)
+
+
+class SyntheticNoise:
+    """Supervised on clean patches with noise drawn per sample (the built-in way)."""
+
+    def __init__(self, noise: GaussianNoise) -> None:
+        self.noise = noise
+
+    def prepare(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        return self.noise.add_to_batch(batch, generator), batch
+
+    def loss(self, network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, *, progress: float) -> torch.Tensor:
+        return _supervised_loss(network, noisy, clean)
+
+
+class RealPairs:
+    """Supervised on real pairs: a batch holds clean (channels 0-2) and noisy (3-5) crops of the same place."""
+
+    def prepare(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        return batch[:, 3:].contiguous(), batch[:, :3].contiguous()
+
+    def loss(self, network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, *, progress: float) -> torch.Tensor:
+        return _supervised_loss(network, noisy, clean)
+
+
+def neighbour_choices(shape: tuple[int, int, int], generator: torch.Generator) -> torch.Tensor:
+    """For each 2x2 cell of ``shape`` = (N, H, W) images, which ordered neighbour pair to take: N x 1 x H/2 x W/2."""
+    count, height, width = shape
+    return torch.randint(0, len(_NEIGHBOURS), (count, 1, height // 2, width // 2), generator=generator)
+
+
+def subsample(images: torch.Tensor, choices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The two half-size sub-images g1, g2 of NCHW ``images`` (H, W even) for ``neighbour_choices``."""
+    count, channels, height, width = images.shape
+    cells = images.reshape(count, channels, height // 2, 2, width // 2, 2).permute(0, 1, 2, 4, 3, 5)
+    cells = cells.reshape(count, channels, height // 2, width // 2, 4)
+    pairs = _NEIGHBOURS.to(choices.device)[choices]  # N x 1 x H/2 x W/2 x 2
+    first = pairs[..., :1].expand(count, channels, height // 2, width // 2, 1)
+    second = pairs[..., 1:].expand(count, channels, height // 2, width // 2, 1)
+    return cells.gather(-1, first).squeeze(-1), cells.gather(-1, second).squeeze(-1)
+
+
+class Neighbor2Neighbor:
+    """Self-supervised on noisy patches alone (see the module docstring)."""
+
+    def prepare(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
+        return batch, neighbour_choices((batch.shape[0], batch.shape[2], batch.shape[3]), generator)
+
+    def loss(self, network: nn.Module, noisy: torch.Tensor, choices: torch.Tensor, *, progress: float) -> torch.Tensor:
+        first, second = subsample(noisy, choices)
+        output = network(first).float()
+        with torch.no_grad():
+            whole_first, whole_second = subsample(network(noisy).float(), choices)
+        gamma = NEIGHBOR2NEIGHBOR_GAMMA * progress
+        reconstruction = functional.mse_loss(output, second.float())
+        regulariser = functional.mse_loss(output - second.float(), whole_first - whole_second)
+        return reconstruction + gamma * regulariser
+
+
+def objective_for(kind: str, noise: GaussianNoise) -> Objective:
+    """The objective of a kind of training (``SYNTHETIC``, ``PAIRS`` or ``SELF_SUPERVISED``)."""
+    if kind == PAIRS:
+        return RealPairs()
+    if kind == SELF_SUPERVISED:
+        return Neighbor2Neighbor()
+    return SyntheticNoise(noise)
