@@ -157,10 +157,15 @@ TileOption = Annotated[
 
 # --- command help (paragraphs are joined by help_text, so the terminal wraps them) -----------------------------
 
-TRAIN_HELP = """Train a denoiser; keep [bold]best.pt[/] (by validation PSNR) and [bold]last.pt[/] in --out.
+TRAIN_HELP = """Train a denoiser; keep [bold]best.pt[/] (by validation score) and [bold]last.pt[/] in --out.
+
+Three kinds of training, by what you have: clean images (--data; synthetic noise at --sigma is added at every
+step), real pairs (--data CLEAN --noisy-data NOISY, matched by file name; the camera's own noise), or noisy photos
+alone (--noisy-data NOISY; Neighbor2Neighbor self-supervision, no clean image needed).
 
 Writes OUT/best.pt, OUT/last.pt, OUT/train_report.json, OUT/training_curves.png and, after training,
-OUT/eval_test.json (best.pt on the held-out test images at --val-sigma).
+OUT/eval_test.json (best.pt on the held-out test images: at --val-sigma, on the real pairs, or, with noisy photos
+alone, no-reference checks).
 
 [bold]Examples[/]
 
@@ -168,10 +173,14 @@ OUT/eval_test.json (best.pt on the held-out test images at --val-sigma).
 
   cae-denoise train --arch baseline --data ~/photos --out runs/mine --sigma 5-50
 
+  cae-denoise train --arch unet --data ~/scans/clean --noisy-data ~/scans/noisy
+
+  cae-denoise train --arch unet --noisy-data ~/night_shots.zip
+
   cae-denoise train --resume runs/leaky
 """
 
-EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images.
+EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images, or on real pairs.
 
 CKPT is a checkpoint file, or 'default' for the shipped model. The noisy input is scored too, as the floor. Writes a
 JSON report (default: STEM_eval.json next to the checkpoint).
