@@ -470,3 +470,18 @@ def test_square_brackets_in_messages_are_printed_not_taken_as_markup(cli_run, tm
     result = invoke("denoise", bad, "--model", cli_run / "best.pt", "--device", "cpu")
     assert result.exit_code == 1
     assert "photo[1].png: not an image" in result.stderr
+
+
+def test_denoise_report_and_png_level(cli_run, photos, tmp_path):
+    report = tmp_path / "denoise.json"
+    args = ["denoise", photos, "--model", cli_run / "best.pt", "--device", "cpu", "-o", tmp_path / "out"]
+    result = invoke(*args, "--report", report, "--png-level", "9")
+    assert result.exit_code == 0, result.output
+    body = json.loads(report.read_text())
+    assert body["kind"] == "denoise" and body["denoised"] == 2 and len(body["files"]) == 2
+    assert {"decode", "model", "encode", "write", "total"} <= set(body["files"][0]["seconds"])
+    assert len(body["model"]["weights_sha256"]) == 64
+    again = invoke(*args, "--report", report)
+    assert_one_line_error(again, "denoise.json exists", "--overwrite", code=2)
+    bad = invoke("denoise", photos, "--model", cli_run / "best.pt", "--png-level", "10")
+    assert_one_line_error(bad, "--png-level 10", code=2)

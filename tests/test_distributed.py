@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from cae_denoise.checkpoint import load_model
-from cae_denoise.distributed import weights_checksum
+from cae_denoise.models import weights_sha256
 
 
 @pytest.mark.slow
@@ -39,4 +39,4 @@ def test_torchrun_two_cpu_processes_train_in_sync_and_only_rank0_writes(image_fo
     loaded = load_model(out / "last.pt")
     assert loaded.payload["train_state"]["global_step"] == 6
     assert len(loaded.payload["rng"]["sampler"]) == 2, "every rank's sampling stream is saved for resume"
-    assert weights_checksum(loaded.model) == checksums[0]
+    assert weights_sha256(loaded.model) == checksums[0]

@@ -2,16 +2,17 @@
 
 from __future__ import annotations
 
+import io
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import png_header, save_png, texture, to_uint8
+from helpers import png_header, read_png_raw, save_png, texture, to_uint8
 from PIL import Image
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.files import denoise_files, expand_inputs, output_path
+from cae_denoise.files import OutputSettings, denoise_files, expand_inputs, output_path
 from cae_denoise.images import decode_image
 from cae_denoise.inference import denoise_array
 from cae_denoise.noise import GaussianNoise, estimate_noise_sigma
@@ -76,8 +77,8 @@ def test_gray_alpha_and_16_bit_are_kept(tmp_path, loaded_model):
 def test_jpeg_and_tiff_outputs(tmp_path, loaded_model):
     source = save_png(tmp_path / "in.png", _noisy_texture(20, 22))
     out = tmp_path / "out"
-    jpeg = denoise_files(loaded_model, [str(source)], out_dir=out, fmt="jpeg")[0]
-    tiff = denoise_files(loaded_model, [str(source)], out_dir=out, fmt="tiff")[0]
+    jpeg = denoise_files(loaded_model, [str(source)], out_dir=out, settings=OutputSettings("jpeg"))[0]
+    tiff = denoise_files(loaded_model, [str(source)], out_dir=out, settings=OutputSettings("tiff"))[0]
     assert jpeg.output == out / "in_denoised.jpg" and jpeg.output.read_bytes()[:2] == b"\xff\xd8"
     assert tiff.output == out / "in_denoised.tif" and Image.open(tiff.output).format == "TIFF"
 
@@ -100,7 +101,7 @@ def test_never_overwrites_without_permission(tmp_path, loaded_model):
     assert result.output is None
     assert "a_denoised.png exists; pass --overwrite" in result.error
     assert existing.read_bytes() == b"precious"
-    [result] = denoise_files(loaded_model, [str(source)], overwrite=True)
+    [result] = denoise_files(loaded_model, [str(source)], settings=OutputSettings(overwrite=True))
     assert result.error is None
     assert np.asarray(Image.open(existing)).shape == (20, 20, 3)
 
@@ -109,7 +110,7 @@ def test_never_overwrites_an_input(tmp_path, loaded_model):
     first = save_png(tmp_path / "x.png", _noisy_texture(20, 20))
     second = save_png(tmp_path / "x_denoised.png", _noisy_texture(20, 20, 1))
     before = second.read_bytes()
-    results = denoise_files(loaded_model, [str(first), str(second)], overwrite=True)
+    results = denoise_files(loaded_model, [str(first), str(second)], settings=OutputSettings(overwrite=True))
     by_name = {r.source.name: r for r in results}
     assert "would overwrite an input" in by_name["x.png"].error
     assert by_name["x_denoised.png"].error is None
@@ -124,7 +125,7 @@ def test_two_inputs_that_name_one_output_are_both_refused(tmp_path, loaded_model
     save_png(tmp_path / "x.png", _noisy_texture(20, 20))
     Image.fromarray(to_uint8(_noisy_texture(20, 20, 1))).save(tmp_path / "x.jpg", quality=95)
     save_png(tmp_path / "y.png", _noisy_texture(20, 20, 2))
-    results = denoise_files(loaded_model, [str(tmp_path)], overwrite=True)
+    results = denoise_files(loaded_model, [str(tmp_path)], settings=OutputSettings(overwrite=True))
     by_name = {r.source.name: r for r in results}
     assert "x.png: " in by_name["x.png"].error and "x.jpg would write the same output" in by_name["x.png"].error
     assert "x.png would write the same output" in by_name["x.jpg"].error
@@ -136,7 +137,9 @@ def test_same_names_in_two_folders_into_one_output_folder(tmp_path, loaded_model
     for folder in ("a", "b"):
         save_png(tmp_path / folder / "x.png", _noisy_texture(20, 20))
     out = tmp_path / "out"
-    results = denoise_files(loaded_model, [str(tmp_path / "a"), str(tmp_path / "b")], out_dir=out, overwrite=True)
+    results = denoise_files(
+        loaded_model, [str(tmp_path / "a"), str(tmp_path / "b")], out_dir=out, settings=OutputSettings(overwrite=True)
+    )
     assert all("would write the same output" in r.error for r in results)
     assert list(out.iterdir()) == []
 
@@ -145,7 +148,9 @@ def test_side_by_side_never_replaces_an_input_or_an_existing_file(tmp_path, load
     photo = save_png(tmp_path / "p.png", _noisy_texture(20, 20))
     planted = save_png(tmp_path / "p_denoised_side_by_side.png", _noisy_texture(20, 20, 3))
     before = _hashes(tmp_path)
-    results = denoise_files(loaded_model, [str(photo), str(planted)], write_side_by_side=True, overwrite=True)
+    results = denoise_files(
+        loaded_model, [str(photo), str(planted)], write_side_by_side=True, settings=OutputSettings(overwrite=True)
+    )
     by_name = {r.source.name: r for r in results}
     assert "p_denoised_side_by_side.png would overwrite an input" in by_name["p.png"].error
     assert _hashes(tmp_path)["p_denoised_side_by_side.png"] == before["p_denoised_side_by_side.png"]
@@ -263,10 +268,89 @@ def test_denoised_files_keep_the_photo_s_exif_and_colour_profile(tmp_path, loade
     exif[ExifTags.Base.Make], exif[ExifTags.Base.Orientation] = "TestCam", 6  # stored rotated by 90 degrees
     source = tmp_path / "shot.jpg"
     Image.fromarray(to_uint8(_noisy_texture(20, 30))).save(source, quality=95, exif=exif, icc_profile=srgb)
-    [result] = denoise_files(loaded_model, [str(source)], fmt=fmt)
+    [result] = denoise_files(loaded_model, [str(source)], settings=OutputSettings(fmt))
     assert result.error is None, result.error
     written = Image.open(result.output)
     assert written.size == (20, 30)  # turned upright once
     assert written.info.get("icc_profile") == srgb
     tags = written.getexif()
     assert tags.get(ExifTags.Base.Make) == "TestCam" and tags.get(ExifTags.Base.Orientation) == 1
+
+
+def test_a_failed_write_is_that_file_s_error_and_the_others_complete(tmp_path, loaded_model, monkeypatch):
+    import cae_denoise.files as files
+
+    for index, name in enumerate(("a.png", "b.png", "c.png")):
+        save_png(tmp_path / name, _noisy_texture(18, 19, index))
+    original = files.write_file
+
+    def refuse_b(path, data, *, overwrite):
+        if path.name == "b_denoised.png":
+            raise CaeDenoiseError(f"{path}: cannot write (disk full)")
+        return original(path, data, overwrite=overwrite)
+
+    monkeypatch.setattr(files, "write_file", refuse_b)
+    seen = []
+    results = denoise_files(loaded_model, [str(tmp_path)], on_file=seen.append)
+    assert [r.source.name for r in results] == ["a.png", "b.png", "c.png"] and seen == results
+    assert [r.error is None for r in results] == [True, False, True]
+    assert "b_denoised.png: cannot write (disk full)" in results[1].error
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_denoised.png", "b.png", "c.png", "c_denoised.png"]
+
+
+def test_at_most_three_images_are_in_flight(tmp_path, loaded_model, monkeypatch):
+    import cae_denoise.files as files
+
+    for index in range(6):
+        save_png(tmp_path / f"p{index}.png", _noisy_texture(18, 19, index))
+    in_flight, most = [0], [0]
+    read, encode_and_write = files._read, files._encode_and_write
+
+    def counting_read(source):
+        in_flight[0] += 1
+        most[0] = max(most[0], in_flight[0])
+        return read(source)
+
+    def counting_write(*args):
+        try:
+            return encode_and_write(*args)
+        finally:
+            in_flight[0] -= 1
+
+    monkeypatch.setattr(files, "_read", counting_read)
+    monkeypatch.setattr(files, "_encode_and_write", counting_write)
+    results = denoise_files(loaded_model, [str(tmp_path)])
+    assert all(r.error is None for r in results) and in_flight[0] == 0
+    assert most[0] <= 3  # decoded next, in the model, being written: the design's bound whatever the timing
+
+
+def test_timings_and_report_record_every_stage(tmp_path, loaded_model):
+    from cae_denoise.files import report_body
+    from cae_denoise.models import weights_sha256
+
+    source = save_png(tmp_path / "a.png", _noisy_texture(20, 22))
+    (tmp_path / "broken.png").write_bytes(b"not a png")
+    results = denoise_files(loaded_model, [str(source), str(tmp_path / "broken.png")])
+    good = results[0]
+    assert set(good.timings) == {"decode", "noise_estimate", "model", "encode", "write"}
+    assert good.seconds == pytest.approx(sum(good.timings.values())) and good.bit_depth == 8
+    body = report_body(loaded_model, results, "cpu", 1.5)
+    assert body["model"]["weights_sha256"] == weights_sha256(loaded_model.model)
+    assert (body["denoised"], body["failed"], body["device"]) == (1, 1, "cpu")
+    first, second = body["files"]
+    assert (
+        first["input"] == str(source) and first["output"] == str(good.output) and first["megapixels"] == 20 * 22 / 1e6
+    )
+    assert first["estimated_sigma_255"] == good.estimated_sigma and first["seconds"]["total"] == good.seconds
+    assert second["output"] is None and "broken.png" in second["error"]
+
+
+def test_png_level_changes_the_size_not_the_pixels():
+    from cae_denoise.images import encode_image
+
+    pixels = _noisy_texture(64, 64)
+    fast, small = encode_image(pixels, png_level=1), encode_image(pixels, png_level=9)
+    assert len(small) <= len(fast)
+    np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(fast))), np.asarray(Image.open(io.BytesIO(small))))
+    fast16, small16 = encode_image(pixels, bit_depth=16, png_level=1), encode_image(pixels, bit_depth=16, png_level=9)
+    assert len(small16) <= len(fast16) and read_png_raw(fast16).tolist() == read_png_raw(small16).tolist()

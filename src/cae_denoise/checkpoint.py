@@ -19,7 +19,7 @@ from torch import nn
 
 from .config import MAX_CHANNELS, MAX_DEPTH, TrainConfig
 from .errors import CaeDenoiseError
-from .models import create_model, list_models
+from .models import create_model, list_models, weights_sha256
 from .outputs import write_file
 
 FORMAT = "cae-denoise-checkpoint"
@@ -169,6 +169,10 @@ class LoadedModel:
     def config(self) -> dict[str, Any]:
         """The training config the checkpoint recorded, as a dict."""
         return self.payload.get("config", {})
+
+    def weights_sha256(self) -> str:
+        """SHA-256 of the weights, to tell which model made an output (``models.weights_sha256``)."""
+        return weights_sha256(self.model)
 
 
 #: Bounds on what a checkpoint's metadata may ask us to build (a stranger's file must not exhaust memory).

@@ -7,6 +7,7 @@ Errors a user can cause become one red line and exit code 2 (bad usage) or 1 (ba
 from __future__ import annotations
 
 import functools
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -17,6 +18,7 @@ from rich.text import Text
 
 from . import cli_options as opt
 from .errors import CaeDenoiseError, UsageError
+from .images import DEFAULT_PNG_LEVEL
 from .progress import DenoiseProgress, ExperimentProgress, TrainingProgress, image_progress, new_progress
 
 console = Console(stderr=True, highlight=False)
@@ -283,24 +285,29 @@ def denoise(
     side_by_side: opt.SideBySideOption = False,
     device: opt.DeviceOption = "auto",
     tile: opt.TileOption = None,
+    png_level: opt.PngLevelOption = DEFAULT_PNG_LEVEL,
+    report: opt.DenoiseReportOption = None,
 ) -> None:
     from .checkpoint import load_model
     from .config import resolve_device
-    from .files import denoise_files, output_path
+    from .files import OutputSettings, check_denoise_options, denoise_files, report_body
+    from .reports import write_report
 
-    output_path(Path("x"), None, fmt)  # validates --format before any work
-    if tile is not None and tile < 64:
-        raise UsageError(f"--tile {tile}: must be at least 64 pixels")
+    check_denoise_options(fmt, tile, png_level)
+    if report is not None and report.suffix.lower() != ".json":
+        raise UsageError(f"--report {report}: give a .json file name")
+    if report is not None and (report.exists() or report.is_symlink()) and not overwrite:
+        raise UsageError(f"{report} exists; pass --overwrite to replace it")
     target = resolve_device(device)
     loaded = load_model(model, target)
+    started = time.perf_counter()
     with new_progress(console) as progress:
         shown = DenoiseProgress(progress)
         results = denoise_files(
             loaded,
             inputs,
             out_dir=output_dir,
-            fmt=fmt,
-            overwrite=overwrite,
+            settings=OutputSettings(fmt, overwrite, png_level),
             device=target,
             tile=tile,
             write_side_by_side=side_by_side,
@@ -308,10 +315,14 @@ def denoise(
             on_file=shown.on_file,
             on_tiles=shown.on_tiles,
         )
+    seconds = time.perf_counter() - started
     done = [r for r in results if r.error is None]
-    megapixels, seconds = sum(r.megapixels for r in done), sum(r.seconds for r in done)
+    megapixels = sum(r.megapixels for r in done)
     rate = f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 else ""
     console.print(f"{len(done)}/{len(results)} files denoised, {megapixels:.1f} MP in {seconds:.1f} s{rate}")
+    if report is not None:
+        body = report_body(loaded, results, target, seconds)
+        _say(f"wrote {write_report(report, 'denoise', body, overwrite=overwrite)}")
     if len(done) < len(results):
         raise typer.Exit(1)
 

@@ -155,6 +155,23 @@ TileOption = Annotated[
 ]
 
 
+PngLevelOption = Annotated[
+    int,
+    typer.Option(
+        help="PNG zlib level, 0-9. PNG is lossless at every level: 1 (default) is fast, 9 gives files about 10% "
+        "smaller and takes several times longer."
+    ),
+]
+DenoiseReportOption = Annotated[
+    Path | None,
+    typer.Option(
+        help="Also write a JSON report: per file the input, output, pixels, bit depth, estimated noise, and seconds "
+        "spent decoding, in the model, encoding and writing; the model's weights hash and the device.",
+        show_default=False,
+    ),
+]
+
+
 # --- command help (paragraphs are joined by help_text, so the terminal wraps them) -----------------------------
 
 TRAIN_HELP = """Train a denoiser; keep [bold]best.pt[/] (by validation score) and [bold]last.pt[/] in --out.

@@ -7,7 +7,6 @@ training loop needs. Without those variables everything degrades to a single pro
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from typing import Any
@@ -97,12 +96,3 @@ def barrier(context: Context) -> None:
     """Wait for every rank (e.g. until rank 0 has written a checkpoint)."""
     if context.enabled:
         dist.barrier()
-
-
-def weights_checksum(model: nn.Module) -> str:
-    """SHA-256 of all parameters and buffers: equal on every rank when DDP kept them in sync."""
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.state_dict().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
-    return digest.hexdigest()

@@ -11,14 +11,17 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
+import numpy as np
 import torch
 
 from .checkpoint import LoadedModel
 from .errors import CaeDenoiseError, UsageError
-from .images import decode_image, encode_image, is_image_name
+from .images import DEFAULT_PNG_LEVEL, DecodedImage, decode_image, encode_image, is_image_name
 from .inference import denoise_array
 from .noise import estimate_noise_sigma
 from .outputs import ensure_folder, write_file
@@ -33,7 +36,8 @@ class FileResult:
     """What happened to one input: the output written, or the error that stopped it.
 
     ``estimated_sigma`` is the input's Gaussian noise level on the 0-255 scale (``estimate_noise_sigma``),
-    for information.
+    for information. ``timings`` holds the seconds spent decoding (with the noise estimate), in the model,
+    encoding and writing; ``seconds`` is their sum (the stages of different files overlap in time).
     """
 
     source: Path
@@ -43,6 +47,31 @@ class FileResult:
     seconds: float = 0.0
     estimated_sigma: float | None = None
     side_by_side: Path | None = None
+    bit_depth: int | None = None
+    timings: dict[str, float] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-safe record of this file, for ``denoise --report``."""
+        return {
+            "input": str(self.source),
+            "output": str(self.output) if self.output else None,
+            "side_by_side": str(self.side_by_side) if self.side_by_side else None,
+            "error": self.error,
+            "megapixels": self.megapixels,
+            "bit_depth": self.bit_depth,
+            "estimated_sigma_255": self.estimated_sigma,
+            "seconds": {**self.timings, "total": self.seconds},
+        }
+
+
+@dataclass(frozen=True)
+class OutputSettings:
+    """How outputs are written: ``fmt`` (png, jpeg, tiff), ``overwrite`` existing files, and the PNG zlib
+    level (``png_level`` 0-9; PNG is lossless at every level, 1 is several times faster than 9)."""
+
+    fmt: str = "png"
+    overwrite: bool = False
+    png_level: int = DEFAULT_PNG_LEVEL
 
 
 def side_by_side_path(output: Path) -> Path:
@@ -89,6 +118,27 @@ def output_path(source: Path, out_dir: Path | None, fmt: str) -> Path:
     return (out_dir or source.parent) / f"{source.stem}{SUFFIX}{suffix}"
 
 
+def check_denoise_options(fmt: str, tile: int | None, png_level: int) -> None:
+    """Refuse bad ``--format``, ``--tile`` and ``--png-level`` values before any work starts."""
+    output_path(Path("x"), None, fmt)
+    if tile is not None and tile < 64:
+        raise UsageError(f"--tile {tile}: must be at least 64 pixels")
+    if not 0 <= png_level <= 9:
+        raise UsageError(f"--png-level {png_level}: must be 0 (no compression) to 9 (smallest files)")
+
+
+def report_body(loaded: LoadedModel, results: list[FileResult], device: torch.device | str, seconds: float) -> dict:
+    """``denoise --report``: one record per file, the model (with its weights' SHA-256), device and wall time."""
+    return {
+        "model": {"spec": loaded.name, "arch": loaded.payload.get("arch"), "weights_sha256": loaded.weights_sha256()},
+        "device": str(device),
+        "files": [result.to_dict() for result in results],
+        "denoised": sum(result.error is None for result in results),
+        "failed": sum(result.error is not None for result in results),
+        "wall_time_s": seconds,
+    }
+
+
 @dataclass
 class PlannedFile:
     """One input and the files it will write, or why it will not be processed."""
@@ -128,38 +178,66 @@ def plan_outputs(
     return plans
 
 
-def denoise_file(
-    loaded: LoadedModel,
-    plan: PlannedFile,
-    *,
-    fmt: str,
-    overwrite: bool,
-    device: torch.device | str,
-    tile: int | None,
-    on_tiles: Callable[[int, int], None] | None = None,
-) -> FileResult:
-    """Denoise one planned file (written atomically); raises ``CaeDenoiseError`` for a bad input, or for an
-    output that appeared meanwhile (unless ``overwrite``)."""
+def _read(source: Path) -> tuple[DecodedImage, float, dict[str, float]]:
+    """Decode a file and estimate its noise level (in the reader thread); returns the timings too."""
     tick = time.perf_counter()
-    decoded = decode_image(plan.source)
+    decoded = decode_image(source)
+    decoded_at = time.perf_counter()
     sigma = estimate_noise_sigma(decoded.rgb)
-    clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
+    return decoded, sigma, {"decode": decoded_at - tick, "noise_estimate": time.perf_counter() - decoded_at}
+
+
+def _encode_and_write(
+    plan: PlannedFile, decoded: DecodedImage, clean: np.ndarray, settings: OutputSettings
+) -> dict[str, float]:
+    """Encode the output (and the side-by-side picture) and write them (in the writer thread); the timings."""
+    tick = time.perf_counter()
     data = encode_image(
         clean,
         alpha=decoded.alpha,
         grayscale=decoded.grayscale,
         bit_depth=decoded.bit_depth,
-        fmt=fmt,
+        fmt=settings.fmt,
         exif=decoded.exif,
         icc_profile=decoded.icc_profile,
+        png_level=settings.png_level,
     )
-    write_file(plan.output, data, overwrite=overwrite)
+    picture = None
     if plan.side_by_side is not None:
-        picture = encode_image(side_by_side(decoded.rgb, clean), grayscale=decoded.grayscale)
-        write_file(plan.side_by_side, picture, overwrite=overwrite)
+        picture = encode_image(
+            side_by_side(decoded.rgb, clean), grayscale=decoded.grayscale, png_level=settings.png_level
+        )
+    encoded = time.perf_counter()
+    write_file(plan.output, data, overwrite=settings.overwrite)
+    if plan.side_by_side is not None and picture is not None:
+        write_file(plan.side_by_side, picture, overwrite=settings.overwrite)
+    return {"encode": encoded - tick, "write": time.perf_counter() - encoded}
+
+
+def _denoise_one(
+    loaded: LoadedModel,
+    plan: PlannedFile,
+    read: Future,
+    writer: ThreadPoolExecutor,
+    settings: OutputSettings,
+    *,
+    device: torch.device | str,
+    tile: int | None,
+    on_tiles: Callable[[int, int], None] | None,
+) -> tuple[FileResult, Future | None]:
+    """Run the model on one decoded file (in this thread) and hand its output to the writer."""
+    try:
+        decoded, sigma, timings = read.result()
+    except CaeDenoiseError as error:
+        return FileResult(plan.source, error=str(error)), None
+    tick = time.perf_counter()
+    clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
+    timings["model"] = time.perf_counter() - tick
     height, width = clean.shape[:2]
-    seconds = time.perf_counter() - tick
-    return FileResult(plan.source, plan.output, None, height * width / 1e6, seconds, sigma, plan.side_by_side)
+    result = FileResult(
+        plan.source, plan.output, None, height * width / 1e6, 0.0, sigma, plan.side_by_side, decoded.bit_depth, timings
+    )
+    return result, writer.submit(_encode_and_write, plan, decoded, clean, settings)
 
 
 def denoise_files(
@@ -167,8 +245,7 @@ def denoise_files(
     inputs: list[str],
     *,
     out_dir: str | Path | None = None,
-    fmt: str = "png",
-    overwrite: bool = False,
+    settings: OutputSettings = OutputSettings(),
     device: torch.device | str = "cpu",
     tile: int | None = None,
     write_side_by_side: bool = False,
@@ -178,25 +255,53 @@ def denoise_files(
 ) -> list[FileResult]:
     """Denoise every input; a file that fails or is refused is recorded with its reason and the rest still run.
 
-    ``on_start`` gets the number of files found, ``on_file`` each result, ``on_tiles`` (done, total) tiles.
+    Three stages overlap: a reader thread decodes the next file while the model runs on this one, and a writer
+    thread encodes and writes the previous one, so at most about three images are in memory at once. Results
+    (and ``on_file`` calls) come in input order. ``on_start`` gets the number of files found, ``on_tiles``
+    (done, total) tiles of the file in the model.
     """
     sources = expand_inputs(inputs)
     target_dir = ensure_folder(out_dir, f"-o {out_dir}") if out_dir else None
-    plans = plan_outputs(sources, target_dir, fmt, overwrite=overwrite, write_side_by_side=write_side_by_side)
+    plans = plan_outputs(
+        sources, target_dir, settings.fmt, overwrite=settings.overwrite, write_side_by_side=write_side_by_side
+    )
     if on_start:
         on_start(len(plans))
-    results = []
-    for plan in plans:
-        if plan.refusal:
-            result = FileResult(plan.source, error=plan.refusal)
-        else:
+    results: list[FileResult] = []
+
+    def finish(result: FileResult, write: Future | None) -> None:
+        if write is not None:
             try:
-                result = denoise_file(
-                    loaded, plan, fmt=fmt, overwrite=overwrite, device=device, tile=tile, on_tiles=on_tiles
-                )
+                result.timings.update(write.result())
+                result.seconds = sum(result.timings.values())
             except CaeDenoiseError as error:
-                result = FileResult(plan.source, error=str(error))
+                result = FileResult(result.source, error=str(error))
         results.append(result)
         if on_file:
             on_file(result)
+
+    with (
+        ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
+        ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
+    ):
+
+        def read(index: int) -> Future | None:
+            if index >= len(plans) or plans[index].refusal:
+                return None
+            return reader.submit(_read, plans[index].source)
+
+        upcoming, pending = read(0), None
+        for index, plan in enumerate(plans):
+            current, upcoming = upcoming, read(index + 1)
+            if current is None:
+                step: tuple[FileResult, Future | None] = (FileResult(plan.source, error=plan.refusal), None)
+            else:
+                step = _denoise_one(
+                    loaded, plan, current, writer, settings, device=device, tile=tile, on_tiles=on_tiles
+                )
+            if pending is not None:
+                finish(*pending)
+            pending = step
+        if pending is not None:
+            finish(*pending)
     return results

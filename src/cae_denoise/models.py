@@ -7,6 +7,7 @@ constructor decorated with ``@register_model("name")`` in this file.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Callable
 
 import torch
@@ -174,3 +175,13 @@ def unet(channels: int = 32, depth: int = 2, negative_slope: float = 0.2) -> nn.
 def count_parameters(model: nn.Module) -> int:
     """Number of trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def weights_sha256(model: nn.Module) -> str:
+    """SHA-256 of all parameters and buffers (names and values): tells models apart, and is equal on every
+    rank of a distributed run when DDP kept them in sync."""
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.state_dict().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()

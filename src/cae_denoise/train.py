@@ -32,7 +32,7 @@ from .errors import CaeDenoiseError, UsageError
 from .evaluate import evaluate_methods
 from .inference import preferred_layout
 from .methods import model_denoiser
-from .models import count_parameters, create_model
+from .models import count_parameters, create_model, weights_sha256
 from .noreference import no_reference_scores
 from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC, objective_for
 from .outputs import ensure_folder
@@ -426,7 +426,7 @@ def train(
             state.seconds = time.perf_counter() - started
             save_checkpoint(out / LAST, checkpoint([generator.get_state()]), overwrite=True)
         raise
-    checksums = distributed.gather(distributed.weights_checksum(model), context)
+    checksums = distributed.gather(weights_sha256(model), context)
     if main:
         body = _report_body(config, data, model, state, device, context, checksums)
         write_report(out / REPORT, "train", body, overwrite=True)
