@@ -327,6 +327,19 @@ def denoise(
         raise typer.Exit(1)
 
 
+@app.command(help=opt.help_text(opt.EXPORT_HELP))
+@friendly_errors
+def export(
+    checkpoint: opt.CheckpointArgument,
+    target: opt.ExportTargetArgument,
+    fmt: opt.ExportFormatOption = "torchscript",
+    overwrite: opt.OverwriteFileOption = False,
+) -> None:
+    from .export import export_model
+
+    _say(f"wrote {export_model(checkpoint, target, fmt=fmt, overwrite=overwrite)} ({fmt})")
+
+
 def _show_version(value: bool) -> None:
     if value:
         from .reports import package_version

@@ -172,6 +172,13 @@ DenoiseReportOption = Annotated[
 ]
 
 
+ExportFormatOption = Annotated[
+    str, typer.Option("--format", help="torchscript (loads with torch.jit.load), or onnx (needs the onnx package).")
+]
+ExportTargetArgument = Annotated[Path, typer.Argument(help="The file to write, e.g. denoiser.pt or denoiser.onnx.")]
+OverwriteFileOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at the target.")]
+
+
 # --- command help (paragraphs are joined by help_text, so the terminal wraps them) -----------------------------
 
 TRAIN_HELP = """Train a denoiser; keep [bold]best.pt[/] (by validation score) and [bold]last.pt[/] in --out.
@@ -255,4 +262,16 @@ without --overwrite, and an input is never overwritten. Grayscale stays grayscal
   cae-denoise denoise shots/ 'more/*.png' -o clean/ --format tiff --side-by-side
 
   cae-denoise denoise scan.png --model runs/leaky/best.pt --overwrite
+"""
+
+EXPORT_HELP = """Export a checkpoint (or 'default') as a self-contained model file for deployment without cae-denoise.
+
+The exported model takes an N x 3 x H x W float32 batch in [0, 1] of any size and returns the denoised batch,
+clamped to [0, 1] (it pads to the architecture's multiple and crops back inside). Tile large photos yourself.
+
+[bold]Examples[/]
+
+  cae-denoise export default denoiser.pt
+
+  cae-denoise export runs/leaky/best.pt leaky.onnx --format onnx
 """

@@ -1,0 +1,62 @@
+"""Export for deployment: the exported model gives the checkpoint's output on any size, within 1e-5."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from cae_denoise.checkpoint import load_model
+from cae_denoise.cli import app
+from cae_denoise.errors import CaeDenoiseError, UsageError
+from cae_denoise.export import export_model
+from cae_denoise.inference import run_model
+
+
+def _reference(checkpoint, batch: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        return run_model(load_model(checkpoint).model, batch).clamp(0.0, 1.0)
+
+
+@pytest.mark.parametrize("spec", ["tiny", "default"])
+def test_torchscript_export_matches_the_checkpoint_on_any_size(spec, checkpoint, tmp_path):
+    source = checkpoint if spec == "tiny" else "default"
+    exported = torch.jit.load(str(export_model(source, tmp_path / "model.pt")))
+    generator = torch.Generator().manual_seed(3)
+    for shape in [(1, 3, 37, 53), (2, 3, 64, 48), (1, 3, 21, 130)]:
+        batch = torch.rand(*shape, generator=generator)
+        with torch.no_grad():
+            output = exported(batch)
+        assert output.shape == batch.shape
+        assert float((output - _reference(source, batch)).abs().max()) < 1e-5
+
+
+def test_onnx_export_matches_the_checkpoint(checkpoint, tmp_path):
+    pytest.importorskip("onnx")
+    runtime = pytest.importorskip("onnxruntime")
+    path = export_model(checkpoint, tmp_path / "model.onnx", fmt="onnx")
+    batch = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(4))
+    [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy()})
+    assert abs(output - _reference(checkpoint, batch).numpy()).max() < 1e-5
+
+
+def test_onnx_without_the_package_is_a_clear_error(checkpoint, tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    with pytest.raises(UsageError, match=r"pip install 'cae-denoise\[onnx\]'"):
+        export_model(checkpoint, tmp_path / "model.onnx", fmt="onnx")
+    assert not (tmp_path / "model.onnx").exists()
+
+
+def test_export_refuses_to_clobber_and_bad_formats(checkpoint, tmp_path):
+    target = tmp_path / "model.pt"
+    target.write_bytes(b"keep")
+    with pytest.raises(CaeDenoiseError, match="exists"):
+        export_model(checkpoint, target)
+    assert target.read_bytes() == b"keep"
+    result = CliRunner().invoke(app, ["export", str(checkpoint), str(tmp_path / "x.bin"), "--format", "tflite"])
+    assert result.exit_code == 2 and "--format 'tflite'" in result.stderr
+    result = CliRunner().invoke(app, ["export", str(checkpoint), str(target), "--overwrite"])
+    assert result.exit_code == 0, result.output
+    assert torch.jit.load(str(target)) is not None
