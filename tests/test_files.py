@@ -298,7 +298,8 @@ def test_a_failed_write_is_that_file_s_error_and_the_others_complete(tmp_path, l
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_denoised.png", "b.png", "c.png", "c_denoised.png"]
 
 
-def test_at_most_three_images_are_in_flight(tmp_path, loaded_model, monkeypatch):
+@pytest.mark.parametrize("writers", [1, 3])
+def test_images_in_flight_are_bounded(tmp_path, loaded_model, monkeypatch, writers):
     import cae_denoise.files as files
 
     for index in range(6):
@@ -319,9 +320,11 @@ def test_at_most_three_images_are_in_flight(tmp_path, loaded_model, monkeypatch)
 
     monkeypatch.setattr(files, "_read", counting_read)
     monkeypatch.setattr(files, "_encode_and_write", counting_write)
+    monkeypatch.setattr(files, "encoder_threads", lambda: writers)
     results = denoise_files(loaded_model, [str(tmp_path)])
     assert all(r.error is None for r in results) and in_flight[0] == 0
-    assert most[0] <= 3  # decoded next, in the model, being written: the design's bound whatever the timing
+    assert [r.source.name for r in results] == [f"p{index}.png" for index in range(6)]
+    assert most[0] <= 2 + writers  # decoded next, in the model, being written: the bound whatever the timing
 
 
 def test_timings_and_report_record_every_stage(tmp_path, loaded_model):

@@ -9,7 +9,9 @@ pixels are already upright) and ICC profile are carried over where the format ca
 
 from __future__ import annotations
 
+import os
 import time
+from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -178,6 +180,12 @@ def plan_outputs(
     return plans
 
 
+def encoder_threads() -> int:
+    """Writer threads: one per four CPU cores, 1 to 4 (zlib and Pillow's encoders release the GIL, so on a
+    16-core GPU machine several PNGs encode at once, the slowest stage there; a 2-core laptop keeps one)."""
+    return max(1, min(4, (os.cpu_count() or 1) // 4))
+
+
 def _read(source: Path) -> tuple[DecodedImage, float, dict[str, float]]:
     """Decode a file and estimate its noise level (in the reader thread); returns the timings too."""
     tick = time.perf_counter()
@@ -255,10 +263,10 @@ def denoise_files(
 ) -> list[FileResult]:
     """Denoise every input; a file that fails or is refused is recorded with its reason and the rest still run.
 
-    Three stages overlap: a reader thread decodes the next file while the model runs on this one, and a writer
-    thread encodes and writes the previous one, so at most about three images are in memory at once. Results
-    (and ``on_file`` calls) come in input order. ``on_start`` gets the number of files found, ``on_tiles``
-    (done, total) tiles of the file in the model.
+    Three stages overlap: a reader thread decodes the next file while the model runs on this one, and writer
+    threads (``encoder_threads``) encode and write the previous ones, so at most ``2 + encoder_threads()`` images
+    are in memory at once. Results (and ``on_file`` calls) come in input order. ``on_start`` gets the number of
+    files found, ``on_tiles`` (done, total) tiles of the file in the model.
     """
     sources = expand_inputs(inputs)
     target_dir = ensure_folder(out_dir, f"-o {out_dir}") if out_dir else None
@@ -280,9 +288,10 @@ def denoise_files(
         if on_file:
             on_file(result)
 
+    writers = encoder_threads()
     with (
         ThreadPoolExecutor(1, thread_name_prefix="read") as reader,
-        ThreadPoolExecutor(1, thread_name_prefix="write") as writer,
+        ThreadPoolExecutor(writers, thread_name_prefix="write") as writer,
     ):
 
         def read(index: int) -> Future | None:
@@ -290,18 +299,17 @@ def denoise_files(
                 return None
             return reader.submit(_read, plans[index].source)
 
-        upcoming, pending = read(0), None
+        upcoming, pending = read(0), deque()
         for index, plan in enumerate(plans):
             current, upcoming = upcoming, read(index + 1)
             if current is None:
-                step: tuple[FileResult, Future | None] = (FileResult(plan.source, error=plan.refusal), None)
+                pending.append((FileResult(plan.source, error=plan.refusal), None))
             else:
-                step = _denoise_one(
-                    loaded, plan, current, writer, settings, device=device, tile=tile, on_tiles=on_tiles
+                pending.append(
+                    _denoise_one(loaded, plan, current, writer, settings, device=device, tile=tile, on_tiles=on_tiles)
                 )
-            if pending is not None:
-                finish(*pending)
-            pending = step
-        if pending is not None:
-            finish(*pending)
+            while len(pending) > writers:  # bounded: never more than `writers` outputs waiting to be written
+                finish(*pending.popleft())
+        while pending:
+            finish(*pending.popleft())
     return results
