@@ -3,13 +3,14 @@
 Both use the training loop's own parts (``cae_denoise.train``: ``build_data``, ``build_model``,
 ``build_optimizer``, the objective of the run's kind, the device layout, autocast with ``--amp``):
 
-- ``product step``: what ``train`` does per step: sample a batch on the host (crops, flips, noise), copy it to
-  the device, forward, loss, backward, Adam, and read the loss back (the loop checks it for divergence);
-- ``model step``: forward, loss, backward and Adam on one batch already on the device, synchronised after
-  every step so the time is real;
-- ``host batch``: sampling and noise alone.
+- ``product step``: what ``train`` does per step: sample a batch (crops, flips, noise; on a GPU this happens
+  there, ``DevicePatchSampler``), copy it to the device, forward, loss, backward and Adam; the loss is read back
+  every ``LOSS_READ_INTERVAL`` steps on a GPU (every step on the CPU), as the loop does;
+- ``model step``: forward, loss, backward and Adam on one batch already on the device;
+- ``batch``: sampling and noise alone (synchronised).
 
-``product / model`` near 1 means the model is the bottleneck; well above 1, the device waits on the host.
+Each is the mean over ``--steps`` consecutive steps, synchronised with the device only before and after, as in a
+run. ``product / model`` near 1 means the model is the bottleneck; well above 1, the device waits on the host.
 
     python benchmarks/bench_step.py                                    # CPU, unet, patch 64, batch 16
     python benchmarks/bench_step.py --device cuda --patch 128 --batch-size 64 --amp
@@ -28,22 +29,21 @@ from common import add_batch_options, add_common_options, apply_threads, print_m
 from cae_denoise.config import TrainConfig, resolve_device
 from cae_denoise.inference import preferred_layout
 from cae_denoise.objectives import objective_for
-from cae_denoise.train import autocast_for, build_data, build_model, build_optimizer
+from cae_denoise.train import LOSS_READ_INTERVAL, autocast_for, build_data, build_model, build_optimizer, new_generator
 
 
-def _median(step, device: torch.device, warmup: int, repeats: int) -> float:
+def _per_step(step, device: torch.device, warmup: int, steps: int) -> float:
+    """Mean seconds per step over ``steps`` consecutive steps, synchronised only before and after (as a run)."""
     for _ in range(warmup):
         step()
-    times = []
-    for _ in range(repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        tick = time.perf_counter()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    tick = time.perf_counter()
+    for _ in range(steps):
         step()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        times.append(time.perf_counter() - tick)
-    return sorted(times)[len(times) // 2]
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return (time.perf_counter() - tick) / steps
 
 
 def main() -> None:
@@ -53,7 +53,7 @@ def main() -> None:
     parser.add_argument("--arch", default="unet", help="architecture (default %(default)s)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default %(default)s)")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast, as train --amp")
-    parser.add_argument("--steps", type=int, default=20, help="timed steps (default %(default)s)")
+    parser.add_argument("--steps", type=int, default=40, help="timed steps (default %(default)s)")
     args = parser.parse_args()
     apply_threads(args.threads)
     if args.quick:
@@ -64,12 +64,12 @@ def main() -> None:
     )
     config.validate()
     print_machine()
-    data = build_data(config)
+    data = build_data(config, device)
     model = build_model(config, device)
     optimizer, _ = build_optimizer(config, model)
     objective, layout = objective_for(config.kind, config.noise()), preferred_layout(device)
     autocast = autocast_for(device, config.amp)
-    generator = torch.Generator().manual_seed(0)
+    generator = new_generator(device, 0)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True
 
@@ -89,10 +89,19 @@ def main() -> None:
 
     resident = to_device(host_batch())
     rows = []
-    host = _median(host_batch, device, 3, args.steps)
-    model_only = _median(lambda: optimise(resident), device, 3, args.steps)
-    product = _median(lambda: float(optimise(to_device(host_batch())).detach()), device, 3, args.steps)
-    for name, seconds in (("product step", product), ("model step", model_only), ("host batch", host)):
+    host = _per_step(host_batch, device, 3, args.steps)
+    model_only = _per_step(lambda: optimise(resident), device, 3, args.steps)
+    interval = 1 if device.type == "cpu" else LOSS_READ_INTERVAL
+    counter = [0]
+
+    def product_step() -> None:
+        loss = optimise(to_device(host_batch()))
+        counter[0] += 1
+        if counter[0] % interval == 0:
+            float(loss.detach())
+
+    product = _per_step(product_step, device, 3, args.steps)
+    for name, seconds in (("product step", product), ("model step", model_only), ("batch", host)):
         rows.append([name, f"{1000 * seconds:.1f}", f"{config.batch_size / seconds:.0f}"])
     print(f"{config.arch} on {device}, patch {config.patch}, batch {config.batch_size}, amp {config.amp}")
     print_table(["stage", "ms", "patches/s"], rows)

@@ -443,3 +443,61 @@ def test_folder_with_unicode_and_spaces(tmp_path):
         save_png(tmp_path / name, texture(12, 13, i))
     source = load_source(str(tmp_path) + os.sep)
     assert sorted(i.name for i in source.images) == sorted(["ümlaut photo.png", "space in name.PNG", "z.jpeg"])
+
+
+# --- the device-side sampler (CUDA in training; its code runs the same on the CPU here) -----------------------
+
+
+def _device_sampler(images, **sizes):
+    from cae_denoise.data import DevicePatchSampler
+
+    return DevicePatchSampler(images, device=torch.device("cpu"), **sizes)
+
+
+def test_device_sampler_cuts_every_symmetry_of_real_crops(small_images):
+    sampler = _device_sampler(small_images[:1], patch=12)
+    image = torch.from_numpy(small_images[0].pixels.transpose(2, 0, 1).copy())
+    batch = sampler.batch(300, torch.Generator().manual_seed(0))
+    assert batch.shape == (300, 3, 12, 12) and batch.dtype == torch.float32
+    height, width = image.shape[1:]
+    seen = set()
+    for crop in batch:
+        found = [
+            (top, left, symmetry)
+            for symmetry in range(8)
+            for top in range(height - 11)
+            for left in range(width - 11)
+            if torch.equal(
+                torch.rot90(
+                    (lambda c: c.flip(2) if symmetry & 4 else c)(image[:, top : top + 12, left : left + 12]),
+                    symmetry & 3,
+                    dims=(1, 2),
+                ),
+                crop,
+            )
+        ]
+        assert found, "every sample is a flipped/rotated crop of the image"
+        seen.add(found[0][2])
+    assert seen == set(range(8))
+
+
+def test_device_sampler_is_seeded_resumable_and_area_weighted(small_images):
+    sampler = _device_sampler(small_images, patch=16)
+    generator = torch.Generator().manual_seed(3)
+    first = sampler.batch(8, generator)
+    state = generator.get_state()
+    second = sampler.batch(8, generator)
+    assert torch.equal(first, sampler.batch(8, torch.Generator().manual_seed(3)))
+    generator.set_state(state)
+    assert torch.equal(second, sampler.batch(8, generator))  # a saved state continues the stream
+    areas = torch.tensor([image.pixels.shape[0] * image.pixels.shape[1] for image in small_images], dtype=torch.float64)
+    torch.testing.assert_close(sampler.weights, areas / areas.sum())
+
+
+def test_device_sampler_keeps_paired_channels_aligned(small_images):
+    from cae_denoise.data import NamedImage
+
+    clean = small_images[0].pixels
+    stacked = NamedImage("pair", np.concatenate([clean, 1 - clean], axis=2))
+    batch = _device_sampler([stacked], patch=16).batch(16, torch.Generator().manual_seed(1))
+    torch.testing.assert_close(batch[:, 3:], 1 - batch[:, :3])

@@ -305,3 +305,18 @@ def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path, image_folder):
         train(dataclasses.replace(config, seed=1), overwrite=True, on_step=_interrupt_at(1))
     assert sorted(p.name for p in first.out.iterdir()) == ["last.pt"]  # no old best.pt or report outlives it
     assert load_checkpoint(first.last)["config"]["seed"] == 1
+
+
+def test_the_loss_is_read_back_every_step_on_the_cpu_and_every_interval_on_gpus():
+    from cae_denoise.train import LOSS_READ_INTERVAL, TrainState, _read_loss_now, new_generator
+
+    config = TrainConfig(steps_per_epoch=50)
+    reads = [
+        step
+        for step in range(100)
+        if _read_loss_now(torch.device("cuda"), TrainState(global_step=step, step_in_epoch=step % 50), config)
+    ]
+    every = [step for step in range(100) if (step + 1) % LOSS_READ_INTERVAL == 0]
+    assert reads == sorted(set(every) | {49, 99})  # and at the last step of each epoch
+    assert all(_read_loss_now(torch.device("cpu"), TrainState(global_step=s), config) for s in range(10))
+    assert new_generator(torch.device("cpu"), 5).device.type == "cpu"

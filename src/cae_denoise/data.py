@@ -347,3 +347,56 @@ class PatchSampler:
                 crop = crop.flip(2)
             samples.append(torch.rot90(crop, symmetry & 3, dims=(1, 2)))
         return torch.stack(samples)
+
+
+class DevicePatchSampler(PatchSampler):
+    """``PatchSampler``'s batches drawn and cut on ``device`` (a GPU): no host work, no synchronisation.
+
+    The images live on the device in one zero-padded stack (memory: images x largest height x largest width x
+    channels). A batch is a few kernels: picks (in proportion to area), symmetries and crop corners come from a
+    generator on the device, and one gather cuts every crop already flipped and rotated. It draws the same
+    distribution as ``PatchSampler`` but a different stream, so a run on a GPU is seeded and resumable, yet not
+    the same run as on the CPU.
+    """
+
+    def __init__(
+        self, images: list[NamedImage], *, device: torch.device, patch: int | None = None, resize: int | None = None
+    ) -> None:
+        super().__init__(images, patch=patch, resize=resize)
+        channels = self.tensors[0].shape[0]
+        heights = [tensor.shape[1] for tensor in self.tensors]
+        widths = [tensor.shape[2] for tensor in self.tensors]
+        stack = torch.zeros(len(self.tensors), channels, max(heights), max(widths))
+        for index, tensor in enumerate(self.tensors):
+            stack[index, :, : tensor.shape[1], : tensor.shape[2]] = tensor
+        self.device = device
+        self.stack = stack.to(device)
+        self.heights = torch.tensor(heights, device=device)
+        self.widths = torch.tensor(widths, device=device)
+        self.weights = self.weights.to(device)
+        self.tensors = []  # the host copies are not needed any more
+
+    def batch(self, count: int, generator: torch.Generator) -> torch.Tensor:
+        """``count`` random samples as a ``count`` x C x size x size tensor on the device."""
+        size, device = self.size, self.device
+        picks = torch.multinomial(self.weights, count, replacement=True, generator=generator)
+        symmetries = torch.randint(0, 8, (count, 1, 1), generator=generator, device=device)
+        corners = torch.rand(2, count, generator=generator, device=device, dtype=torch.float64)
+        top = (corners[0] * (self.heights[picks] - size + 1)).long()[:, None, None]
+        left = (corners[1] * (self.widths[picks] - size + 1)).long()[:, None, None]
+        rows, cols = symmetry_indices(size, symmetries)
+        crops = self.stack[picks[:, None, None], :, top + rows, left + cols]  # count x size x size x C
+        return crops.permute(0, 3, 1, 2).contiguous()
+
+
+def symmetry_indices(size: int, symmetries: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Where each pixel of a ``size`` x ``size`` output comes from in its crop, for each symmetry (0-7, as
+    ``PatchSampler``: bit 2 flips the width, bits 0-1 count ``torch.rot90`` turns); count x size x size each."""
+    device = symmetries.device
+    i = torch.arange(size, device=device)[:, None].expand(size, size)
+    j = torch.arange(size, device=device)[None, :].expand(size, size)
+    last = size - 1
+    turns, flipped = symmetries & 3, (symmetries & 4).bool()
+    rows = torch.where(turns == 0, i, torch.where(turns == 1, j, torch.where(turns == 2, last - i, last - j)))
+    cols = torch.where(turns == 0, j, torch.where(turns == 1, last - i, torch.where(turns == 2, last - j, i)))
+    return rows, torch.where(flipped, last - cols, cols)

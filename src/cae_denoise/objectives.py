@@ -69,7 +69,8 @@ class RealPairs:
 def neighbour_choices(shape: tuple[int, int, int], generator: torch.Generator) -> torch.Tensor:
     """For each 2x2 cell of ``shape`` = (N, H, W) images, which ordered neighbour pair to take: N x 1 x H/2 x W/2."""
     count, height, width = shape
-    return torch.randint(0, len(_NEIGHBOURS), (count, 1, height // 2, width // 2), generator=generator)
+    shape = (count, 1, height // 2, width // 2)
+    return torch.randint(0, len(_NEIGHBOURS), shape, generator=generator, device=generator.device)
 
 
 def subsample(images: torch.Tensor, choices: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -27,7 +27,7 @@ from torch import nn
 from . import distributed
 from .checkpoint import read_resume_point, save_checkpoint, training_payload
 from .config import TrainConfig, resolve_device
-from .data import NamedImage, PatchSampler, Split, load_source, make_split, resize_square
+from .data import DevicePatchSampler, NamedImage, PatchSampler, Split, load_source, make_split, resize_square
 from .errors import CaeDenoiseError, UsageError
 from .evaluate import evaluate_methods
 from .inference import preferred_layout
@@ -49,6 +49,8 @@ RUN_FILES = (LAST, BEST, REPORT, CURVES, EVALUATION)
 #: Rank r of a torchrun job samples with seed + r * RANK_SEED_STRIDE, so ranks draw different patches.
 RANK_SEED_STRIDE = 7919
 DEAD_LEAVES_SIZE = 256
+#: On devices other than the CPU, the loss is read back (a synchronisation) every this many steps.
+LOSS_READ_INTERVAL = 20
 
 
 @dataclass
@@ -126,8 +128,9 @@ class TrainResult:
 # --- building the parts -----------------------------------------------------------------------------------
 
 
-def build_data(config: TrainConfig) -> TrainingData:
-    """Decode the images, split them by name, and make the patch sampler over the training part.
+def build_data(config: TrainConfig, device: torch.device | None = None) -> TrainingData:
+    """Decode the images, split them by name, and make the patch sampler over the training part (on a CUDA
+    ``device``, a ``DevicePatchSampler`` that keeps the images there and cuts batches there).
 
     Synthetic noise: clean images (plus ``dead_leaves``). Pairs: clean and noisy crops stacked as 6 channels,
     so one crop and one flip/rotation fall on both. Self-supervised: noisy images alone.
@@ -138,7 +141,7 @@ def build_data(config: TrainConfig) -> TrainingData:
         stacked = [NamedImage(p.name, np.concatenate([p.clean, p.noisy], axis=2)) for p in paired.by_names(split.train)]
         val = paired.by_names(split.val)
         counts = {"pairs": len(paired.pairs), "skipped": len(paired.skipped)}
-        sampler = PatchSampler(stacked, patch=config.patch)
+        sampler = _sampler(stacked, device, patch=config.patch)
         val_images = [NamedImage(p.name, p.clean) for p in val]
         return TrainingData(split, sampler, val_images, [p.noisy for p in val], paired.skipped, counts)
     source = load_source(config.noisy_data if config.kind == SELF_SUPERVISED else config.data)
@@ -147,12 +150,23 @@ def build_data(config: TrainConfig) -> TrainingData:
     if config.dead_leaves:
         train_images += dead_leaves_set(config.dead_leaves, DEAD_LEAVES_SIZE, config.seed)
     patch = None if config.resize else config.patch
-    sampler = PatchSampler(train_images, patch=patch, resize=config.resize)
+    sampler = _sampler(train_images, device, patch=patch, resize=config.resize)
     val_images = source.by_names(split.val)
     if config.resize is not None:
         val_images = [NamedImage(image.name, resize_square(image.pixels, config.resize)) for image in val_images]
     counts = {"images": len(source.images), "skipped": len(source.skipped), "dead_leaves": config.dead_leaves}
     return TrainingData(split, sampler, val_images, None, source.skipped, counts)
+
+
+def _sampler(images: list[NamedImage], device: torch.device | None, **sizes: int | None) -> PatchSampler:
+    if device is not None and device.type == "cuda":
+        return DevicePatchSampler(images, device=device, **sizes)
+    return PatchSampler(images, **sizes)
+
+
+def new_generator(device: torch.device, seed: int) -> torch.Generator:
+    """The run's sampling and noise generator: on a CUDA device (where ``DevicePatchSampler`` draws), else CPU."""
+    return torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
 
 
 def build_model(config: TrainConfig, device: torch.device) -> nn.Module:
@@ -247,7 +261,13 @@ def restore(
         detail = (str(error).splitlines() or [type(error).__name__])[0][:120]
         raise CaeDenoiseError(f"{path}: its saved state does not fit this run ({detail})") from error
     if rank < len(point.sampler_states):
-        generator.set_state(point.sampler_states[rank])
+        try:
+            generator.set_state(point.sampler_states[rank])
+        except (RuntimeError, TypeError) as error:
+            raise CaeDenoiseError(
+                f"{path}: its sampling state belongs to another kind of device than {generator.device}; "
+                "resume it on the device it was trained on"
+            ) from error
     else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream
         generator.manual_seed(sampler_seed(config, rank, offset=int(point.train_state["global_step"])))
     saved = dict(point.train_state)
@@ -272,8 +292,21 @@ def claim_run_folder(out: Path, *, resume: bool, overwrite: bool, is_main: bool)
             (out / name).unlink()
 
 
+def _read_loss_now(device: torch.device, state: TrainState, config: TrainConfig) -> bool:
+    """Whether to read this step's loss back to the host (a synchronisation): every step on the CPU, where it
+    costs nothing; on other devices every ``LOSS_READ_INTERVAL`` steps and at each epoch's last step, so the
+    device never waits for the host in between. A diverged loss is caught at the next read."""
+    return (
+        device.type == "cpu"
+        or (state.global_step + 1) % LOSS_READ_INTERVAL == 0
+        or state.step_in_epoch + 1 == config.steps_per_epoch
+    )
+
+
 def _to_device(tensor: torch.Tensor, device: torch.device, layout: torch.memory_format) -> torch.Tensor:
     """A batch tensor on the training device; images (4-D) in the layout convolutions run fastest in there."""
+    if device.type == "cuda" and tensor.device.type == "cpu":
+        tensor = tensor.pin_memory()  # a pinned host tensor copies without blocking
     tensor = tensor.to(device, non_blocking=True)
     return tensor.contiguous(memory_format=layout) if tensor.dim() == 4 and tensor.is_floating_point() else tensor
 
@@ -326,11 +359,11 @@ def train(
     out = Path(config.out)
     claim_run_folder(out, resume=resume, overwrite=overwrite, is_main=main)
     device = distributed.setup(context, resolve_device(config.device))
-    data = build_data(config)
+    data = build_data(config, device)
     model = build_model(config, device)
     network = build_network(model, config, context, device)
     optimizer, scheduler = build_optimizer(config, model)
-    generator = torch.Generator().manual_seed(sampler_seed(config, context.rank))
+    generator = new_generator(device, sampler_seed(config, context.rank))
     state = (
         restore(out / LAST, config, model, optimizer, scheduler, generator, context.rank) if resume else TrainState()
     )
@@ -359,6 +392,8 @@ def train(
     if main:
         ensure_folder(out, f"--out {out}")
     started = time.perf_counter() - state.seconds
+    loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=device)  # read once an epoch
+    value = math.nan  # the loss last read back from the device
     model.train()
     try:
         with interrupt_between_steps() as interrupted:
@@ -368,18 +403,19 @@ def train(
                         raise KeyboardInterrupt
                     tick = time.perf_counter()
                     tensors = objective.prepare(data.sampler.batch(config.batch_size, generator), generator)
-                    if device.type == "cuda":
-                        tensors = tuple(tensor.pin_memory() for tensor in tensors)
                     tensors = tuple(_to_device(tensor, device, layout) for tensor in tensors)
                     with autocast:
                         loss = objective.loss(network, *tensors, progress=state.global_step / config.total_steps)
-                    value = distributed.mean_across_ranks(float(loss.detach()), context, device)
-                    if not math.isfinite(value):
-                        kept = f"{out / LAST} holds the last good epoch" if (out / LAST).exists() else "no epoch ended"
-                        raise CaeDenoiseError(
-                            f"training diverged: loss is {value} at step {state.global_step + 1}; {kept}; "
-                            "try a lower --lr"
-                        )
+                    if _read_loss_now(device, state, config):
+                        value = distributed.mean_across_ranks(float(loss.detach()), context, device)
+                        if not math.isfinite(value):
+                            kept = (
+                                f"{out / LAST} holds the last good epoch" if (out / LAST).exists() else "no epoch ended"
+                            )
+                            raise CaeDenoiseError(
+                                f"training diverged: loss is {value} at step {state.global_step + 1}; {kept}; "
+                                "try a lower --lr"
+                            )
                     optimizer.zero_grad(set_to_none=True)
                     loss.backward()
                     if config.grad_clip > 0:
@@ -389,7 +425,7 @@ def train(
                         scheduler.step()
                     state.step_in_epoch += 1
                     state.global_step += 1
-                    state.epoch_loss_sum += value
+                    loss_sum += loss.detach().double()
                     if main and on_step:
                         rate = config.batch_size * context.world_size / max(time.perf_counter() - tick, 1e-9)
                         on_step(
@@ -399,7 +435,8 @@ def train(
                         )
                 # Epoch end (on every rank, so all agree where a resumed run starts); rank 0 validates and saves.
                 sampler_states = distributed.gather(generator.get_state(), context)
-                epoch_loss = state.epoch_loss_sum / config.steps_per_epoch
+                epoch_loss = distributed.mean_across_ranks(float(loss_sum), context, device) / config.steps_per_epoch
+                loss_sum.zero_()
                 state.epoch, state.step_in_epoch, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
                 if main:
                     scores = validation_scores(model, data, config, device)
@@ -424,6 +461,7 @@ def train(
     except KeyboardInterrupt:
         if main:
             state.seconds = time.perf_counter() - started
+            state.epoch_loss_sum = float(loss_sum)
             save_checkpoint(out / LAST, checkpoint([generator.get_state()]), overwrite=True)
         raise
     checksums = distributed.gather(weights_sha256(model), context)
