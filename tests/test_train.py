@@ -320,3 +320,12 @@ def test_the_loss_is_read_back_every_step_on_the_cpu_and_every_interval_on_gpus(
     assert reads == sorted(set(every) | {49, 99})  # and at the last step of each epoch
     assert all(_read_loss_now(torch.device("cpu"), TrainState(global_step=s), config) for s in range(10))
     assert new_generator(torch.device("cpu"), 5).device.type == "cpu"
+
+
+def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path, image_folder):
+    config = tiny_config(image_folder, tmp_path / "run", epochs=1, steps_per_epoch=1)
+    train(config)
+    before = {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()}
+    with pytest.raises(CaeDenoiseError, match="no such folder or archive"):
+        train(dataclasses.replace(config, data=str(tmp_path / "missing")), overwrite=True)
+    assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before

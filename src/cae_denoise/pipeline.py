@@ -45,7 +45,7 @@ def train_and_evaluate(
     """Train (or resume) as ``config`` says, then score ``best.pt`` on the test split of the same data and write
     ``OUT/eval_test.json``: against seeded noise at ``config.val_sigma`` (noise seed 0), on the real pairs, or,
     with noisy photos alone, by the no-reference checks. ``overwrite``
-    lets a new run replace an old one in the same folder (see ``train.claim_run_folder``)."""
+    lets a new run replace an old one in the same folder (see ``train.existing_run_files``)."""
     result = train(
         config, resume=resume, overwrite=overwrite, on_start=on_start, on_step=on_step, on_epoch_end=on_epoch_end
     )

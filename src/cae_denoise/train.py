@@ -276,20 +276,18 @@ def restore(
     return TrainState(**saved, history=point.history)
 
 
-def claim_run_folder(out: Path, *, resume: bool, overwrite: bool, is_main: bool) -> None:
-    """Refuse to start a new run over an existing one unless ``overwrite`` (then its files are removed first,
-    so no old ``best.pt`` can outlive the new run). Resuming continues the run in place."""
+def existing_run_files(out: Path, *, resume: bool, overwrite: bool) -> list[str]:
+    """The files of an earlier run in ``out`` that a new run will remove (``overwrite``); a folder holding a
+    run is refused unless ``resume`` (continue it in place) or ``overwrite``."""
     existing = [name for name in RUN_FILES if (out / name).exists()]
     if resume or not existing:
-        return
+        return []
     if not overwrite:
         raise UsageError(
             f"--out {out} already holds a run ({', '.join(existing)}); continue it with --resume {out}, "
             "or pass --overwrite to start a new run there"
         )
-    if is_main:
-        for name in existing:
-            (out / name).unlink()
+    return existing
 
 
 def _read_loss_now(device: torch.device, state: TrainState, config: TrainConfig) -> bool:
@@ -348,7 +346,7 @@ def train(
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
 ) -> TrainResult:
     """Train as ``config`` says, resuming from ``config.out/last.pt`` if ``resume``. A folder that already
-    holds a run is refused unless ``resume`` or ``overwrite`` (see ``claim_run_folder``).
+    holds a run is refused unless ``resume`` or ``overwrite`` (see ``existing_run_files``).
 
     Ctrl-C saves ``last.pt`` (resumable) and re-raises ``KeyboardInterrupt``. Under torchrun every rank
     trains; only rank 0 validates, writes files and calls the callbacks.
@@ -357,7 +355,7 @@ def train(
     context = distributed.context_from_env()
     main = context.is_main
     out = Path(config.out)
-    claim_run_folder(out, resume=resume, overwrite=overwrite, is_main=main)
+    replaced = existing_run_files(out, resume=resume, overwrite=overwrite)
     device = distributed.setup(context, resolve_device(config.device))
     data = build_data(config, device)
     model = build_model(config, device)
@@ -389,8 +387,10 @@ def train(
 
     if main and on_start:
         on_start(TrainStart(data, device, context.world_size, config.total_steps, state.global_step))
-    if main:
+    if main:  # everything is built: only now may an old run's files go (so none outlives the new run)
         ensure_folder(out, f"--out {out}")
+        for name in replaced:
+            (out / name).unlink(missing_ok=True)
     started = time.perf_counter() - state.seconds
     loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=device)  # read once an epoch
     value = math.nan  # the loss last read back from the device
