@@ -282,3 +282,29 @@ def test_non_finite_weights_are_refused(tmp_path, checkpoint, bad):
     save_checkpoint(path, {**payload, "model": weights}, overwrite=True)
     with pytest.raises(CaeDenoiseError, match=rf"broken\.pt: weight {name} holds NaN or infinite values"):
         load_model(path)
+
+
+@pytest.mark.parametrize("dtype", [torch.int32, torch.complex64, torch.bool])
+def test_weights_that_are_not_floating_point_are_refused(tmp_path, checkpoint, dtype):
+    payload = load_checkpoint(checkpoint)
+    path = tmp_path / "cast.pt"
+    save_checkpoint(path, {**payload, "model": {k: v.to(dtype) for k, v in payload["model"].items()}}, overwrite=True)
+    with pytest.raises(
+        CaeDenoiseError, match=r"cast\.pt: weight .* is torch\.(int32|complex64|bool), not floating point"
+    ):
+        load_model(path)
+
+
+def test_half_precision_weights_load_as_the_model_s_floats(tmp_path, checkpoint):
+    payload = load_checkpoint(checkpoint)
+    path = tmp_path / "half.pt"
+    save_checkpoint(path, {**payload, "model": {k: v.half() for k, v in payload["model"].items()}}, overwrite=True)
+    assert next(load_model(path).model.parameters()).dtype == torch.float32
+
+
+@pytest.mark.parametrize("version", ["two", 2.5, None, True])
+def test_a_format_version_that_is_not_a_number_is_refused(tmp_path, version):
+    path = tmp_path / "odd.pt"
+    torch.save({"format": FORMAT, "format_version": version}, path)
+    with pytest.raises(CaeDenoiseError, match=r"odd\.pt: not a cae-denoise checkpoint \(format version"):
+        load_checkpoint(path)

@@ -73,7 +73,10 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (unreadable or truncated file)") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (a PyTorch file of another kind)")
-    if int(payload.get("format_version", 0)) > FORMAT_VERSION:
+    version = payload.get("format_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (format version {str(version)[:20]!r})")
+    if version > FORMAT_VERSION:
         raise CaeDenoiseError(
             f"{path}: checkpoint format {payload['format_version']} is newer than this cae-denoise "
             f"understands ({FORMAT_VERSION}); upgrade cae-denoise"
@@ -230,7 +233,9 @@ def _check_weights(model_on_meta: nn.Module, weights: Any, path: Path, arch: str
             f"{path}: weights do not fit architecture {arch!r} of this cae-denoise version ({detail})"
         )
     for name, tensor in weights.items():
-        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+        if not tensor.is_floating_point():
+            raise CaeDenoiseError(f"{path}: weight {name} is {tensor.dtype}, not floating point; the model is broken")
+        if not bool(torch.isfinite(tensor).all()):
             raise CaeDenoiseError(f"{path}: weight {name} holds NaN or infinite values; the model is broken")
 
 
