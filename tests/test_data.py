@@ -501,3 +501,17 @@ def test_device_sampler_keeps_paired_channels_aligned(small_images):
     stacked = NamedImage("pair", np.concatenate([clean, 1 - clean], axis=2))
     batch = _device_sampler([stacked], patch=16).batch(16, torch.Generator().manual_seed(1))
     torch.testing.assert_close(batch[:, 3:], 1 - batch[:, :3])
+
+
+def test_an_archive_member_name_given_twice_is_read_once(tmp_path):
+    import warnings
+
+    data = image_bytes(Image.fromarray(to_uint8(texture(20, 20, 1))))
+    path = tmp_path / "dup.zip"
+    with warnings.catch_warnings(), zipfile.ZipFile(path, "w") as archive:
+        warnings.simplefilter("ignore")  # zipfile warns about the duplicate it is asked to write
+        for name in ("a.png", "a.png", "b.png", "c.png"):
+            archive.writestr(name, data)
+    source = load_source(path)
+    assert [image.name for image in source.images] == ["a.png", "b.png", "c.png"]
+    assert source.skipped == [("a.png", "duplicate member name; only the first is used")]

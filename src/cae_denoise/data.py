@@ -231,9 +231,13 @@ def load_source(spec: str | Path) -> Source:
         members = _tar_members(path, spec)
     else:
         raise CaeDenoiseError(f"{spec}: not a folder, .zip or .tar[.gz] archive")
-    images, skipped = [], []
+    images, skipped, seen = [], [], set()
     for name, read in members:
         label = f"{spec}:{name}"
+        if name in seen:  # an archive may hold one name twice: which one is meant is a guess
+            skipped.append((name, "duplicate member name; only the first is used"))
+            continue
+        seen.add(name)
         try:
             images.append(NamedImage(name, read_rgb(read(), label=label)))
         except CaeDenoiseError as error:
