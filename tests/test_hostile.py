@@ -249,3 +249,28 @@ def test_zip_bomb_member_and_encrypted_member_are_skipped_and_named(tmp_path, mo
     result = invoke("evaluate", model, "--data", archive, "--split", "all", "--report", tmp_path / "r.json")
     assert result.exit_code == 0, result.output
     assert "ok0.png" in (tmp_path / "r.json").read_text() and "bomb.png" in (tmp_path / "r.json").read_text()
+
+
+@pytest.mark.parametrize(
+    ("change", "fragment"),
+    [
+        (
+            lambda p: {**p, "config": {**p["config"], "epochs": "many"}},
+            "training setting 'epochs' has a value of the wrong",
+        ),
+        (lambda p: {**p, "train_state": {**p["train_state"], "epoch": "x"}}, "train_state epoch is 'x'"),
+        (lambda p: {**p, "optimizer": {"state": "x", "param_groups": 3}}, "its saved state does not fit this run"),
+        (lambda p: {**p, "rng": {"sampler": [torch.zeros(3)]}}, "its sampling state does not fit"),
+    ],
+)
+def test_resume_from_a_tampered_last_pt(tmp_path, image_folder, change, fragment):
+    out = tmp_path / "run"
+    args = ["--data", image_folder, "--patch", "16", "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "2"]
+    assert invoke("train", *args, "--channels", "4", "--device", "cpu", "--out", out).exit_code == 0
+    payload = load_checkpoint(out / "last.pt")
+    payload["config"]["epochs"] = 2  # a finished one-epoch run, extended by hand to be resumable
+    save_checkpoint(out / "last.pt", change(payload), overwrite=True)
+    before = snapshot(out)
+    result = invoke("train", "--resume", out)
+    assert_refused(result, 1, "last.pt", fragment)
+    assert snapshot(out) == before

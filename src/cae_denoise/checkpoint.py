@@ -131,21 +131,47 @@ class ResumePoint:
     sampler_states: list[torch.Tensor]
 
 
+#: The counters a resumable checkpoint's ``train_state`` holds, and their types.
+TRAIN_STATE_FIELDS = {
+    "epoch": int,
+    "step_in_epoch": int,
+    "global_step": int,
+    "epoch_loss_sum": float,
+    "best_score": float,
+    "seconds": float,
+}
+
+
 def read_resume_point(path: str | Path) -> ResumePoint:
-    """The resumable state in ``path`` (a ``last.pt``); a checkpoint without it is an error."""
+    """The resumable state in ``path`` (a ``last.pt``); a checkpoint without it, or with counters of the wrong
+    type, is an error."""
     payload = load_checkpoint(path)
     try:
-        return ResumePoint(
+        point = ResumePoint(
             config=payload["config"],
-            train_state=payload["train_state"],
+            train_state=dict(payload["train_state"]),
             history=list(payload["history"]),
             model=payload["model"],
             optimizer=payload["optimizer"],
             scheduler=payload["scheduler"],
             sampler_states=list(payload["rng"]["sampler"]),
         )
-    except (KeyError, TypeError) as error:
+    except (KeyError, TypeError, ValueError) as error:
         raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (lacks {error})") from error
+    state = point.train_state
+    if "best_val_psnr" in state:  # checkpoints from before runs could select by a self-supervised loss
+        state["best_score"] = state.pop("best_val_psnr")
+    for name, kind in TRAIN_STATE_FIELDS.items():
+        value = state.get(name)
+        if (
+            isinstance(value, bool)
+            or not isinstance(value, int | float)
+            or (kind is int and not isinstance(value, int))
+        ):
+            raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (train_state {name} is {value!r})")
+    if set(state) != set(TRAIN_STATE_FIELDS):
+        raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (train_state fields {sorted(state)})")
+    return point
 
 
 #: Fields only a resumed training run needs; ``export_for_inference`` drops them.

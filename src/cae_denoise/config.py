@@ -207,7 +207,12 @@ def resume_config(folder: str | Path, changed_options: list[str]) -> TrainConfig
     path = Path(folder) / "last.pt"
     if not path.is_file():
         raise UsageError(f"--resume {folder}: no last.pt there to continue from")
-    return dataclasses.replace(TrainConfig.from_dict(read_resume_point(path).config), out=str(folder))
+    try:
+        saved = TrainConfig.from_dict(read_resume_point(path).config)
+    except CaeDenoiseError as error:
+        message = str(error)
+        raise CaeDenoiseError(message if message.startswith(str(path)) else f"{path}: {message}") from error
+    return dataclasses.replace(saved, out=str(folder))
 
 
 def resolve_device(name: str) -> torch.device:

@@ -265,15 +265,12 @@ def restore(
             generator.set_state(point.sampler_states[rank])
         except (RuntimeError, TypeError) as error:
             raise CaeDenoiseError(
-                f"{path}: its sampling state belongs to another kind of device than {generator.device}; "
-                "resume it on the device it was trained on"
+                f"{path}: its sampling state does not fit a generator on {generator.device} (trained on another kind "
+                "of device?); resume it on the device it was trained on"
             ) from error
     else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream
         generator.manual_seed(sampler_seed(config, rank, offset=int(point.train_state["global_step"])))
-    saved = dict(point.train_state)
-    if "best_val_psnr" in saved:  # checkpoints from before runs could select by a self-supervised loss
-        saved["best_score"] = saved.pop("best_val_psnr")
-    return TrainState(**saved, history=point.history)
+    return TrainState(**point.train_state, history=point.history)
 
 
 def existing_run_files(out: Path, *, resume: bool, overwrite: bool) -> list[str]:
