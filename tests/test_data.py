@@ -29,7 +29,7 @@ from cae_denoise.data import (
     load_source,
     make_split,
 )
-from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.errors import CaeDenoiseError, UsageError
 
 
 def _fake_source(names: list[str], spec: str = "somewhere") -> Source:
@@ -356,7 +356,7 @@ def test_split_parts_and_round_trip():
     assert Split.from_dict(split.to_dict()) == split
     assert split.part("all") == ("a", "b", "c", "d")
     assert split.part("val") == ("c",)
-    with pytest.raises(CaeDenoiseError, match="unknown split 'everything'"):
+    with pytest.raises(UsageError, match="--split 'everything': choose train, val, test or all"):
         split.part("everything")
 
 

@@ -105,7 +105,9 @@ def test_ties_do_not_count_towards_the_test():
     other = np.array([1.0, 2.0, 3.0, 4.0, 5.0, 0.0, 0.0, 0.0])  # only 5 non-zero: cannot reach 0.05
     row = paired_difference(reference, other, higher_is_better=True)
     assert (row["wins"], row["ties"], row["losses"]) == (5, 3, 0)
-    assert row["outcome"] == "too few units to test"
+    assert row["outcome"] == "too few units to test" and row["nonzero"] == 5
+    sentence = describe(row, label="b", reference="a", metric="ssim", unit_name="images")
+    assert "with 5 of 8 images differing no two-sided test can reach p < 0.05" in sentence
 
 
 def test_paired_values_must_match():

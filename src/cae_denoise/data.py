@@ -23,7 +23,7 @@ import numpy as np
 import torch
 from skimage.transform import resize as skimage_resize
 
-from .errors import CaeDenoiseError, one_line
+from .errors import CaeDenoiseError, UsageError, one_line
 from .images import is_image_name, read_rgb
 
 BUILTIN = "builtin"
@@ -273,7 +273,7 @@ class Split:
         if name == "all":
             return self.train + self.val + self.test
         if name not in ("train", "val", "test"):
-            raise CaeDenoiseError(f"unknown split {name!r}; choose train, val, test or all")
+            raise UsageError(f"--split {name!r}: choose train, val, test or all")
         return getattr(self, name)
 
 

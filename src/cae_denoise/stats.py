@@ -126,6 +126,7 @@ def paired_difference(
         "ci95": list(interval) if interval is not None else None,
         "ci_method": f"BCa bootstrap, {BOOTSTRAP_RESAMPLES} resamples, seed {seed}" if testable else None,
         "testable": testable,
+        "nonzero": nonzero,
         "smallest_possible_p": smallest_p_value(nonzero) if nonzero else None,
         "outcome": outcome,
     }
@@ -146,11 +147,13 @@ def describe(row: dict[str, Any], *, label: str, reference: str, metric: str, un
     change = f"{label} - {reference} = {_number(row['difference'], unit)}"
     wins = f"{label} better in {row['wins']}/{count} {unit_name}"
     if row["outcome"] == "too few units to test":
-        smallest = row["smallest_possible_p"]
-        floor = f"the smallest possible p is {smallest:.3g}" if smallest is not None else "every difference is 0"
+        nonzero, smallest = row["nonzero"], row["smallest_possible_p"]
+        if smallest is None:
+            return f"{name}: {change}, {wins}: every difference is 0, nothing to test"
+        differing = f"{count} {unit_name}" if nonzero == count else f"{nonzero} of {count} {unit_name} differing"
         return (
-            f"{name}: {change}, {wins}: description only, no verdict (with {count} {unit_name} no two-sided "
-            f"test can reach p < {ALPHA:g}; {floor})"
+            f"{name}: {change}, {wins}: description only, no verdict (with {differing} no two-sided "
+            f"test can reach p < {ALPHA:g}; the smallest possible p is {smallest:.3g})"
         )
     low, high = row["ci95"]
     evidence = f"[95% CI {_number(low, unit)}, {_number(high, unit)}], {wins}, Wilcoxon p={row['wilcoxon_p']:.3g}"
