@@ -202,18 +202,14 @@ def _evaluate_and_report(
     from .config import resolve_device
     from .evaluate import evaluate_specs
     from .noise import parse_sigma_list
+    from .outputs import check_output_option
     from .pictures import GridCollector, save_png
     from .reports import write_report
     from .tables import print_evaluation, print_leakage_warnings
 
-    if report.suffix.lower() != ".json":
-        raise UsageError(f"--report {report}: give a .json file name")
-    if grid is not None and grid.suffix.lower() != ".png":
-        raise UsageError(f"--grid {grid}: give a .png file name")
     sigmas = parse_sigma_list(sigma)
-    for path in filter(None, (report, grid)):
-        if (path.exists() or path.is_symlink()) and not overwrite:
-            raise UsageError(f"{path} exists; pass --overwrite to replace it")
+    check_output_option(report, "--report", ".json", overwrite=overwrite)
+    check_output_option(grid, "--grid", ".png", overwrite=overwrite)
     collector = GridCollector() if grid is not None else None
     with image_progress(console, kind) as on_image:
         body = evaluate_specs(
@@ -291,13 +287,11 @@ def denoise(
     from .checkpoint import load_model
     from .config import resolve_device
     from .files import OutputSettings, check_denoise_options, denoise_files, report_body
+    from .outputs import check_output_option
     from .reports import write_report
 
     check_denoise_options(fmt, tile, png_level)
-    if report is not None and report.suffix.lower() != ".json":
-        raise UsageError(f"--report {report}: give a .json file name")
-    if report is not None and (report.exists() or report.is_symlink()) and not overwrite:
-        raise UsageError(f"{report} exists; pass --overwrite to replace it")
+    check_output_option(report, "--report", ".json", overwrite=overwrite)
     target = resolve_device(device)
     loaded = load_model(model, target)
     started = time.perf_counter()

@@ -20,7 +20,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, UsageError
 
 
 def ensure_folder(folder: str | Path, label: str | None = None) -> Path:
@@ -76,3 +76,14 @@ def write_file(path: str | Path, data: bytes, *, overwrite: bool = False) -> Pat
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
     return path
+
+
+def check_output_option(path: Path | None, option: str, suffix: str, *, overwrite: bool) -> None:
+    """Refuse an output option before any work starts: a file name without ``suffix`` (e.g. ``.json``), or a
+    file that exists when the user did not ask to ``overwrite`` it."""
+    if path is None:
+        return
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{option} {path}: give a {suffix} file name")
+    if (path.exists() or path.is_symlink()) and not overwrite:
+        raise UsageError(f"{path} exists; pass --overwrite to replace it")
