@@ -153,3 +153,16 @@ def test_cli_trains_on_noisy_photos_alone(noisy_folder, tmp_path):
     evaluation = json.loads((out / "eval_test.json").read_text())
     assert set(evaluation["no_reference"]) == {"loss", "input_sigma", "residual_sigma", "residual_structure"}
     assert evaluation["images"] == json.loads((out / "train_report.json").read_text())["split"]["test"]
+
+
+def test_noisy_photos_alone_from_an_archive(noisy_folder, tmp_path):
+    import zipfile
+
+    archive = tmp_path / "shots.zip"
+    with zipfile.ZipFile(archive, "w") as bundle:
+        for path in sorted(noisy_folder.glob("*.png")):
+            bundle.write(path, path.name)
+    from_zip = train(_config(archive, tmp_path / "zip", epochs=1, steps_per_epoch=2))
+    from_folder = train(_config(noisy_folder, tmp_path / "folder", epochs=1, steps_per_epoch=2))
+    zipped, plain = load_checkpoint(from_zip.last)["model"], load_checkpoint(from_folder.last)["model"]
+    assert all(torch.equal(zipped[k], plain[k]) for k in plain)  # the same photos, the same run
