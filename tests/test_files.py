@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import sys
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -304,19 +305,21 @@ def test_images_in_flight_are_bounded(tmp_path, loaded_model, monkeypatch, write
 
     for index in range(6):
         save_png(tmp_path / f"p{index}.png", _noisy_texture(18, 19, index))
-    in_flight, most = [0], [0]
+    in_flight, most, lock = [0], [0], threading.Lock()  # the reader and writers count from their own threads
     read, encode_and_write = files._read, files._encode_and_write
 
     def counting_read(source):
-        in_flight[0] += 1
-        most[0] = max(most[0], in_flight[0])
+        with lock:
+            in_flight[0] += 1
+            most[0] = max(most[0], in_flight[0])
         return read(source)
 
     def counting_write(*args):
         try:
             return encode_and_write(*args)
         finally:
-            in_flight[0] -= 1
+            with lock:
+                in_flight[0] -= 1
 
     monkeypatch.setattr(files, "_read", counting_read)
     monkeypatch.setattr(files, "_encode_and_write", counting_write)
