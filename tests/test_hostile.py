@@ -274,3 +274,35 @@ def test_resume_from_a_tampered_last_pt(tmp_path, image_folder, change, fragment
     result = invoke("train", "--resume", out)
     assert_refused(result, 1, "last.pt", fragment)
     assert snapshot(out) == before
+
+
+def test_a_link_to_itself_is_one_error_and_the_rest_completes(tmp_path, model):
+    good = photo(tmp_path / "a.png")
+    (tmp_path / "loop.png").symlink_to(tmp_path / "loop.png")
+    result = invoke("denoise", good, tmp_path / "loop.png", "--model", model, "--device", "cpu")
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert "loop.png" in line
+    assert (tmp_path / "a_denoised.png").is_file() and "1/2 files denoised" in result.stderr
+
+
+@pytest.mark.parametrize("kind", ["meta", "sparse"])
+def test_weights_without_plain_values_are_refused(tmp_path, checkpoint, kind):
+    payload = load_checkpoint(checkpoint)
+    convert = (lambda t: torch.empty_like(t, device="meta")) if kind == "meta" else (lambda t: t.to_sparse())
+    odd = tmp_path / f"{kind}.pt"
+    torch.save({**payload, "model": {k: convert(v) for k, v in payload["model"].items()}}, odd)
+    result = invoke("denoise", photo(tmp_path / "a.png"), "--model", odd, "--device", "cpu")
+    assert_refused(result, 1, f"{kind}.pt")
+    assert not (tmp_path / "a_denoised.png").exists()
+
+
+def test_resume_with_a_malformed_history(tmp_path, image_folder):
+    out = tmp_path / "run"
+    args = ["--data", image_folder, "--patch", "16", "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "2"]
+    assert invoke("train", *args, "--channels", "4", "--device", "cpu", "--out", out).exit_code == 0
+    payload = load_checkpoint(out / "last.pt")
+    payload["config"]["epochs"] = 2
+    payload["history"] = [{"epoch": 1, "train_loss": 0.1}]  # no validation score
+    save_checkpoint(out / "last.pt", payload, overwrite=True)
+    assert_refused(invoke("train", "--resume", out), 1, "last.pt", "a history row is")

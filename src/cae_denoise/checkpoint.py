@@ -171,6 +171,12 @@ def read_resume_point(path: str | Path) -> ResumePoint:
             raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (train_state {name} is {value!r})")
     if set(state) != set(TRAIN_STATE_FIELDS):
         raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (train_state fields {sorted(state)})")
+    for row in point.history:
+        numbers = isinstance(row, dict) and all(
+            isinstance(value, int | float) and not isinstance(value, bool) for value in row.values()
+        )
+        if not numbers or not {"epoch", "train_loss"} <= set(row) or not {"val_psnr", "val_loss"} & set(row):
+            raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (a history row is {str(row)[:80]})")
     return point
 
 
@@ -259,6 +265,10 @@ def _check_weights(model_on_meta: nn.Module, weights: Any, path: Path, arch: str
             f"{path}: weights do not fit architecture {arch!r} of this cae-denoise version ({detail})"
         )
     for name, tensor in weights.items():
+        if tensor.is_meta or tensor.layout != torch.strided:
+            raise CaeDenoiseError(
+                f"{path}: weight {name} is not a plain tensor of values ({tensor.layout}, {tensor.device})"
+            )
         if not tensor.is_floating_point():
             raise CaeDenoiseError(f"{path}: weight {name} is {tensor.dtype}, not floating point; the model is broken")
         if not bool(torch.isfinite(tensor).all()):

@@ -81,6 +81,15 @@ def side_by_side_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_side_by_side.png")
 
 
+def _resolved(path: Path) -> Path:
+    """``path`` made absolute with links resolved; a link loop (which cannot be resolved) stays as given, and
+    reading it then fails with a one-line error naming it."""
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError):
+        return path.absolute()
+
+
 def _has_magic(part: str) -> bool:
     return any(char in part for char in "*?[")
 
@@ -106,7 +115,7 @@ def expand_inputs(items: list[str]) -> list[Path]:
             found += _glob(item)
         else:
             found.append(path)
-    unique = list(dict.fromkeys(path.resolve() for path in found))
+    unique = list(dict.fromkeys(_resolved(path) for path in found))
     if not unique:
         raise CaeDenoiseError(f"no input images found in: {' '.join(items)}")
     return unique
@@ -164,14 +173,14 @@ def plan_outputs(
     claimed: dict[Path, list[Path]] = {}
     for plan in plans:
         for path in filter(None, (plan.output, plan.side_by_side)):
-            claimed.setdefault(path.resolve(), []).append(plan.source)
+            claimed.setdefault(_resolved(path), []).append(plan.source)
     inputs = set(sources)
     for plan in plans:
         for path in filter(None, (plan.output, plan.side_by_side)):
-            others = [other for other in claimed[path.resolve()] if other != plan.source]
+            others = [other for other in claimed[_resolved(path)] if other != plan.source]
             if others:
                 plan.refusal = f"{plan.source}: {others[0]} would write the same output {path}; rename one of them"
-            elif path.resolve() in inputs:
+            elif _resolved(path) in inputs:
                 plan.refusal = f"{plan.source}: output {path} would overwrite an input; use -o DIR"
             elif (path.exists() or path.is_symlink()) and not overwrite:
                 plan.refusal = f"{plan.source}: {path} exists; pass --overwrite to replace it"

@@ -32,7 +32,10 @@ def same_source(first: str, second: str) -> bool:
     """Whether two ``--data`` values name the same source, however the path is spelled."""
     if BUILTIN in (first, second):
         return first == second
-    return Path(first).resolve() == Path(second).resolve()
+    try:
+        return Path(first).resolve() == Path(second).resolve()
+    except (OSError, RuntimeError):  # a link loop: compare the spellings
+        return Path(first).absolute() == Path(second).absolute()
 
 
 def leakage(loaded: LoadedModel, data: str, images: list[NamedImage], noisy_data: str | None = None) -> list[str]:
