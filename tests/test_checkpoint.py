@@ -164,8 +164,8 @@ def test_truncated_checkpoint(tmp_path, checkpoint):
 def test_missing_checkpoint(tmp_path):
     with pytest.raises(CaeDenoiseError, match=r"nothing\.pt: checkpoint file not found"):
         load_model(tmp_path / "nothing.pt")
-    with pytest.raises(CaeDenoiseError, match="checkpoint file not found"):
-        load_model(tmp_path)  # a folder
+    with pytest.raises(CaeDenoiseError, match="is a folder, not a checkpoint file"):
+        load_model(tmp_path)
 
 
 def test_weights_that_do_not_fit(tmp_path, checkpoint):
@@ -308,3 +308,19 @@ def test_a_format_version_that_is_not_a_number_is_refused(tmp_path, version):
     torch.save({"format": FORMAT, "format_version": version}, path)
     with pytest.raises(CaeDenoiseError, match=r"odd\.pt: not a cae-denoise checkpoint \(format version"):
         load_checkpoint(path)
+
+
+def test_a_compressed_checkpoint_bomb_is_refused_before_it_is_unpacked(tmp_path, checkpoint, monkeypatch):
+    import zipfile
+
+    payload = load_checkpoint(checkpoint)
+    plain = tmp_path / "plain.pt"
+    torch.save({**payload, "padding": torch.zeros(8 * 2**20)}, plain)  # 32 MiB of zeros
+    bomb = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(plain) as source, zipfile.ZipFile(bomb, "w") as target:
+        for info in source.infolist():
+            target.writestr(zipfile.ZipInfo(info.filename, info.date_time), source.read(info), zipfile.ZIP_DEFLATED)
+    assert bomb.stat().st_size < 2**20
+    monkeypatch.setattr(torch, "load", lambda *args, **kwargs: pytest.fail("torch.load must not see the bomb"))
+    with pytest.raises(CaeDenoiseError, match=r"bomb\.pt: refused, it would unpack to 32 MiB"):
+        load_model(bomb)

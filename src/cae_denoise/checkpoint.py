@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import pickle
 import warnings
+import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ import torch
 from torch import nn
 
 from .config import MAX_CHANNELS, MAX_DEPTH, TrainConfig
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, one_line
 from .models import create_model, list_models, weights_sha256
 from .outputs import write_file
 
@@ -53,11 +54,38 @@ def _refused_global(error: Exception) -> str | None:
     return None
 
 
+#: A checkpoint may not unpack to more than this many times its size on disk, nor to more than MAX_UNPACKED_BYTES.
+#: torch.save stores records uncompressed (ratio 1); a crafted file can deflate them, and torch.load expands
+#: every record in memory before anything could be checked.
+MAX_EXPANSION = 4
+MAX_UNPACKED_BYTES = 4 * 2**30
+
+
+def _check_expansion(path: Path) -> None:
+    """Refuse a (zip-format) checkpoint whose records would unpack to far more memory than the file's size."""
+    if not zipfile.is_zipfile(path):
+        return  # not zip-based (a legacy pickle, or junk): torch.load refuses or reads it without inflating
+    try:
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (damaged archive: {one_line(error)})") from error
+    limit = min(MAX_UNPACKED_BYTES, MAX_EXPANSION * max(path.stat().st_size, 2**20))
+    if unpacked > limit:
+        raise CaeDenoiseError(
+            f"{path}: refused, it would unpack to {unpacked / 2**20:,.0f} MiB from {path.stat().st_size / 2**20:,.1f} "
+            "MiB on disk (a compressed checkpoint bomb?)"
+        )
+
+
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
     """Load and check a checkpoint without executing any code it may contain."""
     path = Path(path)
+    if path.is_dir():
+        raise CaeDenoiseError(f"{path}: is a folder, not a checkpoint file")
     if not path.is_file():
         raise CaeDenoiseError(f"{path}: checkpoint file not found")
+    _check_expansion(path)
     try:
         with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise next to our own message
             warnings.simplefilter("ignore")
