@@ -306,3 +306,14 @@ def test_resume_with_a_malformed_history(tmp_path, image_folder):
     payload["history"] = [{"epoch": 1, "train_loss": 0.1}]  # no validation score
     save_checkpoint(out / "last.pt", payload, overwrite=True)
     assert_refused(invoke("train", "--resume", out), 1, "last.pt", "a history row is")
+
+
+@pytest.mark.parametrize("name", ["bad\nfile.png", "\x1b[31mred.png", "bell\x07.png"])
+def test_control_characters_in_names_are_shown_escaped_on_one_line(tmp_path, model, name):
+    bad = tmp_path / name
+    bad.write_bytes(b"not an image")
+    result = invoke("denoise", bad, "--model", model, "--device", "cpu")
+    assert result.exit_code == 1
+    [line] = error_lines(result)
+    assert "\x1b" not in result.stderr and "\x07" not in result.stderr
+    assert repr(name)[1:-1] in line and line.endswith("not an image Pillow can read (unknown or corrupt format)")

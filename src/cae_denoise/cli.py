@@ -19,7 +19,14 @@ from rich.text import Text
 from . import cli_options as opt
 from .errors import CaeDenoiseError, UsageError
 from .images import DEFAULT_PNG_LEVEL
-from .progress import DenoiseProgress, ExperimentProgress, TrainingProgress, image_progress, new_progress
+from .progress import (
+    DenoiseProgress,
+    ExperimentProgress,
+    TrainingProgress,
+    image_progress,
+    new_progress,
+    printable,
+)
 
 console = Console(stderr=True, highlight=False)
 app = typer.Typer(
@@ -42,7 +49,7 @@ def friendly_errors(command: Command) -> Command:
         try:
             return command(*args, **kwargs)
         except CaeDenoiseError as error:
-            console.print(Text.assemble(("error: ", "bold red"), " ".join(str(error).split())), soft_wrap=True)
+            console.print(Text.assemble(("error: ", "bold red"), printable(str(error))), soft_wrap=True)
             raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
         except KeyboardInterrupt:
             console.print("[yellow]interrupted[/]")
@@ -53,7 +60,7 @@ def friendly_errors(command: Command) -> Command:
 
 def _say(message: str) -> None:
     """Print a line literally (file names may hold brackets that rich would take as markup)."""
-    console.print(Text(message), soft_wrap=True)
+    console.print(Text(printable(message)), soft_wrap=True)
 
 
 # --- train -----------------------------------------------------------------------------------------------

@@ -15,6 +15,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 
+def printable(text: str) -> str:
+    """``text`` safe for one terminal line: control characters (newlines, escape sequences that could recolour
+    or rewrite the terminal) are shown escaped, as Python writes them (``\\n``, ``\\x1b``)."""
+    return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
+
+
 def new_progress(console: Console) -> Progress:
     """A bar with a count, a free-text ``info`` field, elapsed and remaining time."""
     return Progress(
@@ -33,7 +39,7 @@ def image_progress(console: Console, label: str) -> Iterator[Callable[[str, str]
     """A bar over (image, method) evaluations; yields the ``on_image`` callback that advances it."""
     with new_progress(console) as progress:
         task = progress.add_task(label, total=None, info="")
-        yield lambda image, method: progress.update(task, advance=1, info=f"{method} on {image}")
+        yield lambda image, method: progress.update(task, advance=1, info=printable(f"{method} on {image}"))
 
 
 class TrainingProgress:
@@ -50,8 +56,10 @@ class TrainingProgress:
         self.progress.update(self.task, completed=start.global_step)
         self.progress.console.print(
             Text(
-                f"training {self.description}: {len(split.train)} train / {len(split.val)} val / "
-                f"{len(split.test)} test images{skipped}, device {start.device}{processes}"
+                printable(
+                    f"training {self.description}: {len(split.train)} train / {len(split.val)} val / "
+                    f"{len(split.test)} test images{skipped}, device {start.device}{processes}"
+                )
             )
         )
 
@@ -103,14 +111,16 @@ class DenoiseProgress:
         self.progress.update(self.tiles, completed=done, total=total)
 
     def on_file(self, result: Any) -> None:
-        self.progress.update(self.files, advance=1, info=result.source.name)
+        self.progress.update(self.files, advance=1, info=printable(result.source.name))
         if result.error:
-            self.progress.console.print(Text.assemble(("error: ", "bold red"), result.error), soft_wrap=True)
+            self.progress.console.print(Text.assemble(("error: ", "bold red"), printable(result.error)), soft_wrap=True)
             return
         self.progress.console.print(
             Text(
-                f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
-                f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)"
+                printable(
+                    f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
+                    f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)"
+                )
             ),
             soft_wrap=True,
         )

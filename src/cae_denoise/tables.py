@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .metrics import METRIC_NAMES
+from .progress import printable
 
 
 def format_metric(metric: str, value: float) -> str:
@@ -69,7 +70,7 @@ def print_evaluation(console: Console, report: dict[str, Any], title: str) -> No
         print_no_reference(console, report, title)
         return
     for level in report["levels"]:
-        table = Table(title=Text(f"{title}, {noise_label(level['noise'])}"), title_justify="left")
+        table = Table(title=Text(printable(f"{title}, {noise_label(level['noise'])}")), title_justify="left")
         table.add_column("method")
         for metric in METRIC_NAMES:
             table.add_column(metric.upper(), justify="right")
@@ -79,11 +80,11 @@ def print_evaluation(console: Console, report: dict[str, Any], title: str) -> No
             cells = [format_metric(m, body["mean"][m]) for m in METRIC_NAMES]
             if level["differences"]:
                 cells.append(_changes(level["differences"].get(name)))
-            table.add_row(Text(name), *cells)
+            table.add_row(Text(printable(name)), *cells)
         console.print(table)
         for label, rows in level["differences"].items():
             for row in rows.values():
-                console.print(Text(f"  {label} vs {level['reference']}, {row['verdict']}"), soft_wrap=True)
+                console.print(Text(printable(f"  {label} vs {level['reference']}, {row['verdict']}")), soft_wrap=True)
 
 
 def print_leakage_warnings(console: Console, report: dict[str, Any]) -> None:
@@ -94,7 +95,7 @@ def print_leakage_warnings(console: Console, report: dict[str, Any]) -> None:
             console.print(
                 Text.assemble(
                     ("warning: ", "yellow"),
-                    f"{label} was trained on {len(seen)} of these images; its scores are optimistic",
+                    printable(f"{label} was trained on {len(seen)} of these images; its scores are optimistic"),
                 )
             )
 
