@@ -65,10 +65,9 @@ def model(checkpoint) -> Path:
 
 
 def test_side_by_side_picture_that_is_an_input(tmp_path, model):
-    photo(tmp_path / "a.png")
-    photo(tmp_path / "a_denoised_side_by_side.png", 1)
+    inputs = [photo(tmp_path / "a.png"), photo(tmp_path / "a_denoised_side_by_side.png", 1)]  # named explicitly
     before = snapshot(tmp_path)
-    result = invoke("denoise", tmp_path, "--side-by-side", "--overwrite", "--model", model, "--device", "cpu")
+    result = invoke("denoise", *inputs, "--side-by-side", "--overwrite", "--model", model, "--device", "cpu")
     assert result.exit_code == 1
     assert any("would overwrite an input" in line for line in error_lines(result))
     after = snapshot(tmp_path)
@@ -317,3 +316,31 @@ def test_control_characters_in_names_are_shown_escaped_on_one_line(tmp_path, mod
     [line] = error_lines(result)
     assert "\x1b" not in result.stderr and "\x07" not in result.stderr
     assert repr(name)[1:-1] in line and line.endswith("not an image Pillow can read (unknown or corrupt format)")
+
+
+def test_running_again_on_a_folder_does_not_denoise_its_outputs(tmp_path, model):
+    photo(tmp_path / "a.png")
+    assert invoke("denoise", tmp_path, "--side-by-side", "--model", model, "--device", "cpu").exit_code == 0
+    before = snapshot(tmp_path)
+    again = invoke("denoise", tmp_path, "--side-by-side", "--model", model, "--device", "cpu")
+    assert again.exit_code == 1 and "0/1 files denoised" in again.stderr  # a.png only; its outputs exist
+    assert snapshot(tmp_path) == before
+    assert invoke("denoise", tmp_path, "--overwrite", "--model", model, "--device", "cpu").exit_code == 0
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_denoised.png", "a_denoised_side_by_side.png"]
+
+
+def test_a_refused_run_leaves_no_empty_output_folder(tmp_path, model):
+    for folder in ("a", "b"):
+        photo(tmp_path / folder / "x.png")
+    result = invoke("denoise", tmp_path / "a", tmp_path / "b", "-o", tmp_path / "out", "--model", model)
+    assert result.exit_code == 1 and not (tmp_path / "out").exists()
+
+
+def test_a_model_whose_output_overflows_is_that_file_s_error(tmp_path, checkpoint):
+    payload = load_checkpoint(checkpoint)
+    huge = {name: torch.full_like(tensor, 3e38) for name, tensor in payload["model"].items()}
+    broken = tmp_path / "huge.pt"
+    save_checkpoint(broken, {**payload, "model": huge}, overwrite=True)
+    result = invoke("denoise", photo(tmp_path / "a.png"), "--model", broken, "--device", "cpu")
+    assert_refused(result, 1, "a.png", "output holds NaN or infinite values")
+    assert "Warning" not in result.stderr and not (tmp_path / "a_denoised.png").exists()

@@ -539,3 +539,15 @@ def test_16_bit_png_with_alpha_stays_16_bit_and_keeps_its_kind(channels, graysca
     written = read_png_raw(data)
     # Pillow decodes these at 8-bit precision (see the xfail above), so the round trip is exact to 1/255
     assert np.abs(written / 65535.0 - pixels / 65535.0).max() <= 1 / 255 + 1e-6
+
+
+def test_corrupt_exif_warnings_do_not_reach_the_user(tmp_path):
+    import warnings
+
+    path = tmp_path / "odd_exif.png"
+    Image.fromarray(np.zeros((8, 9, 3), np.uint8)).save(path, exif=b"II*\x00" + b"\xff" * 200)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        decoded = decode_image(path)
+    assert [str(w.message) for w in caught] == []
+    assert decoded.rgb.shape == (8, 9, 3)

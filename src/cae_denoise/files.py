@@ -103,16 +103,22 @@ def _glob(pattern: str) -> list[Path]:
     return sorted(path for path in base.glob(str(Path(*parts[first_magic:]))) if path.is_file())
 
 
+def _is_output(path: Path) -> bool:
+    """Whether a file is named like an earlier run's output (``x_denoised.png``, ``x_denoised_side_by_side.png``)."""
+    return path.stem.endswith((SUFFIX, f"{SUFFIX}_side_by_side"))
+
+
 def expand_inputs(items: list[str]) -> list[Path]:
     """Files as given, image files inside folders (recursively, links to folders not followed) and glob
-    matches, without duplicates."""
+    matches, without duplicates. Folders and globs skip earlier outputs (``*_denoised*``), so running again on a
+    folder does not denoise its results; a file named explicitly is always taken."""
     found: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
-            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name))
+            found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name) and not _is_output(p))
         elif _has_magic(item) and not path.exists():
-            found += _glob(item)
+            found += [match for match in _glob(item) if not _is_output(match)]
         else:
             found.append(path)
     unique = list(dict.fromkeys(_resolved(path) for path in found))
@@ -248,7 +254,10 @@ def _denoise_one(
     except CaeDenoiseError as error:
         return FileResult(plan.source, error=str(error)), None
     tick = time.perf_counter()
-    clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
+    try:
+        clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
+    except CaeDenoiseError as error:
+        return FileResult(plan.source, error=f"{plan.source}: {error}"), None
     timings["model"] = time.perf_counter() - tick
     height, width = clean.shape[:2]
     result = FileResult(
@@ -278,10 +287,14 @@ def denoise_files(
     files found, ``on_tiles`` (done, total) tiles of the file in the model.
     """
     sources = expand_inputs(inputs)
-    target_dir = ensure_folder(out_dir, f"-o {out_dir}") if out_dir else None
+    target_dir = Path(out_dir) if out_dir else None
+    if target_dir is not None and target_dir.exists() and not target_dir.is_dir():
+        raise CaeDenoiseError(f"-o {target_dir}: exists and is not a folder")
     plans = plan_outputs(
         sources, target_dir, settings.fmt, overwrite=settings.overwrite, write_side_by_side=write_side_by_side
     )
+    if target_dir is not None and any(not plan.refusal for plan in plans):  # nothing to write: no empty folder
+        ensure_folder(target_dir, f"-o {target_dir}")
     if on_start:
         on_start(len(plans))
     results: list[FileResult] = []

@@ -109,6 +109,7 @@ def _reading(label: str, problem: str) -> Iterator[None]:
     """
     try:
         with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # e.g. Pillow's "Corrupt EXIF data": not the user's concern
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             yield
     except FileNotFoundError as error:

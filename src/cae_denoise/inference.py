@@ -14,6 +14,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from .errors import CaeDenoiseError
+
 DEFAULT_OVERLAP = 32
 
 
@@ -104,4 +106,6 @@ def denoise_array(
         if on_tiles:
             on_tiles(first + len(chunk), len(positions))
     total /= weights
+    if not bool(torch.isfinite(total).all()):  # e.g. finite but huge weights that overflow
+        raise CaeDenoiseError("the model's output holds NaN or infinite values; its weights are broken")
     return total.clamp_(0.0, 1.0).cpu().numpy()
