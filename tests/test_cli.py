@@ -485,3 +485,30 @@ def test_denoise_report_and_png_level(cli_run, photos, tmp_path):
     assert_one_line_error(again, "denoise.json exists", "--overwrite", code=2)
     bad = invoke("denoise", photos, "--model", cli_run / "best.pt", "--png-level", "10")
     assert_one_line_error(bad, "--png-level 10", code=2)
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [
+        (["denoise", "a.png", "--tile", "abc"], "Invalid value for '--tile'"),
+        (["denoise", "a.png", "--bogus"], "No such option: --bogus"),
+        (["evaluate"], "Missing argument 'checkpoint'"),
+    ],
+)
+def test_the_option_parser_s_errors_are_one_line_too(args, fragment):
+    done = subprocess.run([sys.executable, "-m", "cae_denoise", *args], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 2
+    [line] = done.stderr.strip().splitlines()
+    assert line.startswith("error: ") and fragment in line and line.endswith("--help)")
+
+
+def test_exit_codes_through_the_real_entry_point(tmp_path):
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image")
+    done = subprocess.run(
+        [sys.executable, "-m", "cae_denoise", "denoise", str(bad), "--device", "cpu"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1 and "bad.png: not an image" in done.stderr
+    version = subprocess.run([sys.executable, "-m", "cae_denoise", "--version"], capture_output=True, text=True)
+    assert version.returncode == 0 and version.stdout.startswith("cae-denoise ")

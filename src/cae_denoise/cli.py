@@ -7,6 +7,7 @@ Errors a user can cause become one red line and exit code 2 (bad usage) or 1 (ba
 from __future__ import annotations
 
 import functools
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -359,5 +360,20 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. The option parser's errors become one ``error:`` line too (exit 2), like every
+    other error, instead of a boxed usage message; Ctrl-C before a command starts exits with 130."""
+    try:
+        code = app(standalone_mode=False, prog_name="cae-denoise")
+    except Exception as error:
+        if type(error).__name__ == "Abort":  # the parser's Ctrl-C
+            console.print("[yellow]interrupted[/]")
+            sys.exit(130)
+        if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):  # not a parser error: a bug
+            raise
+        message = error.format_message()
+        if message:  # empty when the help was shown instead (no arguments at all)
+            command = getattr(getattr(error, "ctx", None), "command_path", None) or "cae-denoise"
+            line = Text.assemble(("error: ", "bold red"), printable(f"{message} (see {command} --help)"))
+            console.print(line, soft_wrap=True)
+        sys.exit(error.exit_code)
+    sys.exit(code if isinstance(code, int) else 0)
