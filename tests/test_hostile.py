@@ -344,3 +344,23 @@ def test_a_model_whose_output_overflows_is_that_file_s_error(tmp_path, checkpoin
     result = invoke("denoise", photo(tmp_path / "a.png"), "--model", broken, "--device", "cpu")
     assert_refused(result, 1, "a.png", "output holds NaN or infinite values")
     assert "Warning" not in result.stderr and not (tmp_path / "a_denoised.png").exists()
+
+
+@pytest.mark.parametrize(("epoch", "step"), [(10**6, 0), (-5, 0), (1, 999)])
+def test_resume_counters_that_do_not_fit_the_run_are_refused(tmp_path, image_folder, epoch, step):
+    out = tmp_path / "run"
+    args = ["--data", image_folder, "--patch", "16", "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "2"]
+    assert invoke("train", *args, "--channels", "4", "--device", "cpu", "--out", out).exit_code == 0
+    payload = load_checkpoint(out / "last.pt")
+    payload["config"]["epochs"] = 2
+    payload["train_state"] = {**payload["train_state"], "epoch": epoch, "global_step": step}
+    save_checkpoint(out / "last.pt", payload, overwrite=True)
+    before = snapshot(out)
+    assert_refused(invoke("train", "--resume", out), 1, "last.pt", "counters do not describe a point of this run")
+    assert snapshot(out) == before
+
+
+def test_an_empty_model_name_and_a_folder_are_clear(tmp_path):
+    source = photo(tmp_path / "a.png")
+    assert_refused(invoke("denoise", source, "--model", ""), 2, "--model: give a checkpoint file")
+    assert_refused(invoke("denoise", source, "--model", tmp_path), 1, "is a folder, not a checkpoint file")

@@ -111,7 +111,7 @@ def test_archives_work_on_either_side(pair_folders, tmp_path, kind):
 def test_no_pairs_and_builtin_are_errors(pair_folders, tmp_path):
     clean, _ = pair_folders
     save_png(tmp_path / "other" / "zzz.png", texture(20, 20, 1))
-    with pytest.raises(CaeDenoiseError, match="no file pairs up"):
+    with pytest.raises(CaeDenoiseError, match=r"no usable file pairs \(same relative path, any extension\)"):
         load_pairs(str(clean), str(tmp_path / "other"))
     with pytest.raises(UsageError, match="built-in photos have no noisy captures"):
         load_pairs("builtin", str(clean))
@@ -170,3 +170,11 @@ def test_cli_trains_and_evaluates_on_pairs(pair_folders, tmp_path):
     )
     refused = CliRunner().invoke(app, ["train", "--noisy-data", str(noisy), "--data", "builtin", "--device", "cpu"])
     assert refused.exit_code == 2 and "built-in photos have no noisy captures" in refused.stderr
+
+
+def test_pairs_that_all_differ_in_size_say_so(pair_folders, tmp_path):
+    clean, _ = pair_folders
+    for name in NAMES:
+        save_png(tmp_path / "small" / name, texture(30, 44, 1))
+    with pytest.raises(CaeDenoiseError, match=r"no usable file pairs; 8 matched by name but differ in size"):
+        load_pairs(str(clean), str(tmp_path / "small"))

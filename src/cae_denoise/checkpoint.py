@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from .config import MAX_CHANNELS, MAX_DEPTH, TrainConfig
-from .errors import CaeDenoiseError, one_line
+from .errors import CaeDenoiseError, UsageError, one_line
 from .models import create_model, list_models, weights_sha256
 from .outputs import write_file
 
@@ -31,6 +31,8 @@ DEFAULT_MODEL = "default"
 
 def resolve_model_path(spec: str | Path) -> Path:
     """A checkpoint path as given, or the shipped default model's path for ``"default"``."""
+    if not str(spec).strip():
+        raise UsageError("--model: give a checkpoint file, or 'default' for the shipped model")
     if str(spec) != DEFAULT_MODEL:
         return Path(spec)
     path = Path(__file__).parent / "assets" / "default_model.pt"

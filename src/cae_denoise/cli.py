@@ -213,7 +213,7 @@ def _evaluate_and_report(
     from .outputs import check_output_option
     from .pictures import GridCollector, save_png
     from .reports import write_report
-    from .tables import print_evaluation, print_leakage_warnings
+    from .tables import print_evaluation, print_leakage_warnings, print_skipped_files
 
     sigmas = parse_sigma_list(sigma)
     check_output_option(report, "--report", ".json", overwrite=overwrite)
@@ -231,6 +231,7 @@ def _evaluate_and_report(
             on_image=on_image,
             grid=collector,
         )
+    print_skipped_files(console, body)
     print_leakage_warnings(console, body)
     print_evaluation(console, body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
     _say(f"wrote {write_report(report, kind, body, overwrite=overwrite)}")

@@ -99,5 +99,7 @@ def load_pairs(clean_spec: str, noisy_spec: str) -> PairedSource:
     for key in sorted(set(noisy_by_key) - set(clean_by_key)):
         skipped.append((f"{noisy_spec}:{noisy_by_key[key].name}", f"no clean counterpart in {clean_spec}"))
     if not pairs:
-        raise CaeDenoiseError(f"{clean_spec} and {noisy_spec}: no file pairs up (same relative path, any extension)")
+        sizes = sum("differs from its noisy counterpart" in reason for _, reason in skipped)
+        detail = f"; {sizes} matched by name but differ in size" if sizes else " (same relative path, any extension)"
+        raise CaeDenoiseError(f"{clean_spec} and {noisy_spec}: no usable file pairs{detail}")
     return PairedSource(clean_spec, noisy_spec, pairs, skipped)

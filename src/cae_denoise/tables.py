@@ -87,6 +87,14 @@ def print_evaluation(console: Console, report: dict[str, Any], title: str) -> No
                 console.print(Text(printable(f"  {label} vs {level['reference']}, {row['verdict']}")), soft_wrap=True)
 
 
+def print_skipped_files(console: Console, report: dict[str, Any]) -> None:
+    """One line saying how many files of the data were left out, and why the first one was (all are in the report)."""
+    skipped = report.get("skipped_files") or []
+    if skipped:
+        more = f" (and {len(skipped) - 1} more; see the report)" if len(skipped) > 1 else ""
+        console.print(Text.assemble(("note: ", "yellow"), printable(f"skipped {skipped[0]}{more}")), soft_wrap=True)
+
+
 def print_leakage_warnings(console: Console, report: dict[str, Any]) -> None:
     """A warning for every model that was trained on some of the images it is scored on."""
     for label, info in report["methods"].items():

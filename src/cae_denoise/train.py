@@ -270,7 +270,18 @@ def restore(
             ) from error
     else:  # saved at an interruption, when only rank 0's stream was at hand: a fresh, seeded stream
         generator.manual_seed(sampler_seed(config, rank, offset=int(point.train_state["global_step"])))
-    return TrainState(**point.train_state, history=point.history)
+    state = TrainState(**point.train_state, history=point.history)
+    consistent = (
+        0 <= state.epoch <= config.epochs
+        and 0 <= state.step_in_epoch <= config.steps_per_epoch  # = at a Ctrl-C just before the epoch end
+        and state.global_step == state.epoch * config.steps_per_epoch + state.step_in_epoch
+        and len(state.history) == state.epoch
+    )
+    if not consistent:
+        raise CaeDenoiseError(
+            f"{path}: its counters do not describe a point of this run (epoch {state.epoch}, step {state.global_step})"
+        )
+    return state
 
 
 def existing_run_files(out: Path, *, resume: bool, overwrite: bool) -> list[str]:
