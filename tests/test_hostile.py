@@ -364,3 +364,13 @@ def test_an_empty_model_name_and_a_folder_are_clear(tmp_path):
     source = photo(tmp_path / "a.png")
     assert_refused(invoke("denoise", source, "--model", ""), 2, "--model: give a checkpoint file")
     assert_refused(invoke("denoise", source, "--model", tmp_path), 1, "is a folder, not a checkpoint file")
+
+
+@pytest.mark.parametrize(
+    ("args", "fragment"),
+    [(["--sigma", "25,"], "an empty item"), (["--sigma", ",25"], "an empty item"), (["--device", "cpu:1"], "cpu:1")],
+)
+def test_option_values_that_look_almost_right(args, fragment, tmp_path):
+    result = invoke("evaluate", "default", "--report", tmp_path / "r.json", *args)
+    assert_refused(result, 2, fragment)
+    assert not (tmp_path / "r.json").exists()

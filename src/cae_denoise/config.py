@@ -229,7 +229,7 @@ def resolve_device(name: str) -> torch.device:
         device = torch.device(name)
     except (RuntimeError, TypeError, ValueError):
         device = None
-    if device is None or device.type not in DEVICE_TYPES:
+    if device is None or device.type not in DEVICE_TYPES or (device.type != "cuda" and device.index not in (None, 0)):
         raise UsageError(f"--device {name!r}: not a supported device (use auto, cpu, cuda, cuda:N or mps)")
     if device.type == "cuda" and not torch.cuda.is_available():
         raise UsageError(f"--device {name}: CUDA is not available in this PyTorch build or machine")

@@ -83,7 +83,10 @@ def parse_sigma(text: str, *, clip: bool = True) -> GaussianNoise:
 
 def parse_sigma_list(text: str) -> list[float]:
     """Parse ``"15,25,50"`` into fixed levels, each in [0, 255]."""
-    levels = [parse_sigma(part) for part in str(text).split(",") if part.strip()]
+    parts = str(text).split(",")
+    if any(not part.strip() for part in parts):
+        raise UsageError(f"--sigma {text!r}: expected one level or a comma list like 15,25,50 (an empty item)")
+    levels = [parse_sigma(part) for part in parts]
     if not levels or any(level.is_blind for level in levels):
         raise UsageError(f"--sigma {text!r}: expected one level or a comma list like 15,25,50")
     return [level.sigma_min for level in levels]
