@@ -14,7 +14,7 @@ from PIL import Image
 
 from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.files import OutputSettings, denoise_files, expand_inputs, output_path
-from cae_denoise.images import decode_image
+from cae_denoise.images import decode_image, encode_image
 from cae_denoise.inference import denoise_array
 from cae_denoise.noise import GaussianNoise, estimate_noise_sigma
 
@@ -360,3 +360,20 @@ def test_png_level_changes_the_size_not_the_pixels():
     np.testing.assert_array_equal(np.asarray(Image.open(io.BytesIO(fast))), np.asarray(Image.open(io.BytesIO(small))))
     fast16, small16 = encode_image(pixels, bit_depth=16, png_level=1), encode_image(pixels, bit_depth=16, png_level=9)
     assert len(small16) <= len(fast16) and read_png_raw(fast16).tolist() == read_png_raw(small16).tolist()
+
+
+def test_what_an_output_format_cannot_keep_is_said_not_dropped_silently(tmp_path, loaded_model):
+    rgba = tmp_path / "rgba.png"
+    Image.fromarray(to_uint8(np.dstack([_noisy_texture(16, 18), np.ones((16, 18))]))).save(rgba)
+    gray16 = tmp_path / "gray16.png"
+    Image.fromarray((_noisy_texture(16, 18)[..., 0] * 65535).astype(np.uint16)).save(gray16)
+    [as_jpeg] = denoise_files(loaded_model, [str(rgba)], settings=OutputSettings("jpeg"))
+    assert as_jpeg.notes == ["JPEG has no alpha channel: transparency dropped"]
+    [kept] = denoise_files(loaded_model, [str(gray16)], settings=OutputSettings("tiff"))
+    assert kept.notes == [] and np.asarray(Image.open(kept.output)).dtype == np.uint16
+    [as_png] = denoise_files(loaded_model, [str(rgba)], out_dir=tmp_path / "png")
+    assert as_png.notes == [] and as_png.to_dict()["notes"] == []
+    rgb16 = tmp_path / "rgb16.png"
+    rgb16.write_bytes(encode_image(_noisy_texture(16, 18), bit_depth=16))
+    [as_tiff] = denoise_files(loaded_model, [str(rgb16)], settings=OutputSettings("tiff"))
+    assert as_tiff.notes == ["written at 8 bits (TIFF output here holds 16 bits only for grayscale without alpha)"]

@@ -51,6 +51,7 @@ class FileResult:
     side_by_side: Path | None = None
     bit_depth: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-safe record of this file, for ``denoise --report``."""
@@ -62,6 +63,7 @@ class FileResult:
             "megapixels": self.megapixels,
             "bit_depth": self.bit_depth,
             "estimated_sigma_255": self.estimated_sigma,
+            "notes": self.notes,
             "seconds": {**self.timings, "total": self.seconds},
         }
 
@@ -201,6 +203,20 @@ def encoder_threads() -> int:
     return max(1, min(4, (os.cpu_count() or 1) // 4))
 
 
+def format_losses(decoded: DecodedImage, fmt: str) -> list[str]:
+    """What the output format cannot keep of this input (said to the user rather than dropped silently)."""
+    losses = []
+    jpeg = FORMAT_SUFFIXES[fmt.lower()] == ".jpg"
+    if jpeg and decoded.alpha is not None:
+        losses.append("JPEG has no alpha channel: transparency dropped")
+    sixteen_bit_kept = not jpeg and (
+        FORMAT_SUFFIXES[fmt.lower()] == ".png" or (decoded.grayscale and decoded.alpha is None)
+    )
+    if decoded.bit_depth == 16 and not sixteen_bit_kept:
+        losses.append(f"written at 8 bits ({fmt.upper()} output here holds 16 bits only for grayscale without alpha)")
+    return losses
+
+
 def _read(source: Path) -> tuple[DecodedImage, float, dict[str, float]]:
     """Decode a file and estimate its noise level (in the reader thread); returns the timings too."""
     tick = time.perf_counter()
@@ -263,6 +279,7 @@ def _denoise_one(
     result = FileResult(
         plan.source, plan.output, None, height * width / 1e6, 0.0, sigma, plan.side_by_side, decoded.bit_depth, timings
     )
+    result.notes = format_losses(decoded, settings.fmt)
     return result, writer.submit(_encode_and_write, plan, decoded, clean, settings)
 
 

@@ -124,3 +124,5 @@ class DenoiseProgress:
             ),
             soft_wrap=True,
         )
+        for note in result.notes:
+            self.progress.console.print(Text.assemble(("note: ", "yellow"), printable(f"{result.source}: {note}")))
