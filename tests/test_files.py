@@ -85,7 +85,6 @@ def test_jpeg_and_tiff_outputs(tmp_path, loaded_model):
 
 
 def test_16_bit_rgb_png_stays_16_bit(tmp_path, loaded_model):
-    from cae_denoise.images import encode_image
 
     source = tmp_path / "deep_rgb.png"
     source.write_bytes(encode_image(_noisy_texture(21, 23), bit_depth=16))
@@ -352,7 +351,6 @@ def test_timings_and_report_record_every_stage(tmp_path, loaded_model):
 
 
 def test_png_level_changes_the_size_not_the_pixels():
-    from cae_denoise.images import encode_image
 
     pixels = _noisy_texture(64, 64)
     fast, small = encode_image(pixels, png_level=1), encode_image(pixels, png_level=9)
