@@ -178,17 +178,18 @@ def plan_outputs(
     for source in sources:
         output = output_path(source, out_dir, fmt)
         plans.append(PlannedFile(source, output, side_by_side_path(output) if write_side_by_side else None))
+    resolved = {path: _resolved(path) for plan in plans for path in filter(None, (plan.output, plan.side_by_side))}
     claimed: dict[Path, list[Path]] = {}
     for plan in plans:
         for path in filter(None, (plan.output, plan.side_by_side)):
-            claimed.setdefault(_resolved(path), []).append(plan.source)
+            claimed.setdefault(resolved[path], []).append(plan.source)
     inputs = set(sources)
     for plan in plans:
         for path in filter(None, (plan.output, plan.side_by_side)):
-            others = [other for other in claimed[_resolved(path)] if other != plan.source]
+            others = [other for other in claimed[resolved[path]] if other != plan.source]
             if others:
                 plan.refusal = f"{plan.source}: {others[0]} would write the same output {path}; rename one of them"
-            elif _resolved(path) in inputs:
+            elif resolved[path] in inputs:
                 plan.refusal = f"{plan.source}: output {path} would overwrite an input; use -o DIR"
             elif (path.exists() or path.is_symlink()) and not overwrite:
                 plan.refusal = f"{plan.source}: {path} exists; pass --overwrite to replace it"
