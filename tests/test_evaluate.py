@@ -74,7 +74,7 @@ def test_a_better_method_scores_better(images):
 def test_evaluation_to_dict(images):
     result = evaluate_methods({"identity": lambda noisy: noisy}, images, sigma_255=15, seed=2)
     body = result.to_dict()
-    assert body["noise"] == {"kind": "gaussian", "sigma_255": 15, "clip": True, "seed": 2}
+    assert body["noise"] == {"kind": "gaussian", "sigma_255": 15, "spec": "gaussian:15", "clip": True, "seed": 2}
     assert [row["image"] for row in body["methods"]["identity"]["per_image"]] == result.images
     assert body["methods"]["identity"]["mean"] == result.methods["identity"].mean
     assert set(body["conventions"]) == {"ssim", "psnr"}

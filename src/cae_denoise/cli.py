@@ -11,7 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
 from rich.console import Console
@@ -28,6 +28,9 @@ from .progress import (
     new_progress,
     printable,
 )
+
+if TYPE_CHECKING:
+    from .noise import NoiseModel
 
 console = Console(stderr=True, highlight=False)
 app = typer.Typer(
@@ -141,18 +144,21 @@ def evaluate(
     data: opt.DataOption = "builtin",
     noisy_data: opt.NoisyDataOption = None,
     split: opt.SplitOption = "test",
-    sigma: opt.EvalSigmaOption = "25",
+    sigma: opt.EvalSigmaOption = None,
+    noise: opt.EvalNoiseOption = None,
     seed: opt.NoiseSeedOption = 0,
     device: opt.DeviceOption = "auto",
     report: opt.ReportOption = None,
     overwrite: opt.OverwriteReportOption = False,
 ) -> None:
+    from .noise import evaluation_noises
+
     default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
     _evaluate_and_report(
         [checkpoint],
         data,
         split,
-        sigma,
+        evaluation_noises(sigma, noise),
         seed,
         device,
         report or default_report,
@@ -169,20 +175,23 @@ def compare(
     data: opt.DataOption = "builtin",
     noisy_data: opt.NoisyDataOption = None,
     split: opt.SplitOption = "test",
-    sigma: opt.EvalSigmaOption = "25",
+    sigma: opt.EvalSigmaOption = None,
+    noise: opt.EvalNoiseOption = None,
     seed: opt.NoiseSeedOption = 0,
     device: opt.DeviceOption = "auto",
     report: opt.ReportOption = Path("compare_report.json"),
     grid: opt.GridOption = None,
     overwrite: opt.OverwriteReportOption = False,
 ) -> None:
+    from .noise import evaluation_noises
+
     if len(methods) < 2:
         raise UsageError("compare needs at least two checkpoints or methods")
     _evaluate_and_report(
         list(methods),
         data,
         split,
-        sigma,
+        evaluation_noises(sigma, noise),
         seed,
         device,
         report,
@@ -197,7 +206,7 @@ def _evaluate_and_report(
     specs: list[str],
     data: str,
     split: str,
-    sigma: str,
+    noises: list[NoiseModel],
     seed: int,
     device: str,
     report: Path,
@@ -209,13 +218,11 @@ def _evaluate_and_report(
 ) -> None:
     from .config import resolve_device
     from .evaluate import evaluate_specs
-    from .noise import parse_sigma_list
     from .outputs import check_output_option
     from .pictures import GridCollector, save_png
     from .reports import write_report
-    from .tables import print_evaluation, print_leakage_warnings, print_skipped_files
+    from .tables import noise_label, print_evaluation, print_leakage_warnings, print_skipped_files
 
-    sigmas = parse_sigma_list(sigma)
     check_output_option(report, "--report", ".json", overwrite=overwrite)
     check_output_option(grid, "--grid", ".png", overwrite=overwrite)
     collector = GridCollector() if grid is not None else None
@@ -225,7 +232,7 @@ def _evaluate_and_report(
             data=data,
             noisy_data=noisy_data,
             split=split,
-            sigmas_255=sigmas,
+            noises=noises,
             seed=seed,
             device=resolve_device(device),
             on_image=on_image,
@@ -237,7 +244,7 @@ def _evaluate_and_report(
     _say(f"wrote {write_report(report, kind, body, overwrite=overwrite)}")
     if grid is not None and collector is not None:
         picture = save_png(collector.picture(body["images"]), grid, overwrite=overwrite)
-        _say(f"wrote {picture} (sigma {sigmas[0]:g}, central crops)")
+        _say(f"wrote {picture} ({noise_label(body['levels'][0]['noise'])}, central crops)")
 
 
 # --- experiment --------------------------------------------------------------------------------------------
@@ -246,11 +253,13 @@ def _evaluate_and_report(
 @app.command(help=opt.help_text(opt.EXPERIMENT_HELP))
 @friendly_errors
 def experiment(
+    context: typer.Context,
     archs: opt.ArchsOption = "baseline,leaky",
     seeds: opt.SeedsOption = 6,
     out: opt.ExperimentOutOption = Path("runs/experiment"),
     data: opt.DataOption = opt.DEFAULTS.data,
     sigma: opt.TrainSigmaOption = opt.DEFAULTS.sigma,
+    noise: opt.TrainNoiseOption = None,
     val_sigma: opt.ValSigmaOption = opt.DEFAULTS.val_sigma,
     patch: opt.PatchOption = opt.DEFAULTS.patch,
     resize: opt.ResizeOption = opt.DEFAULTS.resize,
@@ -265,9 +274,10 @@ def experiment(
     from .reports import write_report
     from .tables import print_experiment
 
+    opt.refuse_sigma_with_noise(context, noise)
     names = [name.strip() for name in archs.split(",") if name.strip()]
     base = opt.train_config_from(
-        {key: value for key, value in locals().items() if key not in ("out", "archs", "seeds")}
+        {key: value for key, value in locals().items() if key not in ("out", "archs", "seeds", "context")}
     )
     with new_progress(console) as progress:
         shown = ExperimentProgress(progress, len(names) * seeds, base.total_steps)

@@ -11,6 +11,7 @@ from typing import Annotated, Any
 import typer
 
 from .config import TrainConfig
+from .errors import UsageError
 
 DEFAULTS = TrainConfig()
 
@@ -38,6 +39,15 @@ DataOption = Annotated[
 OutOption = Annotated[Path | None, typer.Option(help="Output folder. Default: runs/ARCH.", show_default=False)]
 TrainSigmaOption = Annotated[
     str, typer.Option("--sigma", help="Training noise sigma on the 0-255 scale: 25, or a range 5-50 (blind).")
+]
+TrainNoiseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--noise",
+        help="Training noise model instead of --sigma: gaussian:5-50, poisson-gaussian, camera (camera:low, "
+        "camera:high, camera:high:jpeg=none), jpeg:90, or a mixture such as gaussian:0-55+camera.",
+        show_default=False,
+    ),
 ]
 PatchOption = Annotated[int, typer.Option(help="Train on random PATCH x PATCH crops, with flips and rotations.")]
 ResizeOption = Annotated[
@@ -76,7 +86,21 @@ ValSigmaOption = Annotated[
 ]
 SplitOption = Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")]
 EvalSigmaOption = Annotated[
-    str, typer.Option("--sigma", help="Noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table each).")
+    str | None,
+    typer.Option(
+        "--sigma",
+        help="Gaussian noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table each). [default: 25]",
+        show_default=False,
+    ),
+]
+EvalNoiseOption = Annotated[
+    str | None,
+    typer.Option(
+        "--noise",
+        help="Noise model(s) instead of --sigma, a comma list gives one table each: camera:low,camera:high, "
+        "poisson-gaussian, jpeg:90, gaussian:25. Classical methods then get each image's estimated level.",
+        show_default=False,
+    ),
 ]
 NoiseSeedOption = Annotated[
     int, typer.Option("--seed", help="Noise seed: the same seed gives every method the same noisy pixels.")
@@ -112,6 +136,12 @@ def given_on_command_line(context: typer.Context, names: list[str]) -> list[str]
     """The ``--option`` spellings of those ``names`` the user typed."""
     given = [name for name in names if source_name(context, name) == "COMMANDLINE"]
     return ["--" + ("compile" if name == "compile_model" else name).replace("_", "-") for name in given]
+
+
+def refuse_sigma_with_noise(context: typer.Context, noise: str | None) -> None:
+    """``--sigma`` and ``--noise`` both name the training noise: giving both is a usage error."""
+    if noise is not None and given_on_command_line(context, ["sigma"]):
+        raise UsageError("give --sigma or --noise, not both (--sigma 5-50 is the same as --noise gaussian:5-50)")
 
 
 # --- options and arguments of single commands ---------------------------------------------------------------

@@ -14,7 +14,7 @@ from .errors import CaeDenoiseError, UsageError
 if TYPE_CHECKING:
     import torch
 
-    from .noise import GaussianNoise
+    from .noise import NoiseModel
 
 SCHEDULES = ("constant", "cosine")
 #: Devices the tool can run on (``torch.device`` accepts more, such as meta or xpu, which it cannot use).
@@ -29,13 +29,15 @@ MAX_DEPTH = 6
 class TrainConfig:
     """Everything that defines a training run; the checkpoint stores it as a dict.
 
-    ``sigma`` is on the 0-255 scale: one level (``"25"``) or a range (``"5-50"``, blind training).
+    ``sigma`` is on the 0-255 scale: one level (``"25"``) or a range (``"5-50"``, blind training); ``noise``,
+    when set, replaces it with any noise model (``noise.parse_noise``: ``camera``, ``gaussian:0-55+camera``).
     Samples are random ``patch`` x ``patch`` crops, or whole images resized to ``resize`` x ``resize``
     when ``resize`` is set. One epoch is ``steps_per_epoch`` optimiser steps of ``batch_size`` samples.
     ``grad_clip`` > 0 clips the gradient norm (0 turns it off). ``schedule`` is ``constant`` or ``cosine``
     (learning rate decayed to 0 over the run). ``dead_leaves`` adds that many procedural 256x256 images
     (see ``synthetic.py``) to the training images. ``amp`` trains in bfloat16 autocast (GPUs with bf16,
-    or CPUs); ``compile`` wraps the model in ``torch.compile``.
+    or CPUs); ``compile`` wraps the model in ``torch.compile``. ``init`` starts from the weights of a checkpoint
+    (or ``default``) instead of random ones: fine-tuning; parameters it lacks keep their initial values.
     """
 
     arch: str = "leaky"
@@ -61,6 +63,8 @@ class TrainConfig:
     val_sigma: float = 25.0
     val_seed: int = 0
     noisy_data: str | None = None
+    noise: str | None = None
+    init: str | None = None
 
     def __post_init__(self) -> None:
         if not self.out:  # the run folder follows the architecture unless given
@@ -81,7 +85,7 @@ class TrainConfig:
         from .objectives import PAIRS, SYNTHETIC
 
         if self.kind == SYNTHETIC:
-            return f"{self.data}, sigma {self.sigma}"
+            return f"{self.data}, noise {self.noise}" if self.noise else f"{self.data}, sigma {self.sigma}"
         if self.kind == PAIRS:
             return f"{self.data} paired with {self.noisy_data}"
         return f"{self.noisy_data} (noisy photos alone, self-supervised)"
@@ -121,11 +125,11 @@ class TrainConfig:
         candidates = {"channels": self.channels, "depth": self.depth, "negative_slope": self.negative_slope}
         return {key: value for key, value in candidates.items() if key in accepted and value is not None}
 
-    def noise(self) -> GaussianNoise:
-        """The training noise model that ``sigma`` describes."""
-        from .noise import parse_sigma
+    def noise_model(self) -> NoiseModel:
+        """The training noise model that ``noise``, else ``sigma``, describes."""
+        from .noise import parse_noise, parse_sigma
 
-        return parse_sigma(self.sigma)
+        return parse_noise(self.noise) if self.noise else parse_sigma(self.sigma)
 
     def validate(self) -> None:
         """Check every option before any work starts; raises ``UsageError`` naming the option."""
@@ -133,7 +137,7 @@ class TrainConfig:
             self.arch_args()
         except CaeDenoiseError as error:
             raise UsageError(f"--arch: {error}") from error
-        self.noise()
+        self.noise_model()
         checks = [
             (self.patch >= 8, f"--patch {self.patch}: must be at least 8 pixels"),
             (self.resize is None or self.resize >= 8, f"--resize {self.resize}: must be at least 8 pixels"),

@@ -26,7 +26,7 @@ from .metrics import (
     image_metrics,
     mean_metrics,
 )
-from .noise import GaussianNoise
+from .noise import GaussianNoise, NoiseModel
 from .pairs import load_pairs
 from .pictures import GridCollector
 from .reports import environment
@@ -79,6 +79,7 @@ def evaluate_methods(
     images: list[NamedImage],
     *,
     sigma_255: float | None = None,
+    noise: NoiseModel | None = None,
     seed: int = 0,
     noisy_images: list[np.ndarray] | None = None,
     noisy_data: str | None = None,
@@ -88,18 +89,18 @@ def evaluate_methods(
 ) -> Evaluation:
     """Score each method (plus ``noisy``, the identity, unless ``include_noisy`` is off) against clean ``images``.
 
-    The inputs are seeded Gaussian noisy copies at ``sigma_255`` (noise fixed by ``seed`` and image index), or,
-    for real pairs, ``noisy_images`` as they are (one per image, from ``noisy_data``). ``on_image(image,
-    method)`` reports progress; ``on_output(index, method, output)`` sees every output, and the clean
-    reference first, as method ``CLEAN``.
+    The inputs are seeded noisy copies (noise fixed by ``seed`` and image index) made by ``noise``, or by
+    Gaussian noise at ``sigma_255`` (its shorthand), or, for real pairs, ``noisy_images`` as they are (one per
+    image, from ``noisy_data``). ``on_image(image, method)`` reports progress; ``on_output(index, method,
+    output)`` sees every output, and the clean reference first, as method ``CLEAN``.
     """
     if not images:
         raise CaeDenoiseError("no test images to evaluate on")
     if seed < 0:
         raise UsageError(f"--seed {seed}: must be 0 or more")
     if noisy_images is None:
-        noise = GaussianNoise(sigma_255, sigma_255)
-        description = {"kind": "gaussian", "sigma_255": sigma_255, "clip": True, "seed": seed}
+        noise = noise or GaussianNoise(sigma_255, sigma_255)
+        description = noise_description(noise, seed)
     else:
         description = {"kind": "real noisy/clean pairs", "noisy_data": noisy_data}
     result = Evaluation([image.name for image in images], description)
@@ -125,6 +126,13 @@ def evaluate_methods(
     result.methods = {name: MethodScores(rows[name], seconds[name]) for name in rows}
     result.metric_seconds = metric_seconds
     return result
+
+
+def noise_description(noise: NoiseModel, seed: int) -> dict[str, Any]:
+    """A report's record of seeded noise: one Gaussian level as ``sigma_255``, any model by its ``spec``."""
+    if noise.known_sigma_255 is not None:
+        return {"kind": "gaussian", "sigma_255": noise.known_sigma_255, "spec": noise.spec, "clip": True, "seed": seed}
+    return {"kind": "synthetic", "spec": noise.spec, "settings": noise.to_dict(), "seed": seed}
 
 
 def compare_with_reference(
@@ -159,18 +167,19 @@ def _level(
     *,
     device: str | torch.device,
     seed: int,
-    sigma_255: float | None = None,
+    noise: NoiseModel | None = None,
     noisy_images: list[np.ndarray] | None = None,
     noisy_data: str | None = None,
     on_image: Callable[[str, str], None] | None = None,
     on_output: Callable[[int, str, np.ndarray], None] | None = None,
 ) -> dict[str, Any]:
     """Every method scored on one noise, and each one's paired comparison with the first method."""
-    denoisers = {m.label: m.denoiser(sigma_255, device) for m in methods if m.label != NOISY}
+    known_sigma = noise.known_sigma_255 if noise is not None else None
+    denoisers = {m.label: m.denoiser(known_sigma, device) for m in methods if m.label != NOISY}
     evaluation = evaluate_methods(
         denoisers,
         images,
-        sigma_255=sigma_255,
+        noise=noise,
         seed=seed,
         noisy_images=noisy_images,
         noisy_data=noisy_data,
@@ -198,6 +207,7 @@ def evaluate_specs(
     noisy_data: str | None = None,
     split: str = "test",
     sigmas_255: list[float] | tuple[float, ...] = (25.0,),
+    noises: list[NoiseModel] | None = None,
     seed: int = 0,
     device: str | torch.device = "cpu",
     on_image: Callable[[str, str], None] | None = None,
@@ -205,10 +215,12 @@ def evaluate_specs(
 ) -> dict[str, Any]:
     """Evaluate methods on the same noisy test images; returns the report body.
 
-    Without ``noisy_data``: seeded Gaussian noise is added to the clean images of ``data`` at each noise
-    level of ``sigmas_255`` (one entry of ``levels`` each). With ``noisy_data``: the real pairs of ``data``
-    (clean) and ``noisy_data`` are scored as they are (one level; classical methods get each image's estimated
-    noise level). ``grid``, if given, collects output crops at the first level for ``GridCollector.picture``.
+    Without ``noisy_data``: seeded noise is added to the clean images of ``data``, once per model of ``noises``
+    or, without them, per Gaussian level of ``sigmas_255`` (one entry of ``levels`` each). Classical methods
+    are tuned to the true sigma of one Gaussian level, else to each noisy image's estimated level. With
+    ``noisy_data``: the real pairs of ``data`` (clean) and ``noisy_data`` are scored as they are (one level;
+    classical methods get each image's estimated noise level). ``grid``, if given, collects output crops at
+    the first level for ``GridCollector.picture``.
 
     The first method is the reference: ``levels[i]["differences"]`` holds every other method's paired
     statistics against it. ``noisy`` (the input itself) is always scored as the floor.
@@ -218,14 +230,15 @@ def evaluate_specs(
     for sigma in sigmas_255:
         if not 0 <= sigma <= 255:
             raise UsageError(f"--sigma {sigma:g}: must be in [0, 255]")
+    noises = noises or [GaussianNoise(sigma, sigma) for sigma in sigmas_255]
     started = time.perf_counter()
     methods = resolve_methods(specs, device)
     common = {"device": device, "seed": seed, "on_image": on_image}
     if noisy_data is None:
         images, skipped = load_test_images(data, split, common_resize(methods))
         levels = [
-            _level(methods, images, sigma_255=sigma, on_output=grid if position == 0 else None, **common)
-            for position, sigma in enumerate(sigmas_255)
+            _level(methods, images, noise=noise, on_output=grid if position == 0 else None, **common)
+            for position, noise in enumerate(noises)
         ]
     else:
         if common_resize(methods):

@@ -9,6 +9,7 @@ pixels are already upright) and ICC profile are carried over where the format ca
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -25,6 +26,7 @@ from .checkpoint import LoadedModel
 from .errors import CaeDenoiseError, UsageError
 from .images import DEFAULT_PNG_LEVEL, DecodedImage, decode_image, encode_image, is_image_name
 from .inference import denoise_array
+from .models import takes_noise_level
 from .noise import estimate_noise_sigma
 from .outputs import ensure_folder, write_file
 from .pictures import side_by_side
@@ -38,8 +40,9 @@ class FileResult:
     """What happened to one input: the output written, or the error that stopped it.
 
     ``estimated_sigma`` is the input's Gaussian noise level on the 0-255 scale (``estimate_noise_sigma``),
-    for information. ``timings`` holds the seconds spent decoding (with the noise estimate), in the model,
-    encoding and writing; ``seconds`` is their sum (the stages of different files overlap in time).
+    for information; ``model_level`` is the level a level-conditioned model was told. ``timings`` holds the
+    seconds spent decoding (with the noise estimate), in the model, encoding and writing; ``seconds`` is their
+    sum (the stages of different files overlap in time).
     """
 
     source: Path
@@ -48,6 +51,7 @@ class FileResult:
     megapixels: float = 0.0
     seconds: float = 0.0
     estimated_sigma: float | None = None
+    model_level: float | None = None
     side_by_side: Path | None = None
     bit_depth: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
@@ -63,9 +67,35 @@ class FileResult:
             "megapixels": self.megapixels,
             "bit_depth": self.bit_depth,
             "estimated_sigma_255": self.estimated_sigma,
+            "model_noise_level_255": self.model_level,
             "notes": self.notes,
             "seconds": {**self.timings, "total": self.seconds},
         }
+
+
+@dataclass(frozen=True)
+class Smoothing:
+    """How hard a level-conditioned model smooths: told ``level`` (0-255) if given, else each image's
+    estimated level times ``strength`` (above 1 smoother, below 1 more detail and noise kept)."""
+
+    strength: float = 1.0
+    level: float | None = None
+
+    def level_for(self, estimated: float) -> float:
+        """The level a model is told for an image whose estimated level is ``estimated``."""
+        return self.level if self.level is not None else estimated * self.strength
+
+    def check(self, loaded: LoadedModel) -> None:
+        """Refuse values out of range, and any setting for a model that is not told a level."""
+        if not (math.isfinite(self.strength) and 0 < self.strength <= 10):
+            raise UsageError(f"--strength {self.strength:g}: must be above 0 and at most 10 (1 = as estimated)")
+        if self.level is not None and not 0 <= self.level <= 255:
+            raise UsageError(f"--noise-level {self.level:g}: must be in [0, 255]")
+        if (self.strength != 1 or self.level is not None) and not takes_noise_level(loaded.model):
+            raise UsageError(
+                f"--strength and --noise-level need a model that is told the noise level; "
+                f"{loaded.name} ({loaded.payload.get('arch')}) is not"
+            )
 
 
 @dataclass(frozen=True)
@@ -263,6 +293,7 @@ def _denoise_one(
     *,
     device: torch.device | str,
     tile: int | None,
+    smoothing: Smoothing,
     on_tiles: Callable[[int, int], None] | None,
 ) -> tuple[FileResult, Future | None]:
     """Run the model on one decoded file (in this thread) and hand its output to the writer."""
@@ -271,15 +302,17 @@ def _denoise_one(
     except CaeDenoiseError as error:
         return FileResult(plan.source, error=str(error)), None
     tick = time.perf_counter()
+    level = smoothing.level_for(sigma) if takes_noise_level(loaded.model) else None
     try:
-        clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, on_tiles=on_tiles)
+        clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, noise_level=level, on_tiles=on_tiles)
     except CaeDenoiseError as error:
         return FileResult(plan.source, error=f"{plan.source}: {error}"), None
     timings["model"] = time.perf_counter() - tick
     height, width = clean.shape[:2]
     result = FileResult(
-        plan.source, plan.output, None, height * width / 1e6, 0.0, sigma, plan.side_by_side, decoded.bit_depth, timings
+        plan.source, plan.output, None, height * width / 1e6, 0.0, sigma, level, plan.side_by_side, decoded.bit_depth
     )
+    result.timings = timings
     result.notes = format_losses(decoded, settings.fmt)
     return result, writer.submit(_encode_and_write, plan, decoded, clean, settings)
 
@@ -292,6 +325,7 @@ def denoise_files(
     settings: OutputSettings = OutputSettings(),
     device: torch.device | str = "cpu",
     tile: int | None = None,
+    smoothing: Smoothing = Smoothing(),
     write_side_by_side: bool = False,
     on_start: Callable[[int], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
@@ -302,7 +336,8 @@ def denoise_files(
     Three stages overlap: a reader thread decodes the next file while the model runs on this one, and writer
     threads (``encoder_threads``) encode and write the previous ones, so at most ``2 + encoder_threads()`` images
     are in memory at once. Results (and ``on_file`` calls) come in input order. ``on_start`` gets the number of
-    files found, ``on_tiles`` (done, total) tiles of the file in the model.
+    files found, ``on_tiles`` (done, total) tiles of the file in the model. ``smoothing`` sets the level a
+    level-conditioned model is told.
     """
     sources = expand_inputs(inputs)
     target_dir = Path(out_dir) if out_dir else None
@@ -346,7 +381,17 @@ def denoise_files(
                 pending.append((FileResult(plan.source, error=plan.refusal), None))
             else:
                 pending.append(
-                    _denoise_one(loaded, plan, current, writer, settings, device=device, tile=tile, on_tiles=on_tiles)
+                    _denoise_one(
+                        loaded,
+                        plan,
+                        current,
+                        writer,
+                        settings,
+                        device=device,
+                        tile=tile,
+                        smoothing=smoothing,
+                        on_tiles=on_tiles,
+                    )
                 )
             while len(pending) > writers:  # bounded: never more than `writers` outputs waiting to be written
                 finish(*pending.popleft())

@@ -15,6 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import CaeDenoiseError
+from .models import takes_noise_level
+from .noise import estimate_noise_sigma
 
 DEFAULT_OVERLAP = 32
 
@@ -29,15 +31,22 @@ def preferred_layout(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
-def run_model(model: nn.Module, batch: torch.Tensor) -> torch.Tensor:
-    """Model output for an NCHW batch of any H, W: pad (edge-replicate) to the model's multiple, crop back."""
+def run_model(model: nn.Module, batch: torch.Tensor, level: float | None = None) -> torch.Tensor:
+    """Model output for an NCHW batch of any H, W: pad (edge-replicate) to the model's multiple, crop back.
+
+    ``level`` (0-255) is the noise level a level-conditioned model is told for every image of the batch;
+    None lets it estimate each one's itself.
+    """
     multiple = getattr(model, "size_multiple", 1)
     height, width = batch.shape[-2:]
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h or pad_w:
         batch = F.pad(batch, (0, pad_w, 0, pad_h), mode="replicate")
     batch = batch.contiguous(memory_format=preferred_layout(batch.device))
-    return model(batch)[..., :height, :width]
+    if level is None or not takes_noise_level(model):
+        return model(batch)[..., :height, :width]
+    levels = torch.full((batch.shape[0],), float(level), device=batch.device)
+    return model(batch, levels)[..., :height, :width]
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -75,12 +84,17 @@ def denoise_array(
     tile: int | None = None,
     overlap: int = DEFAULT_OVERLAP,
     batch_size: int | None = None,
+    strength: float = 1.0,
+    noise_level: float | None = None,
     on_tiles: Callable[[int, int], None] | None = None,
 ) -> np.ndarray:
     """Denoise an HxWx3 float32 image in [0, 1]; result clipped to [0, 1].
 
     Images larger than ``tile`` are processed in ``batch_size`` tiles at a time (both default to
-    ``default_tiling(device)``); ``on_tiles(done, total)`` is called after each batch. Besides the input,
+    ``default_tiling(device)``); ``on_tiles(done, total)`` is called after each batch. A model that takes a
+    noise level is told ``noise_level`` (0-255) if given, else the whole image's estimated level times
+    ``strength`` (above 1: smoother, below 1: more detail kept), the same for every tile; other models
+    ignore both. Besides the input,
     memory holds one float32 HxWx3 sum, an HxW weight map and the tiles in flight.
     """
     device = torch.device(device)
@@ -89,6 +103,9 @@ def denoise_array(
     if overlap >= tile:
         raise ValueError("overlap must be smaller than tile")
     array = np.ascontiguousarray(noisy, dtype=np.float32)
+    level = None
+    if takes_noise_level(model):
+        level = noise_level if noise_level is not None else estimate_noise_sigma(array) * strength
     image = torch.from_numpy(array if array.flags.writeable else array.copy())  # HWC; shares memory if it can
     height, width = image.shape[:2]
     tile_h, tile_w = min(tile, height), min(tile, width)
@@ -99,7 +116,7 @@ def denoise_array(
     for first in range(0, len(positions), batch_size):
         chunk = positions[first : first + batch_size]
         tiles = torch.stack([image[t : t + tile_h, s : s + tile_w] for t, s in chunk]).to(device)
-        output = run_model(model, tiles.permute(0, 3, 1, 2)).float().permute(0, 2, 3, 1)  # NHWC views
+        output = run_model(model, tiles.permute(0, 3, 1, 2), level).float().permute(0, 2, 3, 1)  # NHWC views
         for (top, left), result in zip(chunk, output, strict=True):
             total[top : top + tile_h, left : left + tile_w] += result * weight
             weights[top : top + tile_h, left : left + tile_w] += weight

@@ -14,9 +14,12 @@ import torch
 from torch import nn
 
 from .errors import CaeDenoiseError
+from .noise import estimate_noise_sigma_batch
 
 ModelFactory = Callable[..., nn.Module]
 _REGISTRY: dict[str, ModelFactory] = {}
+#: Noise levels (0-255) are divided by this before they enter a network: typical levels become about 0-1.
+LEVEL_SCALE = 50.0
 
 
 def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
@@ -137,13 +140,20 @@ class ResidualUNet(nn.Module):
     Each encoder level is a conv block followed by a stride-2 conv that doubles the channels; each decoder
     level upsamples with a 2x2 transposed conv, adds the encoder features of the same level (skip), and
     applies a conv block. The network predicts the noise: ``output = input - prediction``.
+
+    With ``level_input`` the network is also told the noise level (as FFDNet is, Zhang et al. 2018): a
+    per-channel offset, linear in the level, is added after the head and after each downsampling. The
+    level is ``noise.estimate_noise_sigma`` on the 0-255 scale, per image; when ``forward`` gets none it
+    estimates it from the input, so the model is blind by default and a caller can scale the level to ask
+    for more or less smoothing. The offsets start at zero, so such a model can start from ``unet`` weights.
     """
 
-    def __init__(self, channels: int = 32, depth: int = 2, negative_slope: float = 0.2) -> None:
+    def __init__(self, channels: int = 32, depth: int = 2, negative_slope: float = 0.2, level_input: bool = False):
         super().__init__()
         if channels < 1 or depth < 1:
             raise ValueError("channels and depth must be positive")
         self.size_multiple = 2**depth
+        self.takes_noise_level = level_input
         widths = [channels * 2**level for level in range(depth + 1)]
         self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(negative_slope, inplace=True))
         self.encoders = nn.ModuleList(_ConvBlock(width, negative_slope) for width in widths[:-1])
@@ -152,14 +162,32 @@ class ResidualUNet(nn.Module):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(w * 2, w, 2, stride=2) for w in reversed(widths[:-1]))
         self.decoders = nn.ModuleList(_ConvBlock(width, negative_slope) for width in reversed(widths[:-1]))
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)
+        self.level_offsets = nn.ModuleList(nn.Linear(1, width) for width in widths) if level_input else None
+        for offset in self.level_offsets or []:
+            nn.init.zeros_(offset.weight)
+            nn.init.zeros_(offset.bias)
 
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+    def _offsets(self, noisy: torch.Tensor, level: torch.Tensor | None) -> list[torch.Tensor]:
+        """One N x C x 1 x 1 offset per stage for the noise ``level`` (0-255, one per image), or none."""
+        if self.level_offsets is None:
+            return []
+        if level is None:
+            level = estimate_noise_sigma_batch(noisy)
+        scaled = (level.to(noisy.dtype) / LEVEL_SCALE).reshape(-1, 1)
+        return [offset(scaled)[:, :, None, None] for offset in self.level_offsets]
+
+    def forward(self, noisy: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+        offsets = self._offsets(noisy, level)
         features = self.head(noisy)
+        if offsets:
+            features = features + offsets[0]
         skips = []
-        for encoder, down in zip(self.encoders, self.downs, strict=True):
+        for stage, (encoder, down) in enumerate(zip(self.encoders, self.downs, strict=True)):
             features = encoder(features)
             skips.append(features)
             features = down(features)
+            if offsets:
+                features = features + offsets[stage + 1]
         features = self.bottom(features)
         for up, decoder, skip in zip(self.ups, self.decoders, reversed(skips), strict=True):
             features = decoder(up(features) + skip)
@@ -170,6 +198,17 @@ class ResidualUNet(nn.Module):
 def unet(channels: int = 32, depth: int = 2, negative_slope: float = 0.2) -> nn.Module:
     """Residual CAE with symmetric additive skips and LeakyReLU: the strong, general-purpose denoiser."""
     return ResidualUNet(channels=channels, depth=depth, negative_slope=negative_slope)
+
+
+@register_model("unet-level")
+def unet_level(channels: int = 32, depth: int = 2, negative_slope: float = 0.2) -> nn.Module:
+    """``unet`` that is also told the noise level (estimated, or scaled by ``denoise --strength``)."""
+    return ResidualUNet(channels=channels, depth=depth, negative_slope=negative_slope, level_input=True)
+
+
+def takes_noise_level(model: nn.Module) -> bool:
+    """Whether ``model(noisy, level)`` uses a noise level (see ``ResidualUNet``)."""
+    return bool(getattr(model, "takes_noise_level", False))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,6 +1,9 @@
 """What one training step minimises, for each kind of training data.
 
-- ``synthetic``: clean patches get fresh seeded noise (``noise.py``); loss MSE(model(noisy), clean).
+- ``synthetic``: clean patches get fresh seeded noise (``noise.py``); loss MSE(model(noisy), clean). A model
+  that takes a noise level (``models.takes_noise_level``) is given ``estimate_noise_sigma`` of the noise
+  alone (noisy - clean): the number that estimator reports for the noisy photo at inference, without the
+  bias that texture adds to it on small patches.
 - ``pairs``: real noisy/clean crops taken at the same place (``pairs.py``); the same loss, no noise added.
 - ``self-supervised``: noisy patches alone, Neighbor2Neighbor (Huang et al., CVPR 2021). Each 2x2 cell of a
   noisy patch gives two different neighbouring pixels, one to each of two half-size sub-images g1 and g2
@@ -21,7 +24,7 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
-from .noise import GaussianNoise
+from .noise import NoiseModel, estimate_noise_sigma_batch
 
 SYNTHETIC, PAIRS, SELF_SUPERVISED = "synthetic", "pairs", "self-supervised"
 #: The regulariser's final weight (the paper's setting for Gaussian and real noise).
@@ -39,31 +42,34 @@ class Objective(Protocol):
     def loss(self, network: nn.Module, *tensors: torch.Tensor, progress: float) -> torch.Tensor: ...
 
 
-def _supervised_loss(network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
-    return functional.mse_loss(network(noisy).float(), clean)
+class _Supervised:
+    """MSE between the network's output on noisy patches and the clean ones, told the noise level if asked."""
+
+    def __init__(self, conditioned: bool = False) -> None:
+        self.conditioned = conditioned
+
+    def loss(self, network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, *, progress: float) -> torch.Tensor:
+        level = estimate_noise_sigma_batch(noisy - clean) if self.conditioned else None
+        output = network(noisy, level) if self.conditioned else network(noisy)
+        return functional.mse_loss(output.float(), clean)
 
 
-class SyntheticNoise:
+class SyntheticNoise(_Supervised):
     """Supervised on clean patches with noise drawn per sample (the built-in way)."""
 
-    def __init__(self, noise: GaussianNoise) -> None:
+    def __init__(self, noise: NoiseModel, conditioned: bool = False) -> None:
+        super().__init__(conditioned)
         self.noise = noise
 
     def prepare(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         return self.noise.add_to_batch(batch, generator), batch
 
-    def loss(self, network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, *, progress: float) -> torch.Tensor:
-        return _supervised_loss(network, noisy, clean)
 
-
-class RealPairs:
+class RealPairs(_Supervised):
     """Supervised on real pairs: a batch holds clean (channels 0-2) and noisy (3-5) crops of the same place."""
 
     def prepare(self, batch: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, ...]:
         return batch[:, 3:].contiguous(), batch[:, :3].contiguous()
-
-    def loss(self, network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, *, progress: float) -> torch.Tensor:
-        return _supervised_loss(network, noisy, clean)
 
 
 def neighbour_choices(shape: tuple[int, int, int], generator: torch.Generator) -> torch.Tensor:
@@ -101,10 +107,11 @@ class Neighbor2Neighbor:
         return reconstruction + gamma * regulariser
 
 
-def objective_for(kind: str, noise: GaussianNoise) -> Objective:
-    """The objective of a kind of training (``SYNTHETIC``, ``PAIRS`` or ``SELF_SUPERVISED``)."""
+def objective_for(kind: str, noise: NoiseModel, conditioned: bool = False) -> Objective:
+    """The objective of a kind of training (``SYNTHETIC``, ``PAIRS`` or ``SELF_SUPERVISED``); ``conditioned``:
+    the network takes a noise level (self-supervised training leaves it to estimate the level itself)."""
     if kind == PAIRS:
-        return RealPairs()
+        return RealPairs(conditioned)
     if kind == SELF_SUPERVISED:
         return Neighbor2Neighbor()
-    return SyntheticNoise(noise)
+    return SyntheticNoise(noise, conditioned)

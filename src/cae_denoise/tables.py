@@ -44,6 +44,8 @@ def noise_label(noise: dict[str, Any]) -> str:
     """``sigma 25`` for seeded Gaussian noise, else where the real noisy images came from."""
     if noise["kind"] == "gaussian":
         return f"sigma {noise['sigma_255']:g}"
+    if noise["kind"] == "synthetic":
+        return f"noise {noise['spec']}"
     return f"real noisy/clean pairs ({noise['noisy_data']})"
 
 

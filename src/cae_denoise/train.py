@@ -25,14 +25,15 @@ import torch
 from torch import nn
 
 from . import distributed
-from .checkpoint import read_resume_point, save_checkpoint, training_payload
+from .checkpoint import load_model, read_resume_point, save_checkpoint, training_payload
 from .config import TrainConfig, resolve_device
 from .data import DevicePatchSampler, NamedImage, PatchSampler, Split, load_source, make_split, resize_square
-from .errors import CaeDenoiseError, UsageError
+from .errors import CaeDenoiseError, UsageError, one_line
 from .evaluate import evaluate_methods
 from .inference import preferred_layout
 from .methods import model_denoiser
-from .models import count_parameters, create_model, weights_sha256
+from .models import count_parameters, create_model, takes_noise_level, weights_sha256
+from .noise import noise_record
 from .noreference import no_reference_scores
 from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC, objective_for
 from .outputs import ensure_folder
@@ -170,11 +171,26 @@ def new_generator(device: torch.device, seed: int) -> torch.Generator:
 
 
 def build_model(config: TrainConfig, device: torch.device) -> nn.Module:
-    """The architecture, initialised from ``config.seed`` alone (global RNG state untouched)."""
+    """The architecture, initialised from ``config.seed`` alone (global RNG state untouched), or from
+    ``config.init``'s weights."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = create_model(config.arch, **config.arch_args())
+    if config.init:
+        start_from(model, config.init)
     return model.to(device, memory_format=preferred_layout(device))
+
+
+def start_from(model: nn.Module, checkpoint: str) -> None:
+    """Copy a checkpoint's weights into ``model`` (fine-tuning); ``model`` may have more parameters, not fewer."""
+    weights = load_model(checkpoint, "cpu").model.state_dict()
+    try:
+        _, unexpected = model.load_state_dict(weights, strict=False)
+    except RuntimeError as error:  # a shape differs
+        detail = one_line(error)
+        raise UsageError(f"--init {checkpoint}: its weights do not fit this architecture ({detail})") from error
+    if unexpected:
+        raise UsageError(f"--init {checkpoint}: it has weights this architecture lacks ({', '.join(unexpected[:3])})")
 
 
 def build_network(model: nn.Module, config: TrainConfig, context: distributed.Context, device: torch.device):
@@ -373,8 +389,8 @@ def train(
     state = (
         restore(out / LAST, config, model, optimizer, scheduler, generator, context.rank) if resume else TrainState()
     )
-    noise, autocast, layout = config.noise(), autocast_for(device, config.amp), preferred_layout(device)
-    objective = objective_for(config.kind, noise)
+    noise, autocast, layout = config.noise_model(), autocast_for(device, config.amp), preferred_layout(device)
+    objective = objective_for(config.kind, noise, takes_noise_level(model))
 
     def checkpoint(sampler_states: list[torch.Tensor]) -> dict[str, Any]:
         train_state = dataclasses.asdict(state)
@@ -382,7 +398,7 @@ def train(
             config=config.to_dict(),
             arch_args=config.arch_args(),
             split=data.split.to_dict(),
-            noise=noise.to_dict() if config.kind == SYNTHETIC else None,
+            noise=noise_record(noise) if config.kind == SYNTHETIC else None,
             training=training_description(config, data),
             train_state={k: v for k, v in train_state.items() if k != "history"},
             history=train_state["history"],
@@ -487,7 +503,7 @@ def train(
 def training_description(config: TrainConfig, data: TrainingData) -> dict[str, Any]:
     """What a run learned from, for its report and checkpoint: the kind, the sources and the file counts."""
     learns = {
-        SYNTHETIC: f"clean images of --data with synthetic Gaussian noise (sigma {config.sigma})",
+        SYNTHETIC: f"clean images of --data with synthetic noise {config.noise_model().spec}",
         PAIRS: "real noisy/clean pairs (--noisy-data matched to --data by file name), no noise added",
         SELF_SUPERVISED: "noisy photos alone (--noisy-data), Neighbor2Neighbor self-supervision, no clean images",
     }[config.kind]
@@ -518,7 +534,7 @@ def _report_body(
         "training": training_description(config, data),
         "skipped_files": [{"name": n, "reason": r} for n, r in data.skipped],
         "skipped_too_small": data.sampler.skipped_small,
-        "noise": config.noise().to_dict() if config.kind == SYNTHETIC else None,
+        "noise": noise_record(config.noise_model()) if config.kind == SYNTHETIC else None,
         "validation": {"sigma_255": config.val_sigma, "seed": config.val_seed, "images": list(data.split.val)},
         "history": state.history,
         "best_epoch": max(state.history, key=lambda row: selection_score(_scores_of(row)))["epoch"],
