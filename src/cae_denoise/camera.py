@@ -5,6 +5,8 @@ sensor signal a camera could have recorded, add noise there, and process it agai
 order ``noise.CameraNoise`` uses them:
 
 - ``srgb_to_linear`` / ``linear_to_srgb``: the sRGB transfer curve (IEC 61966-2-1), exactly inverse;
+- ``colour_correction``: the matrix from the sensor's colours to sRGB's, which mixes the channels (and so
+  their noise); its inverse "unprocesses";
 - ``white_balance_gains``: per-channel gains a camera applies (drawn as in Brooks et al.); dividing by them
   "unprocesses", multiplying re-applies them;
 - ``mosaic`` / ``demosaic``: keep one colour per pixel on a Bayer grid, and fill the two missing ones back
@@ -14,8 +16,9 @@ order ``noise.CameraNoise`` uses them:
   in it (Brooks et al., fitted to real sensors); variance = shot * signal + read, in linear raw units;
 - ``quantise_8bit`` and ``jpeg_round_trip``: what saving the photo does.
 
-Brooks et al. also invert a tone curve and a colour-correction matrix; these are left out (they change
-colours more than the noise) and the clean target stays the input photo itself.
+Brooks et al. also invert a tone curve, left out here; their colour matrices are measured ones of four
+cameras, where ``colour_correction`` draws generic ones of the same form. The clean target stays the input
+photo itself: every step but the noise is undone exactly.
 """
 
 from __future__ import annotations
@@ -48,6 +51,18 @@ def linear_to_srgb(linear: np.ndarray) -> np.ndarray:
     linear = np.clip(linear, 0.0, 1.0)
     encoded = np.where(linear <= _SRGB_KNEE_LINEAR, linear * 12.92, 1.055 * linear ** (1 / 2.4) - 0.055)
     return encoded.astype(np.float32)
+
+
+def colour_correction(rng: np.random.Generator) -> np.ndarray:
+    """A 3x3 camera-to-sRGB matrix: rows sum to 1 (grey stays grey), diagonal ``1 + s`` with ``s`` U(0.3, 0.8)
+    taken from the other two channels in random proportions, like the measured matrices of real sensors."""
+    strength = rng.uniform(0.3, 0.8, size=3)
+    matrix = np.diag(1.0 + strength)
+    for row in range(3):
+        others = [column for column in range(3) if column != row]
+        share = rng.uniform(0.2, 0.8)
+        matrix[row, others] = -strength[row] * np.array([share, 1.0 - share])
+    return matrix.astype(np.float32)
 
 
 def white_balance_gains(rng: np.random.Generator) -> np.ndarray:

@@ -78,6 +78,7 @@ def train(
     data: opt.DataOption = opt.DEFAULTS.data,
     out: opt.OutOption = None,
     sigma: opt.TrainSigmaOption = opt.DEFAULTS.sigma,
+    noise: opt.TrainNoiseOption = None,
     patch: opt.PatchOption = opt.DEFAULTS.patch,
     resize: opt.ResizeOption = opt.DEFAULTS.resize,
     batch_size: opt.BatchOption = opt.DEFAULTS.batch_size,
@@ -96,6 +97,7 @@ def train(
     compile_model: opt.CompileOption = opt.DEFAULTS.compile,
     val_sigma: opt.ValSigmaOption = opt.DEFAULTS.val_sigma,
     noisy_data: opt.NoisyDataOption = None,
+    init: opt.InitOption = None,
     resume: opt.ResumeOption = None,
     overwrite: opt.OverwriteRunOption = False,
 ) -> None:
@@ -106,6 +108,7 @@ def train(
     if resume is not None:
         config = resume_config(resume, opt.given_on_command_line(context, [*opt.TRAINING_OPTIONS, "overwrite"]))
     else:
+        opt.refuse_sigma_with_noise(context, noise)
         options = dict(locals())
         if noisy_data is not None and not opt.given_on_command_line(context, ["data"]):
             options["data"] = None  # noisy photos alone: no clean side
@@ -301,11 +304,13 @@ def denoise(
     device: opt.DeviceOption = "auto",
     tile: opt.TileOption = None,
     png_level: opt.PngLevelOption = DEFAULT_PNG_LEVEL,
+    strength: opt.StrengthOption = 1.0,
+    noise_level: opt.NoiseLevelOption = None,
     report: opt.DenoiseReportOption = None,
 ) -> None:
     from .checkpoint import load_model
     from .config import resolve_device
-    from .files import OutputSettings, check_denoise_options, denoise_files, report_body
+    from .files import OutputSettings, Smoothing, check_denoise_options, denoise_files, report_body
     from .outputs import check_output_option
     from .reports import write_report
 
@@ -313,6 +318,8 @@ def denoise(
     check_output_option(report, "--report", ".json", overwrite=overwrite)
     target = resolve_device(device)
     loaded = load_model(model, target)
+    smoothing = Smoothing(strength, noise_level)
+    smoothing.check(loaded)
     started = time.perf_counter()
     with new_progress(console) as progress:
         shown = DenoiseProgress(progress)
@@ -323,6 +330,7 @@ def denoise(
             settings=OutputSettings(fmt, overwrite, png_level),
             device=target,
             tile=tile,
+            smoothing=smoothing,
             write_side_by_side=side_by_side,
             on_start=shown.on_start,
             on_file=shown.on_file,

@@ -146,6 +146,28 @@ def refuse_sigma_with_noise(context: typer.Context, noise: str | None) -> None:
 
 # --- options and arguments of single commands ---------------------------------------------------------------
 
+StrengthOption = Annotated[
+    float,
+    typer.Option(
+        help="Smoothing strength, for models told the noise level (the default is): the estimated level is "
+        "multiplied by this. Above 1 removes more noise, below 1 keeps more detail."
+    ),
+]
+NoiseLevelOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Tell the model this noise level (sigma, 0-255) instead of estimating it from each photo.",
+        show_default=False,
+    ),
+]
+InitOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Start from this checkpoint's weights (or 'default') instead of random ones: fine-tuning.",
+        show_default=False,
+    ),
+]
+
 ResumeOption = Annotated[
     Path | None,
     typer.Option(help="Continue the run in this folder from its last.pt, with its saved settings.", show_default=False),
