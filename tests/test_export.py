@@ -60,3 +60,44 @@ def test_export_refuses_to_clobber_and_bad_formats(checkpoint, tmp_path):
     result = CliRunner().invoke(app, ["export", str(checkpoint), str(target), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert torch.jit.load(str(target)) is not None
+
+
+@pytest.fixture(scope="module")
+def level_checkpoint(image_folder, tmp_path_factory):
+    """A tiny ``unet-level`` checkpoint whose level offsets are far from zero (the level matters)."""
+    from helpers import tiny_config
+
+    from cae_denoise.train import train
+
+    folder = tmp_path_factory.mktemp("level")
+    result = train(tiny_config(image_folder, folder / "run", arch="unet-level", noise="gaussian:5-50"))
+    payload = torch.load(result.best, weights_only=True)
+    generator = torch.Generator().manual_seed(0)
+    for name, tensor in payload["model"].items():
+        if name.startswith("level_offsets."):
+            tensor.copy_(torch.randn(tensor.shape, generator=generator))
+    torch.save(payload, folder / "level.pt")
+    return folder / "level.pt"
+
+
+def test_torchscript_export_of_a_level_model_estimates_the_level_of_any_size(level_checkpoint, tmp_path):
+    exported = torch.jit.load(str(export_model(level_checkpoint, tmp_path / "model.pt")))
+    generator = torch.Generator().manual_seed(5)
+    for shape in [(1, 3, 37, 53), (2, 3, 64, 48), (1, 3, 1030, 20)]:  # 1030: the estimator's central crop
+        batch = torch.rand(*shape, generator=generator) * torch.rand(shape[0], 1, 1, 1, generator=generator)
+        with torch.no_grad():
+            output = exported(batch)
+        assert float((output - _reference(level_checkpoint, batch)).abs().max()) < 1e-5
+
+
+def test_onnx_export_of_a_level_model_takes_the_level(level_checkpoint, tmp_path):
+    pytest.importorskip("onnx")
+    runtime = pytest.importorskip("onnxruntime")
+    path = export_model(level_checkpoint, tmp_path / "model.onnx", fmt="onnx")
+    batch = torch.rand(2, 3, 37, 53, generator=torch.Generator().manual_seed(6))
+    level = torch.tensor([5.0, 40.0])
+    [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy(), "level": level.numpy()})
+    model = load_model(level_checkpoint).model
+    with torch.no_grad():
+        expected = torch.stack([run_model(model, batch[i : i + 1], float(level[i]))[0] for i in range(2)])
+    assert abs(output - expected.clamp(0.0, 1.0).numpy()).max() < 1e-5

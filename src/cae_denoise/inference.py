@@ -16,7 +16,7 @@ from torch import nn
 
 from .errors import CaeDenoiseError
 from .models import takes_noise_level
-from .noise import estimate_noise_sigma
+from .noise import estimate_noise_sigma, estimate_noise_sigma_batch
 
 DEFAULT_OVERLAP = 32
 
@@ -39,14 +39,16 @@ def run_model(model: nn.Module, batch: torch.Tensor, level: float | None = None)
     """
     multiple = getattr(model, "size_multiple", 1)
     height, width = batch.shape[-2:]
+    told_level = takes_noise_level(model)
+    if told_level:  # estimated before padding, which would repeat edge pixels
+        levels = estimate_noise_sigma_batch(batch) if level is None else torch.full((len(batch),), float(level))
     pad_h, pad_w = -height % multiple, -width % multiple
     if pad_h or pad_w:
         batch = F.pad(batch, (0, pad_w, 0, pad_h), mode="replicate")
     batch = batch.contiguous(memory_format=preferred_layout(batch.device))
-    if level is None or not takes_noise_level(model):
-        return model(batch)[..., :height, :width]
-    levels = torch.full((batch.shape[0],), float(level), device=batch.device)
-    return model(batch, levels)[..., :height, :width]
+    if told_level:
+        return model(batch, levels.to(batch.device))[..., :height, :width]
+    return model(batch)[..., :height, :width]
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:

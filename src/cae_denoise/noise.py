@@ -338,17 +338,18 @@ def estimate_noise_sigma_batch(images: torch.Tensor) -> torch.Tensor:
     """``estimate_noise_sigma`` of each image of an NCHW batch (N values, 0-255 scale), on its device.
 
     The same estimator, crop and all, so that a model trained on these estimates sees the same numbers at
-    inference; float32 on the device instead of float64, so values agree to about 1e-4.
+    inference; float32 on the device instead of float64, so values agree to about 1e-4. TorchScript can
+    compile it (``export.py`` does, so that exported models estimate the level of any size of input).
     """
-    height, width = images.shape[-2:]
+    height, width = images.shape[-2], images.shape[-1]
     top, left = max((height - 1024) // 2, 0), max((width - 1024) // 2, 0)
-    crop = images[..., top : top + 1024, left : left + 1024].float()
-    crop = crop[..., : crop.shape[-2] // 2 * 2, : crop.shape[-1] // 2 * 2]
+    crop = images[:, :, top : top + 1024, left : left + 1024].float()
+    crop = crop[:, :, : crop.shape[-2] // 2 * 2, : crop.shape[-1] // 2 * 2]
     if crop.shape[-1] == 0 or crop.shape[-2] == 0:
         return torch.zeros(images.shape[0], device=images.device)
-    diagonal = (crop[..., 0::2, 0::2] - crop[..., 0::2, 1::2] - crop[..., 1::2, 0::2] + crop[..., 1::2, 1::2]) / 2
-    per_channel = torch.quantile(diagonal.abs().flatten(2), 0.5, dim=-1) / _MEDIAN_ABS_OF_UNIT_NORMAL
-    return per_channel.mean(dim=1) * 255.0
+    diagonal = (crop[:, :, 0::2, 0::2] - crop[:, :, 0::2, 1::2] - crop[:, :, 1::2, 0::2] + crop[:, :, 1::2, 1::2]) / 2
+    median = torch.quantile(diagonal.abs().flatten(2), 0.5, dim=-1)
+    return (median / 0.6745).mean(dim=1) * 255.0  # 0.6745 is _MEDIAN_ABS_OF_UNIT_NORMAL: TorchScript has no globals
 
 
 def _numbers(text: str, spec: str, what: str) -> tuple[float, float]:
