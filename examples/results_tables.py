@@ -5,7 +5,8 @@
 
 The first reads ``experiment.json`` (from ``cae-denoise experiment``) and ``compare_seed0.json`` (from
 ``cae-denoise compare``) in that folder, as ``examples/reproduce_seed_experiment.sh`` writes them. The second
-renders a ``compare`` report over several noise levels (``--sigma 15,25,50``) as one table, PSNR / SSIM per
+renders a ``compare`` report over several noise levels (``--sigma 15,25,50`` or ``--noise camera:low,camera:high``)
+as one table, PSNR / SSIM per
 level and the seconds each method took.
 """
 
@@ -16,7 +17,7 @@ import json
 from pathlib import Path
 
 from cae_denoise.metrics import METRIC_NAMES
-from cae_denoise.tables import format_metric, mean_and_spread
+from cae_denoise.tables import format_metric, mean_and_spread, noise_label
 
 SEED_CLAIM = {"ssim": (0.9356, 0.9485), "mse": (0.001232, 0.000941)}
 
@@ -74,7 +75,7 @@ def levels_table(body: dict) -> str:
     the seconds spent denoising all test images at the first level."""
     levels = body["levels"]
     reference = levels[0]["reference"]
-    sigmas = [f"sigma {level['noise']['sigma_255']:g}" for level in levels]
+    sigmas = [noise_label(level["noise"]) for level in levels]
     header = "| method | " + " | ".join(f"{s}: PSNR / SSIM" for s in sigmas)
     header += f" | PSNR vs {reference} by image ({', '.join(sigmas)}) | seconds ({sigmas[0]}) |"
     lines = [header, "|---" * (len(levels) + 3) + "|"]
@@ -107,7 +108,7 @@ def main() -> None:
     compare = folder / "compare_seed0.json"
     if compare.is_file():
         body = json.loads(compare.read_text())
-        print(f"\nSeed 0, {len(body['images'])} test images, sigma {body['levels'][0]['noise']['sigma_255']:g}\n")
+        print(f"\nSeed 0, {len(body['images'])} test images, {noise_label(body['levels'][0]['noise'])}\n")
         print(compare_table(body))
         for name, rows in body["levels"][0]["differences"].items():
             for row in rows.values():

@@ -194,3 +194,10 @@ def test_denoise_with_strength_reports_the_level_told(image_folder, tmp_path):
     assert record["estimated_sigma_255"] > 5
     assert record["model_noise_level_255"] == pytest.approx(2 * record["estimated_sigma_255"])
     assert Path(record["output"]).exists()
+
+
+def test_gaussian_noise_spec_trains_exactly_as_sigma(image_folder, tmp_path):
+    by_sigma = train(tiny_config(image_folder, tmp_path / "sigma", sigma="5-40"))
+    by_spec = train(tiny_config(image_folder, tmp_path / "spec", noise="gaussian:5-40"))
+    assert load_model(by_sigma.best).weights_sha256() == load_model(by_spec.best).weights_sha256()
+    assert [row["train_loss"] for row in by_sigma.history] == [row["train_loss"] for row in by_spec.history]
