@@ -10,7 +10,7 @@ photo) plus procedural dead-leaves images, with flips and rotations:
 
 Run from the repository root:
 
-    python examples/train_default_model.py                       # about 35 + 80 minutes on 2 CPU cores
+    python examples/train_default_model.py                       # about 35 + 75 minutes on 2 CPU cores
     python examples/train_default_model.py --device cuda --amp
     python examples/train_default_model.py --stage 2 --init runs/default_stage1/best.pt   # stage 2 alone
 
@@ -57,7 +57,7 @@ STAGE_TWO = dataclasses.replace(
     patch=96,
     lr=3e-4,
     epochs=30,
-    steps_per_epoch=500,
+    steps_per_epoch=400,
 )
 
 

@@ -130,17 +130,40 @@ def test_read_rgb_from_path(tmp_path):
     np.testing.assert_array_equal(rgb, RGB8.astype(np.float32) / 255.0)
 
 
-@pytest.mark.xfail(
-    reason="BUG: Pillow reads 16-bit RGB PNGs at 8-bit precision (the low byte is dropped), so decode_image "
-    "cannot return the file's 16-bit samples",
-    strict=True,
-)
-def test_decode_16_bit_rgb_png_keeps_precision():
-    values = RNG.integers(0, 65536, (9, 11, 3), dtype=np.uint16)
-    data = encode_image(values.astype(np.float64) / 65535.0, bit_depth=16)
-    decoded = decode_image(data)
+@pytest.mark.parametrize("channels", [3, 4])
+def test_decode_16_bit_colour_png_keeps_precision(channels):
+    pytest.importorskip("cv2")
+    values = RNG.integers(0, 65536, (9, 11, channels), dtype=np.uint16) / 65535.0
+    alpha = values[..., 3] if channels == 4 else None
+    decoded = decode_image(encode_image(values[..., :3], alpha=alpha, bit_depth=16))
+    assert decoded.bit_depth == 16 and decoded.notes == ()
+    np.testing.assert_allclose(decoded.rgb, values[..., :3], atol=1e-6)
+    if alpha is not None:
+        np.testing.assert_allclose(decoded.alpha, alpha, atol=1e-6)
+    again = decode_image(encode_image(decoded.rgb, alpha=decoded.alpha, bit_depth=16))
+    np.testing.assert_array_equal(again.rgb, decoded.rgb)  # a 16-bit round trip is exact
+
+
+def test_decode_16_bit_gray_alpha_png_keeps_precision():
+    pytest.importorskip("cv2")
+    gray = RNG.integers(0, 65536, (6, 7), dtype=np.uint16) / 65535.0
+    alpha = RNG.integers(0, 65536, (6, 7), dtype=np.uint16) / 65535.0
+    rgb = np.repeat(gray[..., None], 3, axis=2)
+    decoded = decode_image(encode_image(rgb, alpha=alpha, grayscale=True, bit_depth=16))
+    assert decoded.grayscale and decoded.bit_depth == 16
+    np.testing.assert_allclose(decoded.rgb[..., 0], gray, atol=1e-6)
+    np.testing.assert_allclose(decoded.alpha, alpha, atol=1e-6)
+
+
+def test_16_bit_colour_png_without_opencv_is_read_at_8_bits_and_says_so(monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    values = RNG.integers(0, 65536, (5, 6, 3), dtype=np.uint16) / 65535.0
+    decoded = decode_image(encode_image(values, bit_depth=16))
     assert decoded.bit_depth == 16
-    np.testing.assert_allclose(decoded.rgb, values / 65535.0, atol=1e-6)
+    np.testing.assert_allclose(decoded.rgb, np.round(values * 255) / 255, atol=1 / 255)
+    assert decoded.notes and "pip install 'cae-denoise[png16]'" in decoded.notes[0]
 
 
 # --- metadata: EXIF and ICC profile -----------------------------------------------------------------------

@@ -235,8 +235,9 @@ def encoder_threads() -> int:
 
 
 def format_losses(decoded: DecodedImage, fmt: str) -> list[str]:
-    """What the output format cannot keep of this input (said to the user rather than dropped silently)."""
-    losses = []
+    """What the output format cannot keep of this input, and what could not be read of it (said to the user
+    rather than dropped silently)."""
+    losses = list(decoded.notes)
     jpeg = FORMAT_SUFFIXES[fmt.lower()] == ".jpg"
     if jpeg and decoded.alpha is not None:
         losses.append("JPEG has no alpha channel: transparency dropped")

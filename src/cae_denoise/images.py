@@ -8,6 +8,7 @@ Pillow raise becomes a one-line ``CaeDenoiseError`` naming the file.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import struct
 import warnings
@@ -84,6 +85,7 @@ class DecodedImage:
     exif : the file's EXIF block ("Exif\\0\\0" + TIFF header) with Orientation reset to 1, since ``rgb`` is
         already upright (from a TIFF, only its descriptive tags); None when the file has none.
     icc_profile : the file's embedded ICC colour profile, or None.
+    notes : what could not be read as stored (e.g. a 16-bit colour PNG read at 8 bits without OpenCV).
     """
 
     rgb: np.ndarray
@@ -92,6 +94,7 @@ class DecodedImage:
     bit_depth: int
     exif: bytes | None = None
     icc_profile: bytes | None = None
+    notes: tuple[str, ...] = ()
 
 
 def is_image_name(name: str) -> bool:
@@ -185,11 +188,14 @@ def _open(source: str | Path | bytes, label: str) -> Image.Image:
         with _reading(label, "unreadable EXIF metadata"):
             upright = ImageOps.exif_transpose(image)
             exif = _upright_exif(image)
+            turned = image.getexif().get(ExifTags.Base.Orientation, 1) not in (0, 1)
     upright.info.pop("exif", None)
     if exif is not None:
         upright.info["exif"] = exif
     upright.info["cae_denoise_16bit"] = sixteen_bit
     upright.info["cae_denoise_gray_alpha"] = gray_with_alpha
+    upright.info["cae_denoise_turned"] = turned
+    upright.info["cae_denoise_png"] = image.format == "PNG"
     return upright
 
 
@@ -220,7 +226,31 @@ def decode_image(source: str | Path | bytes, label: str | None = None) -> Decode
     label = label or str(source if not isinstance(source, bytes) else "<bytes>")
     image = _open(source, label)
     with _reading(label, "unsupported image mode or content"):  # e.g. LAB/HSV, which Pillow cannot convert to RGB
-        return _decode(image, label)
+        decoded = _decode(image, label)
+    if decoded.bit_depth == 16 and image.info["cae_denoise_png"] and image.mode not in _WIDE_GRAY_MODES:
+        return _with_16_bit_samples(decoded, source, turned=image.info["cae_denoise_turned"])
+    return decoded
+
+
+def _with_16_bit_samples(decoded: DecodedImage, source: str | Path | bytes, *, turned: bool) -> DecodedImage:
+    """A 16-bit colour or gray + alpha PNG at full precision, through OpenCV (``pip install
+    'cae-denoise[png16]'``): Pillow decodes these at 8 bits. Without OpenCV, or for a file whose EXIF turns
+    it (OpenCV does not), the 8-bit samples stay and ``notes`` says so."""
+    try:
+        import cv2
+    except ImportError:
+        note = "read at 8-bit precision: 16-bit colour PNGs need OpenCV (pip install 'cae-denoise[png16]')"
+        return dataclasses.replace(decoded, notes=(*decoded.notes, note))
+    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+    pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    expected = (*decoded.rgb.shape[:2], 3 if decoded.alpha is None else 4)
+    if turned or pixels is None or pixels.dtype != np.uint16 or pixels.shape != expected:
+        note = "read at 8-bit precision: OpenCV could not read this 16-bit PNG as it is stored"
+        return dataclasses.replace(decoded, notes=(*decoded.notes, note))
+    values = pixels.astype(np.float32) / 65535.0
+    rgb = np.ascontiguousarray(values[..., 2::-1])  # OpenCV's channel order is BGR(A)
+    alpha = np.ascontiguousarray(values[..., 3]) if decoded.alpha is not None else None
+    return dataclasses.replace(decoded, rgb=rgb, alpha=alpha)
 
 
 def _decode(image: Image.Image, label: str) -> DecodedImage:

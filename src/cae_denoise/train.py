@@ -32,7 +32,7 @@ from .errors import CaeDenoiseError, UsageError, one_line
 from .evaluate import evaluate_methods
 from .inference import preferred_layout
 from .methods import model_denoiser
-from .models import count_parameters, create_model, takes_noise_level, weights_sha256
+from .models import count_parameters, create_model, weights_sha256
 from .noise import noise_record
 from .noreference import no_reference_scores
 from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC, objective_for
@@ -390,7 +390,7 @@ def train(
         restore(out / LAST, config, model, optimizer, scheduler, generator, context.rank) if resume else TrainState()
     )
     noise, autocast, layout = config.noise_model(), autocast_for(device, config.amp), preferred_layout(device)
-    objective = objective_for(config.kind, noise, takes_noise_level(model))
+    objective = objective_for(config.kind, noise)
 
     def checkpoint(sampler_states: list[torch.Tensor]) -> dict[str, Any]:
         train_state = dataclasses.asdict(state)
