@@ -192,6 +192,7 @@ def test_denoise_with_strength_reports_the_level_told(image_folder, tmp_path):
     assert record["estimated_sigma_255"] > 5
     assert record["model_noise_level_255"] == pytest.approx(2 * record["estimated_sigma_255"])
     assert Path(record["output"]).exists()
+    assert f"model told {record['model_noise_level_255']:.1f}" in result.stderr
 
 
 def test_gaussian_noise_spec_trains_exactly_as_sigma(image_folder, tmp_path):

@@ -115,10 +115,11 @@ class DenoiseProgress:
         if result.error:
             self.progress.console.print(Text.assemble(("error: ", "bold red"), printable(result.error)), soft_wrap=True)
             return
+        told = "" if result.model_level is None else f", model told {result.model_level:.1f}"
         self.progress.console.print(
             Text(
                 printable(
-                    f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255, "
+                    f"wrote {result.output}  (estimated input noise sigma {result.estimated_sigma:.1f}/255{told}, "
                     f"{result.megapixels:.1f} MP in {result.seconds:.1f} s)"
                 )
             ),
