@@ -20,10 +20,17 @@ import time
 from pathlib import Path
 
 from bench_denoise import make_photo
-from common import add_common_options, apply_threads, default_model_spec, print_machine, print_table
+from common import (
+    add_common_options,
+    add_device_option,
+    apply_threads,
+    default_model_spec,
+    parse_device,
+    print_machine,
+    print_table,
+)
 
 from cae_denoise.checkpoint import LoadedModel, load_model
-from cae_denoise.config import resolve_device
 from cae_denoise.files import OutputSettings, denoise_files
 from cae_denoise.images import encode_image
 
@@ -62,12 +69,12 @@ def main() -> None:
     parser.add_argument("--sizes", type=float, nargs="+", default=[12], help="megapixels (default 12)")
     parser.add_argument("--files", type=int, default=2, help="copies of each photo (default %(default)s)")
     parser.add_argument("--png-levels", type=int, nargs="+", default=[1, 6], help="zlib levels (default 1 6)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default %(default)s)")
+    add_device_option(parser)
     args = parser.parse_args()
     apply_threads(args.threads)
     if args.quick:
         args.sizes, args.files, args.png_levels = [0.05], 2, [1]
-    device = resolve_device(args.device)
+    device = parse_device(parser, args.device)
     print_machine()
     print(f"device {device}; the model is loaded before the clock starts; wall time covers all files")
     rows = []

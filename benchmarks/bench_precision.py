@@ -18,10 +18,17 @@ import time
 import numpy as np
 import torch
 from bench_denoise import make_photo
-from common import add_common_options, apply_threads, print_machine, print_table
+from common import (
+    add_common_options,
+    add_device_option,
+    apply_threads,
+    parse_device,
+    print_machine,
+    print_table,
+    synchronize,
+)
 
 from cae_denoise.checkpoint import load_model
-from cae_denoise.config import resolve_device
 from cae_denoise.inference import denoise_array
 
 
@@ -39,23 +46,21 @@ def _mode(name: str, device: torch.device) -> contextlib.AbstractContextManager:
 
 
 def _timed(model: torch.nn.Module, photo: np.ndarray, device: torch.device) -> tuple[np.ndarray, float]:
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     tick = time.perf_counter()
     output = denoise_array(model, photo, device=device)
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     return output, time.perf_counter() - tick
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_common_options(parser)
-    parser.add_argument("--device", default="cuda", help="the device to measure (default %(default)s)")
+    add_device_option(parser, default="cuda")
     parser.add_argument("--megapixels", type=float, default=12, help="photo size for the timing (default 12)")
     args = parser.parse_args()
     apply_threads(args.threads)
-    device = resolve_device("cpu" if args.quick else args.device)
+    device = parse_device(parser, "cpu" if args.quick else args.device)
     small, large = (make_photo(0.02), make_photo(0.05)) if args.quick else (make_photo(1), make_photo(args.megapixels))
     print_machine()
     reference = denoise_array(load_model("default", "cpu").model, small, device="cpu")

@@ -24,9 +24,18 @@ import dataclasses
 import time
 
 import torch
-from common import add_batch_options, add_common_options, apply_threads, print_machine, print_table
+from common import (
+    add_batch_options,
+    add_common_options,
+    add_device_option,
+    apply_threads,
+    parse_device,
+    print_machine,
+    print_table,
+    synchronize,
+)
 
-from cae_denoise.config import TrainConfig, resolve_device
+from cae_denoise.config import TrainConfig
 from cae_denoise.inference import preferred_layout
 from cae_denoise.objectives import objective_for
 from cae_denoise.train import LOSS_READ_INTERVAL, autocast_for, build_data, build_model, build_optimizer, new_generator
@@ -36,13 +45,11 @@ def _per_step(step, device: torch.device, warmup: int, steps: int) -> float:
     """Mean seconds per step over ``steps`` consecutive steps, synchronised only before and after (as a run)."""
     for _ in range(warmup):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     tick = time.perf_counter()
     for _ in range(steps):
         step()
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
+    synchronize(device)
     return (time.perf_counter() - tick) / steps
 
 
@@ -51,14 +58,14 @@ def main() -> None:
     add_common_options(parser)
     add_batch_options(parser)
     parser.add_argument("--arch", default="unet", help="architecture (default %(default)s)")
-    parser.add_argument("--device", default="cpu", help="cpu, cuda, ... (default %(default)s)")
+    add_device_option(parser)
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast, as train --amp")
     parser.add_argument("--steps", type=int, default=40, help="timed steps (default %(default)s)")
     args = parser.parse_args()
     apply_threads(args.threads)
     if args.quick:
         args.patch, args.batch_size, args.steps = 32, 4, 3
-    device = resolve_device(args.device)
+    device = parse_device(parser, args.device)
     config = dataclasses.replace(
         TrainConfig(arch=args.arch, patch=args.patch, batch_size=args.batch_size, amp=args.amp), device=str(device)
     )
@@ -67,7 +74,7 @@ def main() -> None:
     data = build_data(config, device)
     model = build_model(config, device)
     optimizer, _ = build_optimizer(config, model)
-    objective, layout = objective_for(config.kind, config.noise()), preferred_layout(device)
+    objective, layout = objective_for(config.kind, config.noise_model()), preferred_layout(device)
     autocast = autocast_for(device, config.amp)
     generator = new_generator(device, 0)
     if device.type == "cuda":

@@ -1,4 +1,4 @@
-"""Helpers shared by the benchmark scripts: options, timing, tables, memory, machine facts, the model to time.
+"""Helpers shared by the benchmark scripts: options, devices, timing, tables, memory, machine facts, the model to time.
 
 Not part of the package; the scripts import it as a sibling module (``python benchmarks/bench_x.py``).
 """
@@ -18,7 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from cae_denoise.checkpoint import load_model, resolve_model_path, save_checkpoint
-from cae_denoise.errors import CaeDenoiseError
+from cae_denoise.config import resolve_device
+from cae_denoise.errors import CaeDenoiseError, UsageError
 from cae_denoise.inference import preferred_layout
 from cae_denoise.models import create_model
 
@@ -42,9 +43,28 @@ def add_batch_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=defaults.batch_size, help="batch (default %(default)s)")
 
 
+def add_device_option(parser: argparse.ArgumentParser, default: str = "cpu") -> None:
+    """``--device``: where the benchmark runs its work (``parse_device`` checks it)."""
+    parser.add_argument("--device", default=default, help="cpu, cuda or cuda:N (default %(default)s)")
+
+
+def parse_device(parser: argparse.ArgumentParser, name: str) -> torch.device:
+    """``resolve_device(name)``, or the parser's one-line error and exit code 2 (e.g. ``cuda`` without CUDA)."""
+    try:
+        return resolve_device(name)
+    except UsageError as error:
+        parser.exit(2, f"{parser.prog}: error: {error}\n")
+
+
 def apply_threads(threads: int | None) -> None:
     if threads:
         torch.set_num_threads(threads)
+
+
+def synchronize(device: torch.device | None) -> None:
+    """Wait for the work queued on a CUDA ``device`` (call before reading a timer); nothing elsewhere."""
+    if device is not None and device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def cpu_model() -> str:
@@ -58,9 +78,19 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def print_machine() -> None:
-    """One line about the machine and torch's threading, printed above every table."""
-    print(f"cpu: {cpu_model()} | torch {torch.__version__} | torch.get_num_threads() = {torch.get_num_threads()}")
+def device_label(device: torch.device) -> str:
+    """``cpu``, or a CUDA device with its name: ``cuda:0 (NVIDIA H100 80GB HBM3)``."""
+    if device.type != "cuda":
+        return str(device)
+    index = torch.cuda.current_device() if device.index is None else device.index
+    return f"cuda:{index} ({torch.cuda.get_device_name(index)})"
+
+
+def print_machine(device: torch.device | None = None) -> None:
+    """One line about the machine and torch's threading (and the device the work runs on, if given), printed
+    above every table."""
+    line = f"cpu: {cpu_model()} | torch {torch.__version__} | torch.get_num_threads() = {torch.get_num_threads()}"
+    print(line if device is None else f"{line} | device: {device_label(device)}")
 
 
 def peak_rss_mb() -> float:
@@ -85,14 +115,21 @@ def current_rss_mb() -> float:
     return 0.0
 
 
-def median_seconds(function: Callable[[], object], *, warmup: int, repeats: int) -> float:
-    """Median wall time of ``repeats`` calls after ``warmup`` untimed calls."""
+def median_seconds(
+    function: Callable[[], object], *, warmup: int, repeats: int, device: torch.device | None = None
+) -> float:
+    """Median wall time of ``repeats`` calls after ``warmup`` untimed calls.
+
+    On a CUDA ``device`` the clock is read only after synchronising, so a call counts the kernels it queued.
+    """
     for _ in range(warmup):
         function()
     times = []
     for _ in range(repeats):
+        synchronize(device)
         tick = time.perf_counter()
         function()
+        synchronize(device)
         times.append(time.perf_counter() - tick)
     return statistics.median(times)
 
@@ -100,46 +137,59 @@ def median_seconds(function: Callable[[], object], *, warmup: int, repeats: int)
 CEILING_CHANNELS = (32, 64, 128)
 
 
-def conv_ceiling(batch: int, size: int, warmup: int, repeats: int) -> dict[int, float]:
+def conv_ceiling(batch: int, size: int, warmup: int, repeats: int, device: torch.device) -> dict[int, float]:
     """GFLOP/s of a 3x3 fp32 Conv2d forward (C -> C channels, padding 1) for each C in CEILING_CHANNELS.
 
     Each is timed with the images in both memory formats (NCHW and channels_last) and the faster counts:
-    the ceiling is the best this machine's convolution kernels do, whichever layout they prefer.
+    the ceiling is the best the convolution kernels of ``device`` do, whichever layout they prefer. On CUDA
+    cuDNN picks its fastest kernels (``cudnn.benchmark``, as training sets it) and uses TF32 (PyTorch's default).
     """
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     results = {}
     with torch.inference_mode():
         for channels in CEILING_CHANNELS:
-            conv = nn.Conv2d(channels, channels, 3, padding=1)
+            conv = nn.Conv2d(channels, channels, 3, padding=1).to(device)
             fastest = float("inf")
             for layout in (torch.contiguous_format, torch.channels_last):
-                images = torch.rand(batch, channels, size, size).contiguous(memory_format=layout)
-                seconds = median_seconds(lambda conv=conv, images=images: conv(images), warmup=warmup, repeats=repeats)
+                images = torch.rand(batch, channels, size, size, device=device).contiguous(memory_format=layout)
+                seconds = median_seconds(
+                    lambda conv=conv, images=images: conv(images), warmup=warmup, repeats=repeats, device=device
+                )
                 fastest = min(fastest, seconds)
             results[channels] = 2 * batch * size * size * channels * channels * 9 / fastest / 1e9
     return results
 
 
-def report_ceiling(quick: bool) -> float:
-    """Measure the conv ceiling (small sizes when ``quick``), print it on one line, return the best GFLOP/s."""
+def report_ceiling(quick: bool, device: torch.device) -> float:
+    """Measure the conv ceiling on ``device`` (small sizes when ``quick``), print it on one line, return the best
+    GFLOP/s."""
     batch, size, repeats = (2, 32, 2) if quick else (16, 128, 5)
-    ceilings = conv_ceiling(batch, size, warmup=1, repeats=repeats)
+    ceilings = conv_ceiling(batch, size, warmup=1, repeats=repeats, device=device)
     details = ", ".join(f"{c}->{c}: {g:.1f}" for c, g in ceilings.items())
-    print(f"conv ceiling (3x3 Conv2d forward, batch {batch} x {size}^2, best layout), GFLOP/s: {details}")
+    where = "on the CPU" if device.type == "cpu" else f"on {device}"
+    print(f"conv ceiling {where} (3x3 Conv2d forward, batch {batch} x {size}^2, best layout), GFLOP/s: {details}")
     return max(ceilings.values())
 
 
-def train_step_function(model: nn.Module, patch: int, batch_size: int, seed: int = 0) -> Callable[[], None]:
-    """One training step as ``cae_denoise.train`` does it on CPU: forward, MSE loss, backward, Adam step.
+def train_step_function(
+    model: nn.Module, patch: int, batch_size: int, device: torch.device, seed: int = 0
+) -> Callable[[], None]:
+    """One training step as ``cae_denoise.train`` does it on ``device``: forward, MSE loss, backward, Adam step.
 
-    Every call reuses one fixed random batch, so data preparation is not part of the step. Model and
-    batch are in the layout the trainer uses on CPU (``preferred_layout``).
+    Every call reuses one fixed random batch (made on the host from ``seed``, then moved), so data preparation
+    is not part of the step. Model and batch are moved to ``device`` in the layout the trainer uses there
+    (``preferred_layout``); on CUDA cuDNN picks its fastest kernels, as the trainer lets it. The step does not
+    synchronise: time it with ``median_seconds(..., device=device)``.
     """
-    layout = preferred_layout(torch.device("cpu"))
-    model.to(memory_format=layout)
+    layout = preferred_layout(device)
+    model.to(device, memory_format=layout)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True
     generator = torch.Generator().manual_seed(seed)
     clean = torch.rand(batch_size, 3, patch, patch, generator=generator)
     noisy = (clean + 0.1 * torch.randn(clean.shape, generator=generator)).clamp_(0, 1)
-    clean, noisy = clean.contiguous(memory_format=layout), noisy.contiguous(memory_format=layout)
+    clean, noisy = (tensor.to(device).contiguous(memory_format=layout) for tensor in (clean, noisy))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     model.train()
 
