@@ -89,7 +89,7 @@ EvalSigmaOption = Annotated[
     str | None,
     typer.Option(
         "--sigma",
-        help="Gaussian noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table each). [default: 25]",
+        help="Gaussian noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table each). \\[default: 25]",
         show_default=False,
     ),
 ]
@@ -235,9 +235,10 @@ OverwriteFileOption = Annotated[bool, typer.Option("--overwrite", help="Replace 
 
 TRAIN_HELP = """Train a denoiser; keep [bold]best.pt[/] (by validation score) and [bold]last.pt[/] in --out.
 
-Three kinds of training, by what you have: clean images (--data; synthetic noise at --sigma is added at every
-step), real pairs (--data CLEAN --noisy-data NOISY, matched by file name; the camera's own noise), or noisy photos
-alone (--noisy-data NOISY; Neighbor2Neighbor self-supervision, no clean image needed).
+Three kinds of training, by what you have: clean images (--data; synthetic noise at --sigma, or of any model with
+--noise such as camera, is added at every step), real pairs (--data CLEAN --noisy-data NOISY, matched by file name;
+the camera's own noise), or noisy photos alone (--noisy-data NOISY; Neighbor2Neighbor self-supervision, no clean
+image needed).
 
 Writes OUT/best.pt, OUT/last.pt, OUT/train_report.json, OUT/training_curves.png and, after training,
 OUT/eval_test.json (best.pt on the held-out test images: at --val-sigma, on the real pairs, or, with noisy photos
@@ -252,6 +253,8 @@ alone, no-reference checks).
   cae-denoise train --arch unet --data ~/scans/clean --noisy-data ~/scans/noisy
 
   cae-denoise train --arch unet --noisy-data ~/night_shots.zip
+
+  cae-denoise train --arch unet-level --noise camera --init default --out runs/camera
 
   cae-denoise train --resume runs/leaky
 """
@@ -268,22 +271,27 @@ JSON report (default: STEM_eval.json next to the checkpoint).
   cae-denoise evaluate default --sigma 15,25,50
 
   cae-denoise evaluate runs/leaky/best.pt --data ~/photos --split all
+
+  cae-denoise evaluate default --noise camera:low,camera:high
 """
 
 COMPARE_HELP = """Compare denoisers on the same test images and the same noise (paired statistics).
 
 Each METHOD is a checkpoint, 'default' (the shipped model), or a classical method: nlm, tv, wavelet, bm3d (if the
-optional bm3d package is installed) or noisy (the input itself). Classical methods are given the true sigma. The
-first method is the reference: every other one gets, per metric, its mean difference from it and the wins / ties /
-losses over images. From 6 test images on, a Wilcoxon signed-rank test and a BCa bootstrap 95% interval back a
-verdict ("better" only when p < 0.05 and the interval excludes 0); with fewer images no test can reach p < 0.05, and
-the numbers are description only. Writes a JSON report (--report).
+optional bm3d package is installed) or noisy (the input itself). Classical methods are given the true sigma of
+Gaussian noise, and each noisy image's estimated level for any other noise (--noise). The first method is the
+reference: every other one gets, per metric, its mean difference from it and the wins / ties / losses over images.
+From 6 test images on, a Wilcoxon signed-rank test and a BCa bootstrap 95% interval back a verdict ("better" only
+when p < 0.05 and the interval excludes 0); with fewer images no test can reach p < 0.05, and the numbers are
+description only. Writes a JSON report (--report).
 
 [bold]Examples[/]
 
   cae-denoise compare runs/baseline/best.pt runs/leaky/best.pt
 
   cae-denoise compare nlm default tv wavelet --sigma 15,25,50 --report classical.json
+
+  cae-denoise compare default bm3d nlm --noise camera:low,camera:high
 """
 
 EXPERIMENT_HELP = """Train each architecture with several seeds on the same data and budget, evaluate all.
@@ -302,14 +310,18 @@ ones. Writes OUT/experiment.json.
 
 DENOISE_HELP = """Denoise photos as they are (no noise is added) and write NAME_denoised.png files.
 
-Without --model the model shipped with cae-denoise is used (blind: any noise level up to about 55/255). Inputs may
-be files, folders or globs. Outputs go next to each input, or under -o DIR; an existing file is never replaced
-without --overwrite, and an input is never overwritten. Grayscale stays grayscale, alpha is kept, 16-bit stays
-16-bit (PNG/TIFF). A file that fails is reported and skipped; the exit code is 1 if any failed.
+Without --model the model shipped with cae-denoise is used: trained on Gaussian noise up to 55/255 and on camera
+noise (signal-dependent, demosaicked, JPEG), it is told each photo's estimated noise level; --strength scales that
+level (above 1 smoother, below 1 more detail), --noise-level replaces it. Inputs may be files, folders or globs.
+Outputs go next to each input, or under -o DIR; an existing file is never replaced without --overwrite, and an input
+is never overwritten. Grayscale stays grayscale, alpha is kept, 16-bit stays 16-bit (PNG/TIFF). A file that fails is
+reported and skipped; the exit code is 1 if any failed.
 
 [bold]Examples[/]
 
   cae-denoise denoise photo.jpg
+
+  cae-denoise denoise night.jpg --strength 1.5
 
   cae-denoise denoise shots/ 'more/*.png' -o clean/ --format tiff --side-by-side
 
