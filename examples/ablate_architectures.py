@@ -1,24 +1,25 @@
 """Ablation behind the default model's architecture: the same short training for each candidate, one table.
 
-Every candidate trains from scratch with the default model's recipe (``train_default_model.py``: blind
-Gaussian 0-55 mixed with camera noise, built-in training images plus dead leaves) for ``--steps`` steps,
-then is scored on the built-in test photos at Gaussian sigma 25 and at ``camera:high`` noise, and timed on a
+Every candidate trains from scratch for ``--steps`` steps with the settings of the default model's recipe
+(``train_default_model.py``: stage 1's data, patch and optimiser, stage 2's mixture of Gaussian and camera
+noise), then is scored on the built-in test photos at Gaussian sigma 25 and at ``camera:high`` noise, and timed on a
 1024 x 1024 photo on this machine (model only, as ``cae-denoise denoise`` tiles it). Prints a Markdown table.
 
-    python examples/ablate_architectures.py --steps 2000      # about 20 minutes on 2 CPU cores
+    python examples/ablate_architectures.py --steps 2000      # about 15 minutes on 2 CPU cores
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from train_default_model import STAGE_ONE, STAGE_TWO
 
 from cae_denoise.checkpoint import load_model
-from cae_denoise.config import TrainConfig
 from cae_denoise.evaluate import evaluate_specs
 from cae_denoise.inference import denoise_array
 from cae_denoise.models import count_parameters
@@ -29,9 +30,7 @@ CANDIDATES = {
     "unet 32/2 (blind, today's default)": {"arch": "unet", "channels": 32, "depth": 2},
     "unet-level 32/2 (told the level)": {"arch": "unet-level", "channels": 32, "depth": 2},
     "unet-level 32/3 (one more level)": {"arch": "unet-level", "channels": 32, "depth": 3},
-    "unet-level 24/3 (narrower)": {"arch": "unet-level", "channels": 24, "depth": 3},
 }
-RECIPE_NOISE = "gaussian:0-55+camera"
 
 
 def seconds_per_megapixel(checkpoint: Path) -> float:
@@ -55,18 +54,8 @@ def main() -> None:
     rows = []
     for label, arch in CANDIDATES.items():
         out = args.out / label.split(" (")[0].replace(" ", "_").replace("/", "-")
-        config = TrainConfig(
-            **arch,
-            out=str(out),
-            noise=RECIPE_NOISE,
-            patch=64,
-            batch_size=16,
-            lr=5e-4,
-            grad_clip=0.5,
-            schedule="cosine",
-            epochs=1,
-            steps_per_epoch=args.steps,
-            dead_leaves=64,
+        config = dataclasses.replace(
+            STAGE_ONE, **arch, out=str(out), noise=STAGE_TWO.noise, epochs=1, steps_per_epoch=args.steps
         )
         result = train(config, overwrite=True)
         body = evaluate_specs([str(result.best)], noises=noises)
