@@ -512,3 +512,11 @@ def test_exit_codes_through_the_real_entry_point(tmp_path):
     assert done.returncode == 1 and "bad.png: not an image" in done.stderr
     version = subprocess.run([sys.executable, "-m", "cae_denoise", "--version"], capture_output=True, text=True)
     assert version.returncode == 0 and version.stdout.startswith("cae-denoise ")
+
+
+def test_denoise_output_folder_that_is_a_file_is_a_usage_error(tmp_path):
+    photo = save_png(tmp_path / "photo.png", texture(24, 24, seed=2))
+    (tmp_path / "taken").write_bytes(b"keep")
+    result = invoke("denoise", photo, "-o", tmp_path / "taken")
+    assert_one_line_error(result, f"-o {tmp_path / 'taken'}", "exists and is not a folder", code=2)
+    assert (tmp_path / "taken").read_bytes() == b"keep"

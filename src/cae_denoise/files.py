@@ -343,7 +343,7 @@ def denoise_files(
     sources = expand_inputs(inputs)
     target_dir = Path(out_dir) if out_dir else None
     if target_dir is not None and target_dir.exists() and not target_dir.is_dir():
-        raise CaeDenoiseError(f"-o {target_dir}: exists and is not a folder")
+        raise UsageError(f"-o {target_dir}: exists and is not a folder")
     plans = plan_outputs(
         sources, target_dir, settings.fmt, overwrite=settings.overwrite, write_side_by_side=write_side_by_side
     )
