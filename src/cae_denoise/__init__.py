@@ -31,6 +31,9 @@ _EXPORTS = {
     "register_model": "models",
     "load_source": "data",
     "GaussianNoise": "noise",
+    "CameraNoise": "noise",
+    "parse_noise": "noise",
+    "estimate_noise_sigma": "noise",
     "image_metrics": "metrics",
     "classical_denoiser": "classical",
 }
