@@ -200,3 +200,20 @@ def test_gaussian_noise_spec_trains_exactly_as_sigma(image_folder, tmp_path):
     by_spec = train(tiny_config(image_folder, tmp_path / "spec", noise="gaussian:5-40"))
     assert load_model(by_sigma.best).weights_sha256() == load_model(by_spec.best).weights_sha256()
     assert [row["train_loss"] for row in by_sigma.history] == [row["train_loss"] for row in by_spec.history]
+
+
+def test_val_noise_chooses_validation_and_test_noise(image_folder, tmp_path):
+    from cae_denoise.pipeline import train_and_evaluate
+
+    config = tiny_config(image_folder, tmp_path / "run", noise="camera:high", val_noise="camera:high:jpeg=none")
+    outcome = train_and_evaluate(config)
+    report = json.loads(outcome.training.report.read_text())
+    assert report["validation"]["noise"]["spec"] == "camera:high:jpeg=none"
+    assert outcome.evaluation["levels"][0]["noise"]["spec"] == "camera:high:jpeg=none"
+    assert json.loads(outcome.evaluation_path.read_text())["levels"][0]["noise"]["kind"] == "synthetic"
+
+
+def test_bad_val_noise_names_its_option(tmp_path):
+    result = invoke("train", "--val-noise", "camera:loud", "--out", tmp_path / "run")
+    assert result.exit_code == 2 and "--val-noise 'camera:loud'" in result.stderr
+    assert not (tmp_path / "run").exists()

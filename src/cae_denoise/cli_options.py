@@ -84,6 +84,14 @@ CompileOption = Annotated[
 ValSigmaOption = Annotated[
     float, typer.Option(help="Noise sigma (0-255) for validation during training and for the test evaluation.")
 ]
+ValNoiseOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Noise model for validation and the test evaluation instead of --val-sigma (e.g. camera:high, or the "
+        "--noise you train on), so that best.pt is chosen on the noise the run learns.",
+        show_default=False,
+    ),
+]
 SplitOption = Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")]
 EvalSigmaOption = Annotated[
     str | None,

@@ -38,6 +38,7 @@ class TrainConfig:
     (see ``synthetic.py``) to the training images. ``amp`` trains in bfloat16 autocast (GPUs with bf16,
     or CPUs); ``compile`` wraps the model in ``torch.compile``. ``init`` starts from the weights of a checkpoint
     (or ``default``) instead of random ones: fine-tuning; parameters it lacks keep their initial values.
+    ``val_noise``, when set, replaces Gaussian noise at ``val_sigma`` for validation and the test evaluation.
     """
 
     arch: str = "leaky"
@@ -65,6 +66,7 @@ class TrainConfig:
     noisy_data: str | None = None
     noise: str | None = None
     init: str | None = None
+    val_noise: str | None = None
 
     def __post_init__(self) -> None:
         if not self.out:  # the run folder follows the architecture unless given
@@ -131,6 +133,17 @@ class TrainConfig:
 
         return parse_noise(self.noise) if self.noise else parse_sigma(self.sigma)
 
+    def val_noise_model(self) -> NoiseModel:
+        """The noise of validation and of the test evaluation: ``val_noise``, else Gaussian at ``val_sigma``."""
+        from .noise import GaussianNoise, parse_noise
+
+        if not self.val_noise:
+            return GaussianNoise(self.val_sigma, self.val_sigma)
+        try:
+            return parse_noise(self.val_noise)
+        except UsageError as error:
+            raise UsageError(str(error).replace("--noise", "--val-noise", 1)) from error
+
     def validate(self) -> None:
         """Check every option before any work starts; raises ``UsageError`` naming the option."""
         try:
@@ -162,6 +175,7 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
+        self.val_noise_model()
         if self.data is None and self.noisy_data is None:
             raise UsageError("give --data (clean images) or --noisy-data (noisy photos), or both (real pairs)")
         if self.noisy_data is not None and self.data == "builtin":

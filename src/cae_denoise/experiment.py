@@ -84,8 +84,8 @@ def run_experiment(
 ) -> dict[str, Any]:
     """Train and evaluate ``archs`` x ``seeds`` runs (seeds 0..N-1) under ``base``; returns the report body.
 
-    Each run is evaluated at ``base.val_sigma`` on the test split. ``on_run(arch, seed, skipped)`` is called
-    after each run; ``callbacks`` go to ``train_and_evaluate``.
+    Each run is evaluated with ``base.val_noise_model()`` (Gaussian at ``val_sigma`` by default) on the test
+    split. ``on_run(arch, seed, skipped)`` is called after each run; ``callbacks`` go to ``train_and_evaluate``.
     """
     if len(archs) < 1 or seeds < 1:
         raise UsageError("an experiment needs at least one architecture and one seed")
@@ -117,6 +117,7 @@ def run_experiment(
         "archs": archs,
         "seeds": seeds,
         "sigma_255": base.val_sigma,
+        "test_noise": base.val_noise_model().spec,
         "base_config": base.to_dict(),
         "runs": runs,
         "summary": summarise({NOISY: noisy[:1], **scores}, archs[0]),

@@ -43,7 +43,7 @@ def train_and_evaluate(
     on_image: Callable[[str, str], None] | None = None,
 ) -> RunOutcome:
     """Train (or resume) as ``config`` says, then score ``best.pt`` on the test split of the same data and write
-    ``OUT/eval_test.json``: against seeded noise at ``config.val_sigma`` (noise seed 0), on the real pairs, or,
+    ``OUT/eval_test.json``: against seeded ``config.val_noise_model()`` noise (noise seed 0), on the real pairs, or,
     with noisy photos alone, by the no-reference checks. ``overwrite``
     lets a new run replace an old one in the same folder (see ``train.existing_run_files``)."""
     result = train(
@@ -58,7 +58,7 @@ def train_and_evaluate(
             [str(result.best)],
             data=config.data,
             noisy_data=config.noisy_data,
-            sigmas_255=[config.val_sigma],
+            noises=[config.val_noise_model()],
             device=result.device,
             on_image=on_image,
         )

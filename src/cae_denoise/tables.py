@@ -114,7 +114,8 @@ def print_experiment(console: Console, body: dict[str, Any]) -> None:
     """Mean +/- std over seeds per architecture, then each one's paired change from the first, by seed."""
     summary = body["summary"]
     table = Table(
-        title=f"{body['seeds']} seeds per architecture, test sigma {body['sigma_255']:g}", title_justify="left"
+        title=f"{body['seeds']} seeds per architecture, test noise {body.get('test_noise', body['sigma_255'])}",
+        title_justify="left",
     )
     table.add_column("architecture")
     for metric in METRIC_NAMES:

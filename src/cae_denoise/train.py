@@ -238,7 +238,7 @@ def validation_scores(
         evaluation = evaluate_methods(
             {"model": denoiser},
             data.val_images,
-            sigma_255=config.val_sigma,
+            noise=config.val_noise_model(),
             seed=config.val_seed,
             noisy_images=data.val_noisy,
             include_noisy=False,
@@ -535,7 +535,11 @@ def _report_body(
         "skipped_files": [{"name": n, "reason": r} for n, r in data.skipped],
         "skipped_too_small": data.sampler.skipped_small,
         "noise": noise_record(config.noise_model()) if config.kind == SYNTHETIC else None,
-        "validation": {"sigma_255": config.val_sigma, "seed": config.val_seed, "images": list(data.split.val)},
+        "validation": {
+            "noise": noise_record(config.val_noise_model()),
+            "seed": config.val_seed,
+            "images": list(data.split.val),
+        },
         "history": state.history,
         "best_epoch": max(state.history, key=lambda row: selection_score(_scores_of(row)))["epoch"],
         "best_score": state.best_score,
