@@ -217,3 +217,15 @@ def test_bad_val_noise_names_its_option(tmp_path):
     result = invoke("train", "--val-noise", "camera:loud", "--out", tmp_path / "run")
     assert result.exit_code == 2 and "--val-noise 'camera:loud'" in result.stderr
     assert not (tmp_path / "run").exists()
+
+
+def test_resume_does_not_need_the_init_file_again(image_folder, tmp_path, trained_run):
+    import shutil
+
+    init = tmp_path / "init.pt"
+    shutil.copy(trained_run.best, init)
+    config = tiny_config(image_folder, tmp_path / "run", init=str(init))
+    first = train(config)
+    init.unlink()  # e.g. a temporary file: the run's own last.pt holds the weights now
+    again = train(config, resume=True)
+    assert load_model(again.last).weights_sha256() == load_model(first.last).weights_sha256()

@@ -311,10 +311,16 @@ def _denoise_one(
     timings["model"] = time.perf_counter() - tick
     height, width = clean.shape[:2]
     result = FileResult(
-        plan.source, plan.output, None, height * width / 1e6, 0.0, sigma, level, plan.side_by_side, decoded.bit_depth
+        plan.source,
+        plan.output,
+        megapixels=height * width / 1e6,
+        estimated_sigma=sigma,
+        model_level=level,
+        side_by_side=plan.side_by_side,
+        bit_depth=decoded.bit_depth,
+        timings=timings,
+        notes=format_losses(decoded, settings.fmt),
     )
-    result.timings = timings
-    result.notes = format_losses(decoded, settings.fmt)
     return result, writer.submit(_encode_and_write, plan, decoded, clean, settings)
 
 

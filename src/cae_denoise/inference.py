@@ -96,8 +96,8 @@ def denoise_array(
     ``default_tiling(device)``); ``on_tiles(done, total)`` is called after each batch. A model that takes a
     noise level is told ``noise_level`` (0-255) if given, else the whole image's estimated level times
     ``strength`` (above 1: smoother, below 1: more detail kept), the same for every tile; other models
-    ignore both. Besides the input,
-    memory holds one float32 HxWx3 sum, an HxW weight map and the tiles in flight.
+    ignore both. Besides the input, memory holds one float32 HxWx3 sum, an HxW weight map and the tiles in
+    flight.
     """
     device = torch.device(device)
     default_tile, default_batch = default_tiling(device)

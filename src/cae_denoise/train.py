@@ -170,13 +170,14 @@ def new_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
 
 
-def build_model(config: TrainConfig, device: torch.device) -> nn.Module:
+def build_model(config: TrainConfig, device: torch.device, *, resume: bool = False) -> nn.Module:
     """The architecture, initialised from ``config.seed`` alone (global RNG state untouched), or from
-    ``config.init``'s weights."""
+    ``config.init``'s weights unless the run resumes (its own checkpoint then holds them, and the ``--init``
+    file may be gone)."""
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
         model = create_model(config.arch, **config.arch_args())
-    if config.init:
+    if config.init and not resume:
         start_from(model, config.init)
     return model.to(device, memory_format=preferred_layout(device))
 
@@ -382,7 +383,7 @@ def train(
     replaced = existing_run_files(out, resume=resume, overwrite=overwrite)
     device = distributed.setup(context, resolve_device(config.device))
     data = build_data(config, device)
-    model = build_model(config, device)
+    model = build_model(config, device, resume=resume)
     network = build_network(model, config, context, device)
     optimizer, scheduler = build_optimizer(config, model)
     generator = new_generator(device, sampler_seed(config, context.rank))
