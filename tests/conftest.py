@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import tarfile
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import torch
-from helpers import NON_IMAGES, TEXTURES, save_png, texture, tiny_config
+from helpers import NON_IMAGES, PNG_WRITERS, TEXTURES, png_writer, save_png, texture, tiny_config
 from hypothesis import settings
 
 # Property tests run the same examples every time and write no example database into the checkout.
@@ -108,3 +109,10 @@ def loaded_model(checkpoint: Path):
     from cae_denoise.checkpoint import load_model
 
     return load_model(checkpoint)
+
+
+@pytest.fixture(params=PNG_WRITERS)
+def writer(request) -> Iterator[str]:
+    """Run a test with each PNG writer; the test gets its name."""
+    with png_writer(request.param):
+        yield request.param

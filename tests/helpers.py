@@ -5,12 +5,18 @@ from __future__ import annotations
 import io
 import struct
 import zlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
 import numpy as np
+import pytest
 from PIL import Image
 from skimage.filters import gaussian
+
+from cae_denoise import images
 
 #: (relative name, height, width): odd sizes on purpose, two in a subfolder to exercise recursion.
 TEXTURES = (
@@ -145,3 +151,27 @@ def patch_zip_member(path: Path, name: str, **fields: int) -> None:
             offset, layout = offsets[field_name]
             struct.pack_into(layout, content, start + offset, value)
     path.write_bytes(bytes(content))
+
+
+def png16(pixels: np.ndarray) -> bytes:
+    """A 16-bit PNG of HxWxC uint16 pixels (C = 2 gray + alpha, 3 RGB, 4 RGBA), written by hand as a fixture."""
+    height, width, count = pixels.shape
+    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    header = struct.pack(">IIBBBBB", width, height, 16, {2: 4, 3: 2, 4: 6}[count], 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+
+
+PNG_WRITERS = ["opencv", "pillow"]
+
+
+@contextmanager
+def png_writer(name: str) -> Iterator[None]:
+    """PNGs written through OpenCV (skipped where a recent enough one is not installed) or Pillow alone."""
+    if name == "opencv" and images.opencv_png_writer() is None:
+        pytest.skip("needs opencv-python-headless>=4.13 (the png16 extra)")
+    with mock.patch.object(images, "opencv_png_writer", images.opencv_png_writer if name == "opencv" else lambda: None):
+        yield

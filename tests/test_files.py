@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import png_header, read_png_raw, save_png, texture, to_uint8
+from helpers import PNG_WRITERS, png16, png_header, png_writer, read_png_raw, save_png, texture, to_uint8
 from PIL import Image
 
 from cae_denoise.errors import CaeDenoiseError
@@ -84,13 +84,18 @@ def test_jpeg_and_tiff_outputs(tmp_path, loaded_model):
     assert tiff.output == out / "in_denoised.tif" and Image.open(tiff.output).format == "TIFF"
 
 
-def test_16_bit_rgb_png_stays_16_bit(tmp_path, loaded_model):
-
+@pytest.mark.parametrize("writer", PNG_WRITERS)
+def test_16_bit_rgb_png_stays_16_bit_with_opencv_and_says_so_without(tmp_path, loaded_model, writer):
     source = tmp_path / "deep_rgb.png"
-    source.write_bytes(encode_image(_noisy_texture(21, 23), bit_depth=16))
-    [result] = denoise_files(loaded_model, [str(source)])
-    assert result.error is None
-    assert png_header(result.output.read_bytes())[2] == 16
+    source.write_bytes(png16((_noisy_texture(21, 23) * 65535).astype(np.uint16)))
+    with png_writer(writer):
+        [result] = denoise_files(loaded_model, [str(source)])
+    assert result.error is None and result.bit_depth == 16
+    depth = png_header(result.output.read_bytes())[2]
+    if writer == "opencv":
+        assert depth == 16 and result.notes == []
+    else:
+        assert depth == 8 and "16-bit colour PNGs need OpenCV" in result.notes[-1]
 
 
 def test_never_overwrites_without_permission(tmp_path, loaded_model):
@@ -350,7 +355,7 @@ def test_timings_and_report_record_every_stage(tmp_path, loaded_model):
     assert second["output"] is None and "broken.png" in second["error"]
 
 
-def test_png_level_changes_the_size_not_the_pixels():
+def test_png_level_changes_the_size_not_the_pixels(writer):
 
     pixels = _noisy_texture(64, 64)
     fast, small = encode_image(pixels, png_level=1), encode_image(pixels, png_level=9)
@@ -372,6 +377,6 @@ def test_what_an_output_format_cannot_keep_is_said_not_dropped_silently(tmp_path
     [as_png] = denoise_files(loaded_model, [str(rgba)], out_dir=tmp_path / "png")
     assert as_png.notes == [] and as_png.to_dict()["notes"] == []
     rgb16 = tmp_path / "rgb16.png"
-    rgb16.write_bytes(encode_image(_noisy_texture(16, 18), bit_depth=16))
+    rgb16.write_bytes(png16((_noisy_texture(16, 18) * 65535).astype(np.uint16)))
     [as_tiff] = denoise_files(loaded_model, [str(rgb16)], settings=OutputSettings("tiff"))
-    assert as_tiff.notes == ["written at 8 bits (TIFF output here holds 16 bits only for grayscale without alpha)"]
+    assert as_tiff.notes[-1] == "written at 8 bits (TIFF output here holds 16 bits only for grayscale without alpha)"

@@ -9,13 +9,13 @@ import zlib
 
 import numpy as np
 import pytest
-from helpers import image_bytes, png_header, read_png_raw
+from helpers import PNG_WRITERS, image_bytes, png16, png_header, png_writer, read_png_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.images import decode_image, encode_image, is_image_name, read_rgb
+from cae_denoise.images import decode_image, encode_image, is_image_name, png_output_loss, read_rgb
 
 RNG = np.random.default_rng(1234)
 RGB8 = RNG.integers(0, 256, (31, 37, 3), dtype=np.uint8)
@@ -146,23 +146,21 @@ def test_decode_16_bit_colour_png_keeps_precision(channels):
 
 def test_decode_16_bit_gray_alpha_png_keeps_precision():
     pytest.importorskip("cv2")
-    gray = RNG.integers(0, 65536, (6, 7), dtype=np.uint16) / 65535.0
-    alpha = RNG.integers(0, 65536, (6, 7), dtype=np.uint16) / 65535.0
-    rgb = np.repeat(gray[..., None], 3, axis=2)
-    decoded = decode_image(encode_image(rgb, alpha=alpha, grayscale=True, bit_depth=16))
+    pixels = RNG.integers(0, 65536, (6, 7, 2), dtype=np.uint16)
+    decoded = decode_image(png16(pixels))
     assert decoded.grayscale and decoded.bit_depth == 16
-    np.testing.assert_allclose(decoded.rgb[..., 0], gray, atol=1e-6)
-    np.testing.assert_allclose(decoded.alpha, alpha, atol=1e-6)
+    np.testing.assert_allclose(decoded.rgb[..., 0], pixels[..., 0] / 65535.0, atol=1e-6)
+    np.testing.assert_allclose(decoded.alpha, pixels[..., 1] / 65535.0, atol=1e-6)
 
 
 def test_16_bit_colour_png_without_opencv_is_read_at_8_bits_and_says_so(monkeypatch):
     import sys
 
     monkeypatch.setitem(sys.modules, "cv2", None)
-    values = RNG.integers(0, 65536, (5, 6, 3), dtype=np.uint16) / 65535.0
-    decoded = decode_image(encode_image(values, bit_depth=16))
+    pixels = RNG.integers(0, 65536, (5, 6, 3), dtype=np.uint16)
+    decoded = decode_image(png16(pixels))
     assert decoded.bit_depth == 16
-    np.testing.assert_allclose(decoded.rgb, np.round(values * 255) / 255, atol=1 / 255)
+    np.testing.assert_allclose(decoded.rgb, pixels / 65535.0, atol=1 / 255)
     assert decoded.notes and "pip install 'cae-denoise[png16]'" in decoded.notes[0]
 
 
@@ -201,7 +199,7 @@ def test_decode_keeps_exif_upright_and_icc_profile():
 
 
 @pytest.mark.parametrize(("fmt", "bit_depth"), [("png", 8), ("png", 16), ("jpeg", 8), ("tiff", 8)])
-def test_exif_and_icc_profile_survive_re_encoding(fmt, bit_depth):
+def test_exif_and_icc_profile_survive_re_encoding(fmt, bit_depth, writer):
     source = image_bytes(Image.fromarray(RGB8, mode="RGB"), "JPEG", exif=_camera_exif(), icc_profile=SRGB)
     decoded = decode_image(source)
     data = encode_image(decoded.rgb, bit_depth=bit_depth, fmt=fmt, exif=decoded.exif, icc_profile=decoded.icc_profile)
@@ -216,8 +214,8 @@ def test_exif_and_icc_profile_survive_re_encoding(fmt, bit_depth):
     assert again.icc_profile == SRGB
 
 
-def test_16_bit_png_writer_puts_metadata_chunks_before_the_pixels():
-    data = encode_image(RNG.random((5, 7, 3)), bit_depth=16, exif=_camera_exif(1), icc_profile=SRGB)
+def _png_chunks(data: bytes) -> list[tuple[bytes, bytes]]:
+    """A PNG's chunks (type, body) in file order, each CRC checked."""
     chunks, position = [], 8
     while position < len(data):
         (length,) = struct.unpack(">I", data[position : position + 4])
@@ -225,13 +223,22 @@ def test_16_bit_png_writer_puts_metadata_chunks_before_the_pixels():
         assert struct.unpack(">I", data[position + 8 + length : position + 12 + length])[0] == zlib.crc32(kind + body)
         chunks.append((kind, body))
         position += 12 + length
-    assert [kind for kind, _ in chunks] == [b"IHDR", b"iCCP", b"eXIf", b"IDAT", b"IEND"]
-    name, _, compressed = chunks[1][1].partition(b"\0")
-    assert name == b"ICC Profile" and compressed[0] == 0 and zlib.decompress(compressed[1:]) == SRGB
-    assert chunks[2][1] == _camera_exif(1).removeprefix(b"Exif\0\0")  # eXIf holds the TIFF header onwards
+    return chunks
 
 
-def test_profile_must_fit_the_output_channels():
+@pytest.mark.parametrize("bit_depth", [8, 16])
+def test_png_metadata_chunks_come_before_the_pixels(bit_depth, writer):
+    data = encode_image(RNG.random((5, 7, 3)), bit_depth=bit_depth, exif=_camera_exif(1), icc_profile=SRGB)
+    chunks = dict(_png_chunks(data))
+    kinds = [kind for kind, _ in _png_chunks(data)]
+    assert kinds.index(b"iCCP") < kinds.index(b"IDAT") and kinds.index(b"eXIf") < kinds.index(b"IDAT")
+    name, _, compressed = chunks[b"iCCP"].partition(b"\0")
+    assert name and compressed[0] == 0 and zlib.decompress(compressed[1:]) == SRGB
+    assert chunks[b"eXIf"] == _camera_exif(1).removeprefix(b"Exif\0\0")  # eXIf holds the TIFF header onwards
+    assert png_header(data)[2] == (16 if bit_depth == 16 and writer == "opencv" else 8)
+
+
+def test_profile_must_fit_the_output_channels(writer):
     rgb = RNG.random((5, 7, 3))
     assert "icc_profile" not in Image.open(io.BytesIO(encode_image(rgb, grayscale=True, icc_profile=SRGB))).info
     assert "icc_profile" not in Image.open(io.BytesIO(encode_image(rgb, icc_profile=GRAY_ICC))).info
@@ -260,7 +267,7 @@ def test_tiff_input_gives_its_descriptive_tags_as_exif():
     assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] == "2024:05:06 07:08:09"
 
 
-def test_jpeg_drops_exif_too_long_for_its_marker_but_png_keeps_it():
+def test_jpeg_drops_exif_too_long_for_its_marker_but_png_keeps_it(writer):
     exif = _camera_exif(1, ImageDescription="x" * 70_000)
     rgb = RNG.random((5, 7, 3))
     assert "exif" not in Image.open(io.BytesIO(encode_image(rgb, fmt="jpeg", exif=exif))).info
@@ -270,7 +277,7 @@ def test_jpeg_drops_exif_too_long_for_its_marker_but_png_keeps_it():
 # --- encoding ---------------------------------------------------------------------------------------------
 
 
-def test_encode_grayscale_keeps_one_channel():
+def test_encode_grayscale_keeps_one_channel(writer):
     rgb = RNG.random((17, 23, 3)).astype(np.float32)
     data = encode_image(rgb, grayscale=True)
     assert Image.open(io.BytesIO(data)).mode == "L"
@@ -279,7 +286,7 @@ def test_encode_grayscale_keeps_one_channel():
     np.testing.assert_allclose(decoded.rgb[..., 0], rgb.astype(np.float64).mean(axis=2), atol=0.5 / 255 + 1e-6)
 
 
-def test_encode_alpha_is_carried():
+def test_encode_alpha_is_carried(writer):
     rgb = RNG.random((17, 23, 3)).astype(np.float32)
     alpha = RNG.random((17, 23)).astype(np.float32)
     data = encode_image(rgb, alpha=alpha)
@@ -289,7 +296,7 @@ def test_encode_alpha_is_carried():
     np.testing.assert_allclose(decoded.rgb, rgb, atol=0.5 / 255 + 1e-6)
 
 
-def test_encode_gray_alpha():
+def test_encode_gray_alpha(writer):
     rgb = RNG.random((17, 23, 3)).astype(np.float32)
     alpha = RNG.random((17, 23)).astype(np.float32)
     data = encode_image(rgb, alpha=alpha, grayscale=True)
@@ -311,7 +318,8 @@ def test_encode_16_bit_gray_round_trip(fmt):
 
 def test_encode_16_bit_rgb_png_has_16_bit_samples():
     rgb = RNG.random((13, 19, 3))
-    data = encode_image(rgb, bit_depth=16)
+    with png_writer("opencv"):
+        data = encode_image(rgb, bit_depth=16)
     width, height, depth, colour = png_header(data)
     assert (width, height, depth, colour) == (19, 13, 16, 2)
     samples = read_png_raw(data)
@@ -319,6 +327,16 @@ def test_encode_16_bit_rgb_png_has_16_bit_samples():
     np.testing.assert_allclose(samples / 65535.0, rgb, atol=0.5 / 65535 + 1e-9)
     # Pillow still opens the file (as 8-bit), so it is a valid PNG.
     np.testing.assert_allclose(_rgb_of(Image.open(io.BytesIO(data))), rgb, atol=1 / 255 + 1e-6)
+
+
+def test_16_bit_colour_png_without_opencv_is_written_at_8_bits_and_says_so():
+    rgb = RNG.random((13, 19, 3))
+    with png_writer("pillow"):
+        data = encode_image(rgb, bit_depth=16)
+        assert "pip install 'cae-denoise[png16]'" in png_output_loss(grayscale=False, has_alpha=False, bit_depth=16)
+        assert png_output_loss(grayscale=True, has_alpha=False, bit_depth=16) is None
+    assert png_header(data) == (19, 13, 8, 2)
+    np.testing.assert_allclose(decode_image(data).rgb, rgb, atol=0.5 / 255 + 1e-6)
 
 
 def test_encode_jpeg_drops_alpha_and_is_close():
@@ -331,7 +349,7 @@ def test_encode_jpeg_drops_alpha_and_is_close():
     assert np.abs(decoded.rgb - rgb).mean() < 0.02
 
 
-def test_encode_clips_out_of_range_values():
+def test_encode_clips_out_of_range_values(writer):
     rgb = np.full((5, 6, 3), 0.5)
     rgb[0, 0] = -3.0
     rgb[1, 1] = 7.0
@@ -354,24 +372,26 @@ def test_encode_unsupported_format():
     bit_depth=st.sampled_from([8, 16]),
     seed=st.integers(0, 2**16),
 )
-def test_png_round_trip_property(height, width, grayscale, with_alpha, bit_depth, seed):
+@pytest.mark.parametrize("writer_name", PNG_WRITERS)
+def test_png_round_trip_property(writer_name, height, width, grayscale, with_alpha, bit_depth, seed):
     rng = np.random.default_rng(seed)
     rgb = rng.random((height, width, 3))
     if grayscale:
         rgb = np.repeat(rgb[..., :1], 3, axis=2)
     alpha = rng.random((height, width)) if with_alpha else None
-    decoded = decode_image(encode_image(rgb, alpha=alpha, grayscale=grayscale, bit_depth=bit_depth))
+    with png_writer(writer_name):
+        data = encode_image(rgb, alpha=alpha, grayscale=grayscale, bit_depth=bit_depth)
+    decoded = decode_image(data)
     assert decoded.rgb.shape == (height, width, 3)
     assert decoded.grayscale == grayscale
     assert (decoded.alpha is None) == (alpha is None)
-    # 16-bit gray reads back exactly; 16-bit colour or with alpha is read by Pillow as 8-bit, truncated (see the
-    # xfail above).
-    atol = 0.5 / 255
-    if bit_depth == 16:
-        atol = 0.5 / 65535 if grayscale and alpha is None else 1 / 255
+    # 16 bits are kept in gray, and in colour by OpenCV; gray + alpha is written at 8 bits by both writers
+    kept_16_bits = bit_depth == 16 and (not with_alpha if grayscale else writer_name == "opencv")
+    atol = 0.5 / 65535 if kept_16_bits else 0.5 / 255
+    assert decoded.bit_depth == (16 if kept_16_bits else 8)
     np.testing.assert_allclose(decoded.rgb, rgb, atol=atol + 1e-6)
     if alpha is not None:
-        np.testing.assert_allclose(decoded.alpha, alpha, atol=(1 if bit_depth == 16 else 0.5) / 255 + 1e-6)
+        np.testing.assert_allclose(decoded.alpha, alpha, atol=atol + 1e-6)
 
 
 # --- errors -----------------------------------------------------------------------------------------------
@@ -534,34 +554,24 @@ def test_encode_image_writes_the_format_asked_for(suffix, magic):
     assert read_rgb(data).shape == (11, 13, 3)
 
 
-def _png16(pixels: np.ndarray) -> bytes:
-    """A 16-bit PNG of HxWxC uint16 pixels (C = 2 gray + alpha, 4 RGBA), written by hand as a fixture."""
-    import struct
-    import zlib
-
-    height, width, count = pixels.shape
-    raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-
-    header = struct.pack(">IIBBBBB", width, height, 16, {2: 4, 4: 6}[count], 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+def test_16_bit_rgba_png_round_trip_is_exact():
+    pixels = (RNG.random((9, 7, 4)) * 65535).astype(np.uint16)
+    with png_writer("opencv"):
+        decoded = decode_image(png16(pixels))
+        assert decoded.bit_depth == 16 and not decoded.grayscale and decoded.alpha is not None
+        data = encode_image(decoded.rgb, alpha=decoded.alpha, bit_depth=16)
+    assert png_header(data) == (7, 9, 16, 6)
+    np.testing.assert_array_equal(read_png_raw(data), pixels)
 
 
-@pytest.mark.parametrize(("channels", "grayscale", "colour_type"), [(4, False, 6), (2, True, 4)])
-def test_16_bit_png_with_alpha_stays_16_bit_and_keeps_its_kind(channels, grayscale, colour_type):
-    pixels = (RNG.random((9, 7, channels)) * 65535).astype(np.uint16)
-    decoded = decode_image(_png16(pixels))
-    assert decoded.bit_depth == 16 and decoded.grayscale is grayscale and decoded.alpha is not None
-    data = encode_image(
-        decoded.rgb, alpha=decoded.alpha, grayscale=decoded.grayscale, bit_depth=decoded.bit_depth, fmt="png"
-    )
-    width, height, depth, colour = png_header(data)
-    assert (width, height, depth, colour) == (7, 9, 16, colour_type)
-    written = read_png_raw(data)
-    # Pillow decodes these at 8-bit precision (see the xfail above), so the round trip is exact to 1/255
-    assert np.abs(written / 65535.0 - pixels / 65535.0).max() <= 1 / 255 + 1e-6
+def test_16_bit_gray_alpha_png_keeps_its_kind_at_8_bits_and_says_so(writer):
+    pixels = (RNG.random((9, 7, 2)) * 65535).astype(np.uint16)
+    decoded = decode_image(png16(pixels))
+    data = encode_image(decoded.rgb, alpha=decoded.alpha, grayscale=True, bit_depth=16)
+    assert png_header(data) == (7, 9, 8, 4)  # gray + alpha, as the input
+    assert "written at 8 bits" in png_output_loss(grayscale=True, has_alpha=True, bit_depth=16)
+    # within 1/255: without OpenCV, Pillow already read the input at 8 bits
+    np.testing.assert_allclose(read_png_raw(data) / 255.0, pixels / 65535.0, atol=1 / 255 + 1e-6)
 
 
 def test_corrupt_exif_warnings_do_not_reach_the_user(tmp_path):

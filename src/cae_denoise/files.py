@@ -24,7 +24,7 @@ import torch
 
 from .checkpoint import LoadedModel
 from .errors import CaeDenoiseError, UsageError
-from .images import DEFAULT_PNG_LEVEL, DecodedImage, decode_image, encode_image, is_image_name
+from .images import DEFAULT_PNG_LEVEL, DecodedImage, decode_image, encode_image, is_image_name, png_output_loss
 from .inference import denoise_array
 from .models import takes_noise_level
 from .noise import estimate_noise_sigma
@@ -238,13 +238,12 @@ def format_losses(decoded: DecodedImage, fmt: str) -> list[str]:
     """What the output format cannot keep of this input, and what could not be read of it (said to the user
     rather than dropped silently)."""
     losses = list(decoded.notes)
-    jpeg = FORMAT_SUFFIXES[fmt.lower()] == ".jpg"
-    if jpeg and decoded.alpha is not None:
+    suffix = FORMAT_SUFFIXES[fmt.lower()]
+    if suffix == ".jpg" and decoded.alpha is not None:
         losses.append("JPEG has no alpha channel: transparency dropped")
-    sixteen_bit_kept = not jpeg and (
-        FORMAT_SUFFIXES[fmt.lower()] == ".png" or (decoded.grayscale and decoded.alpha is None)
-    )
-    if decoded.bit_depth == 16 and not sixteen_bit_kept:
+    if suffix == ".png":
+        losses += filter(None, [png_output_loss(decoded.grayscale, decoded.alpha is not None, decoded.bit_depth)])
+    elif decoded.bit_depth == 16 and (suffix == ".jpg" or not decoded.grayscale or decoded.alpha is not None):
         losses.append(f"written at 8 bits ({fmt.upper()} output here holds 16 bits only for grayscale without alpha)")
     return losses
 
