@@ -19,6 +19,12 @@ from .models import takes_noise_level
 from .noise import estimate_noise_sigma, estimate_noise_sigma_batch
 
 DEFAULT_OVERLAP = 32
+#: Mirrored pixels the model sees around every image. Without them the pixels at an edge met the model's zero
+#: padding in some tilings and replicated rows in others: 256-pixel tiles changed a 613 x 816 photo's bottom
+#: rows by up to 22/255 against the untiled result. With a margin of 8, 16 or 32 the largest change was
+#: 2.6-3.2/255, at seams inside the photo, and PSNR on the test photos moved by +0.01 to +0.04 dB; 16 keeps
+#: the extra work on small images low.
+BORDER_MARGIN = 16
 
 
 def preferred_layout(device: torch.device) -> torch.memory_format:
@@ -77,6 +83,16 @@ def default_tiling(device: torch.device) -> tuple[int, int]:
     return (256, 1) if device.type == "cpu" else (512, 4)
 
 
+def _mirrored(positions: torch.Tensor, length: int) -> torch.Tensor:
+    """Indices into a sequence of ``length`` for ``positions`` that may fall outside it, mirrored at both
+    ends without repeating the edge (numpy's ``reflect``), however far outside they are."""
+    if length == 1:
+        return torch.zeros_like(positions)
+    period = 2 * (length - 1)
+    folded = torch.remainder(positions, period)
+    return torch.where(folded < length, folded, period - folded)
+
+
 @torch.inference_mode()
 def denoise_array(
     model: nn.Module,
@@ -92,10 +108,12 @@ def denoise_array(
 ) -> np.ndarray:
     """Denoise an HxWx3 float32 image in [0, 1]; result clipped to [0, 1].
 
-    Images larger than ``tile`` are processed in ``batch_size`` tiles at a time (both default to
-    ``default_tiling(device)``); ``on_tiles(done, total)`` is called after each batch. A model that takes a
-    noise level is told ``noise_level`` (0-255) if given, else the whole image's estimated level times
-    ``strength`` (above 1: smoother, below 1: more detail kept), the same for every tile; other models
+    The model sees the image inside a ``BORDER_MARGIN`` of mirrored pixels (rounded up to its size multiple),
+    so pixels at the image's edges get context like any other, and the result does not depend on how the
+    image is cut into tiles. Images larger than ``tile`` are processed in ``batch_size`` tiles at a time (both
+    default to ``default_tiling(device)``); ``on_tiles(done, total)`` is called after each batch. A model
+    that takes a noise level is told ``noise_level`` (0-255) if given, else the whole image's estimated level
+    times ``strength`` (above 1: smoother, below 1: more detail kept), the same for every tile; other models
     ignore both. Besides the input, memory holds one float32 HxWx3 sum, an HxW weight map and the tiles in
     flight.
     """
@@ -110,21 +128,46 @@ def denoise_array(
         level = noise_level if noise_level is not None else estimate_noise_sigma(array) * strength
     image = torch.from_numpy(array if array.flags.writeable else array.copy())  # HWC; shares memory if it can
     height, width = image.shape[:2]
-    tile_h, tile_w = min(tile, height), min(tile, width)
-    positions = [(top, left) for top in _starts(height, tile, overlap) for left in _starts(width, tile, overlap)]
+    multiple = getattr(model, "size_multiple", 1)
+    padded_h, padded_w = (_round_up(length + 2 * BORDER_MARGIN, multiple) for length in (height, width))
+    rows = _mirrored(torch.arange(padded_h) - BORDER_MARGIN, height)
+    columns = _mirrored(torch.arange(padded_w) - BORDER_MARGIN, width)
+    tile = max(tile - tile % multiple, multiple)  # whole multiples: run_model then pads nothing
+    tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
+    positions = [(top, left) for top in _starts(padded_h, tile, overlap) for left in _starts(padded_w, tile, overlap)]
     weight = (_ramp(tile_h, overlap)[:, None, None] * _ramp(tile_w, overlap)[None, :, None]).to(device)
     total = torch.zeros((height, width, 3), device=device)
     weights = torch.zeros((height, width, 1), device=device)
     for first in range(0, len(positions), batch_size):
         chunk = positions[first : first + batch_size]
-        tiles = torch.stack([image[t : t + tile_h, s : s + tile_w] for t, s in chunk]).to(device)
+        tiles = torch.stack(  # gathered: margin pixels are mirrored image pixels
+            [image[rows[top : top + tile_h, None], columns[None, left : left + tile_w]] for top, left in chunk]
+        ).to(device)
         output = run_model(model, tiles.permute(0, 3, 1, 2), level).float().permute(0, 2, 3, 1)  # NHWC views
         for (top, left), result in zip(chunk, output, strict=True):
-            total[top : top + tile_h, left : left + tile_w] += result * weight
-            weights[top : top + tile_h, left : left + tile_w] += weight
+            _add_inside(total, weights, result * weight, weight, top - BORDER_MARGIN, left - BORDER_MARGIN)
         if on_tiles:
             on_tiles(first + len(chunk), len(positions))
     total /= weights
     if not bool(torch.isfinite(total).all()):  # e.g. finite but huge weights that overflow
         raise CaeDenoiseError("the model's output holds NaN or infinite values; its weights are broken")
     return total.clamp_(0.0, 1.0).cpu().numpy()
+
+
+def _round_up(length: int, multiple: int) -> int:
+    return -(-length // multiple) * multiple
+
+
+def _add_inside(
+    total: torch.Tensor, weights: torch.Tensor, weighted: torch.Tensor, weight: torch.Tensor, top: int, left: int
+) -> None:
+    """Add a weighted tile placed at (``top``, ``left``) of the image (negative: in the margin) into the sums,
+    leaving out the part of it that lies in the mirrored margin."""
+    height, width = total.shape[:2]
+    inside_top, inside_left = max(top, 0), max(left, 0)
+    bottom, right = min(top + weighted.shape[0], height), min(left + weighted.shape[1], width)
+    if bottom <= inside_top or right <= inside_left:
+        return
+    crop = (slice(inside_top - top, bottom - top), slice(inside_left - left, right - left))
+    total[inside_top:bottom, inside_left:right] += weighted[crop]
+    weights[inside_top:bottom, inside_left:right] += weight[crop]
