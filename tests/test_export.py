@@ -15,7 +15,7 @@ from cae_denoise.inference import run_model
 
 def _reference(checkpoint, batch: torch.Tensor) -> torch.Tensor:
     with torch.no_grad():
-        return run_model(load_model(checkpoint).model, batch).clamp(0.0, 1.0)
+        return run_model(load_model(checkpoint).model, batch, mirrored_margin=True).clamp(0.0, 1.0)
 
 
 @pytest.mark.parametrize("spec", ["tiny", "default"])
@@ -35,9 +35,11 @@ def test_onnx_export_matches_the_checkpoint(checkpoint, tmp_path):
     pytest.importorskip("onnx")
     runtime = pytest.importorskip("onnxruntime")
     path = export_model(checkpoint, tmp_path / "model.onnx", fmt="onnx")
-    batch = torch.rand(1, 3, 37, 53, generator=torch.Generator().manual_seed(4))
-    [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy()})
-    assert abs(output - _reference(checkpoint, batch).numpy()).max() < 1e-5
+    session = runtime.InferenceSession(str(path))
+    for shape in [(1, 3, 37, 53), (2, 3, 2, 90)]:  # other sizes than the traced example's 32 x 32
+        batch = torch.rand(*shape, generator=torch.Generator().manual_seed(4))
+        [output] = session.run(None, {"noisy": batch.numpy()})
+        assert abs(output - _reference(checkpoint, batch).numpy()).max() < 1e-5
 
 
 def test_onnx_without_the_package_is_a_clear_error(checkpoint, tmp_path, monkeypatch):
@@ -99,5 +101,7 @@ def test_onnx_export_of_a_level_model_takes_the_level(level_checkpoint, tmp_path
     [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy(), "level": level.numpy()})
     model = load_model(level_checkpoint).model
     with torch.no_grad():
-        expected = torch.stack([run_model(model, batch[i : i + 1], float(level[i]))[0] for i in range(2)])
+        expected = torch.stack(
+            [run_model(model, batch[i : i + 1], float(level[i]), mirrored_margin=True)[0] for i in range(2)]
+        )
     assert abs(output - expected.clamp(0.0, 1.0).numpy()).max() < 1e-5

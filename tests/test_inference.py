@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from torch import nn
 
 from cae_denoise.checkpoint import load_model
-from cae_denoise.inference import BORDER_MARGIN, _mirrored, denoise_array, run_model
+from cae_denoise.inference import BORDER_MARGIN, denoise_array, margin_indices, run_model
 from cae_denoise.models import create_model
 
 
@@ -72,12 +72,16 @@ def test_tiled_is_close_to_untiled_for_an_untrained_cae(name):
     assert difference.mean() < 2e-3
 
 
-@pytest.mark.parametrize("length", [1, 2, 3, 7])
-def test_mirrored_indices_match_numpy_reflect_however_far_out(length):
-    margin = 3 * length + 2
-    expected = np.pad(np.arange(length), margin, mode="reflect") if length > 1 else np.zeros(length + 2 * margin)
-    positions = torch.arange(-margin, length + margin)
-    assert _mirrored(positions, length).tolist() == expected.tolist()
+@pytest.mark.parametrize("length", [1, 2, 3, 7, 40])
+@pytest.mark.parametrize("multiple", [1, 4])
+def test_margin_indices_mirror_like_numpy_reflect_however_short_the_axis(length, multiple):
+    indices = margin_indices(length, multiple)
+    assert len(indices) % multiple == 0 and len(indices) >= length + 2 * BORDER_MARGIN
+    after = len(indices) - length - BORDER_MARGIN
+    expected = (
+        np.pad(np.arange(length), (BORDER_MARGIN, after), mode="reflect") if length > 1 else np.zeros(len(indices))
+    )
+    assert indices.tolist() == expected.tolist()
 
 
 class RecordingModel(PixelwiseModel):
@@ -102,6 +106,19 @@ def test_the_model_sees_the_image_inside_a_mirrored_margin():
     margins = ((BORDER_MARGIN, padded_h - height + BORDER_MARGIN), (BORDER_MARGIN, padded_w - width + BORDER_MARGIN))
     expected = np.pad(image, (*margins, (0, 0)), mode="reflect")
     np.testing.assert_array_equal(batch[0].permute(1, 2, 0).numpy(), expected)
+
+
+@pytest.mark.parametrize("spec", ["tiny", "default"])
+def test_an_image_in_one_tile_gets_what_run_model_gives_inside_the_margin(spec, checkpoint):
+    # the exported models (export.py) are checked against run_model(mirrored_margin=True), so this ties them
+    # to what `cae-denoise denoise` writes
+    model = load_model(checkpoint if spec == "tiny" else "default").model
+    image = _noisy_image(37, 50)
+    whole = denoise_array(model, image, tile=256, noise_level=20.0)
+    batch = torch.from_numpy(image).permute(2, 0, 1)[None]
+    with torch.no_grad():
+        expected = run_model(model, batch, 20.0, mirrored_margin=True).clamp(0.0, 1.0)[0].permute(1, 2, 0)
+    np.testing.assert_allclose(whole, expected.numpy(), atol=1e-6)
 
 
 @pytest.mark.parametrize("tile", [64, 128])

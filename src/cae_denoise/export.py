@@ -1,8 +1,9 @@
 """Export a trained denoiser for deployment without cae-denoise: TorchScript, or ONNX when ``onnx`` is installed.
 
-The exported model takes an NCHW float32 batch in [0, 1] of any height and width and returns the denoised
-batch, clamped to [0, 1]: it pads (edge replicate) to the architecture's size multiple and crops back inside,
-as ``inference.run_model`` does. Tiling of large photos is left to the caller. A model told the noise level
+The exported model takes an NCHW float32 batch in [0, 1] of any height and width (ONNX: 2 or more) and returns
+the denoised batch, clamped to [0, 1]: it sees each image inside the same mirrored margin as ``cae-denoise
+denoise`` (``inference.margin_indices``) and crops back, so on a photo that fits one tile it gives what
+``denoise`` gives. Tiling of large photos is left to the caller. A model told the noise level
 (``unet-level``, the default model) estimates it per input image inside the TorchScript file (blind, as
 ``cae-denoise denoise`` is at ``--strength 1``); its ONNX file takes the level as a second input instead,
 ``level``: one value per image on the 0-255 scale (e.g. ``estimate_noise_sigma`` of each, times a strength).
@@ -14,14 +15,15 @@ as ``inference.run_model`` does. Tiling of large photos is left to the caller. A
 from __future__ import annotations
 
 import io
+import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as functional
 from torch import nn
 
 from .checkpoint import load_model
 from .errors import UsageError
+from .inference import BORDER_MARGIN, margin_indices
 from .models import takes_noise_level
 from .noise import estimate_noise_sigma_batch
 from .outputs import write_file
@@ -29,39 +31,46 @@ from .outputs import write_file
 FORMATS = ("torchscript", "onnx")
 
 
-def _pad(noisy: torch.Tensor, multiple: int) -> torch.Tensor:
+def _inside_margin(noisy: torch.Tensor, multiple: int, margin: int) -> torch.Tensor:
+    """The batch inside the mirrored margin ``denoise`` gives every image (``inference.margin_indices``)."""
+    rows = margin_indices(noisy.shape[-2], multiple, margin).to(noisy.device)
+    columns = margin_indices(noisy.shape[-1], multiple, margin).to(noisy.device)
+    return noisy.index_select(2, rows).index_select(3, columns)
+
+
+def _cropped(output: torch.Tensor, noisy: torch.Tensor, margin: int) -> torch.Tensor:
+    """The part of ``output`` inside the margin, the size of ``noisy``, clamped to [0, 1]."""
     height, width = noisy.shape[-2], noisy.shape[-1]
-    pad_h, pad_w = (multiple - height % multiple) % multiple, (multiple - width % multiple) % multiple
-    return functional.pad(noisy, [0, pad_w, 0, pad_h], mode="replicate")
+    return output[:, :, margin : margin + height, margin : margin + width].clamp(0.0, 1.0)
 
 
 class PaddedDenoiser(nn.Module):
-    """A network wrapped to take any size: pad to its multiple, run, crop back, clamp to [0, 1]."""
+    """A network wrapped to take any size: seen inside the mirrored margin, cropped back, clamped to [0, 1]."""
 
     def __init__(self, network: nn.Module, multiple: int) -> None:
         super().__init__()
         self.network = network
         self.multiple = multiple
+        self.margin = BORDER_MARGIN
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
-        output = self.network(_pad(noisy, self.multiple))
-        return output[:, :, : noisy.shape[-2], : noisy.shape[-1]].clamp(0.0, 1.0)
+        return _cropped(self.network(_inside_margin(noisy, self.multiple, self.margin)), noisy, self.margin)
 
 
 class PaddedLevelDenoiser(PaddedDenoiser):
     """``PaddedDenoiser`` for a network told the noise level: ``level`` (N values, 0-255) is passed on."""
 
     def forward(self, noisy: torch.Tensor, level: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        output = self.network(_pad(noisy, self.multiple), level)
-        return output[:, :, : noisy.shape[-2], : noisy.shape[-1]].clamp(0.0, 1.0)
+        padded = _inside_margin(noisy, self.multiple, self.margin)
+        return _cropped(self.network(padded, level), noisy, self.margin)
 
 
 class BlindLevelDenoiser(PaddedLevelDenoiser):
     """``PaddedLevelDenoiser`` that estimates each input image's level itself (as ``run_model`` does)."""
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        output = self.network(_pad(noisy, self.multiple), estimate_noise_sigma_batch(noisy))
-        return output[:, :, : noisy.shape[-2], : noisy.shape[-1]].clamp(0.0, 1.0)
+        padded = _inside_margin(noisy, self.multiple, self.margin)
+        return _cropped(self.network(padded, estimate_noise_sigma_batch(noisy)), noisy, self.margin)
 
 
 def _example(multiple: int) -> torch.Tensor:
@@ -101,12 +110,14 @@ def _export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], buffer: io.
     dims = {0: "batch", 2: "height", 3: "width"}
     names = ["noisy", "level"][: len(inputs)]
     axes = {"noisy": dims, "clean": dims, "level": {0: "batch"}}
-    torch.onnx.export(
-        model,
-        inputs,
-        buffer,
-        input_names=names,
-        output_names=["clean"],
-        dynamic_axes={name: axes[name] for name in [*names, "clean"]},
-        dynamo=False,
-    )
+    with warnings.catch_warnings():  # the margin's "max(2 * length - 2, 1)" is traced for lengths of 2 or more
+        warnings.simplefilter("ignore", torch.jit.TracerWarning)
+        torch.onnx.export(
+            model,
+            inputs,
+            buffer,
+            input_names=names,
+            output_names=["clean"],
+            dynamic_axes={name: axes[name] for name in [*names, "clean"]},
+            dynamo=False,
+        )

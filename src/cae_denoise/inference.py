@@ -37,8 +37,12 @@ def preferred_layout(device: torch.device) -> torch.memory_format:
     return torch.channels_last if device.type == "cpu" else torch.contiguous_format
 
 
-def run_model(model: nn.Module, batch: torch.Tensor, level: float | None = None) -> torch.Tensor:
-    """Model output for an NCHW batch of any H, W: pad (edge-replicate) to the model's multiple, crop back.
+def run_model(
+    model: nn.Module, batch: torch.Tensor, level: float | None = None, *, mirrored_margin: bool = False
+) -> torch.Tensor:
+    """Model output for an NCHW batch of any H, W, cropped back to H x W. The model sees the batch padded to its
+    size multiple by repeating the last rows and columns, or, with ``mirrored_margin``, inside the mirrored
+    margin ``denoise_array`` gives every image (``margin_indices``).
 
     ``level`` (0-255) is the noise level a level-conditioned model is told for every image of the batch;
     None lets it estimate each one's itself.
@@ -48,13 +52,15 @@ def run_model(model: nn.Module, batch: torch.Tensor, level: float | None = None)
     told_level = takes_noise_level(model)
     if told_level:  # estimated before padding, which would repeat edge pixels
         levels = estimate_noise_sigma_batch(batch) if level is None else torch.full((len(batch),), float(level))
-    pad_h, pad_w = -height % multiple, -width % multiple
-    if pad_h or pad_w:
-        batch = F.pad(batch, (0, pad_w, 0, pad_h), mode="replicate")
+    top = BORDER_MARGIN if mirrored_margin else 0
+    if mirrored_margin:
+        rows, columns = (margin_indices(length, multiple).to(batch.device) for length in (height, width))
+        batch = batch.index_select(2, rows).index_select(3, columns)
+    elif -height % multiple or -width % multiple:
+        batch = F.pad(batch, (0, -width % multiple, 0, -height % multiple), mode="replicate")
     batch = batch.contiguous(memory_format=preferred_layout(batch.device))
-    if told_level:
-        return model(batch, levels.to(batch.device))[..., :height, :width]
-    return model(batch)[..., :height, :width]
+    output = model(batch, levels.to(batch.device)) if told_level else model(batch)
+    return output[..., top : top + height, top : top + width]
 
 
 def _starts(length: int, tile: int, overlap: int) -> list[int]:
@@ -83,12 +89,14 @@ def default_tiling(device: torch.device) -> tuple[int, int]:
     return (256, 1) if device.type == "cpu" else (512, 4)
 
 
-def _mirrored(positions: torch.Tensor, length: int) -> torch.Tensor:
-    """Indices into a sequence of ``length`` for ``positions`` that may fall outside it, mirrored at both
-    ends without repeating the edge (numpy's ``reflect``), however far outside they are."""
-    if length == 1:
-        return torch.zeros_like(positions)
-    period = 2 * (length - 1)
+def margin_indices(length: int, multiple: int, margin: int = BORDER_MARGIN) -> torch.Tensor:
+    """Where each position of an axis of ``length`` seen inside a mirrored margin reads from: ``margin``
+    positions mirrored before it (numpy's ``reflect``: the edge is not repeated), the axis, then mirrored ones
+    up to at least ``margin`` after it, the total a whole ``multiple``. Any length works, 1 included;
+    TorchScript compiles it, and ONNX export traces it for lengths of 2 or more."""
+    padded = (length + 2 * margin + multiple - 1) // multiple * multiple
+    positions = torch.arange(padded) - margin
+    period = max(2 * length - 2, 1)  # length 1: every position reads 0
     folded = torch.remainder(positions, period)
     return torch.where(folded < length, folded, period - folded)
 
@@ -129,9 +137,8 @@ def denoise_array(
     image = torch.from_numpy(array if array.flags.writeable else array.copy())  # HWC; shares memory if it can
     height, width = image.shape[:2]
     multiple = getattr(model, "size_multiple", 1)
-    padded_h, padded_w = (_round_up(length + 2 * BORDER_MARGIN, multiple) for length in (height, width))
-    rows = _mirrored(torch.arange(padded_h) - BORDER_MARGIN, height)
-    columns = _mirrored(torch.arange(padded_w) - BORDER_MARGIN, width)
+    rows, columns = margin_indices(height, multiple), margin_indices(width, multiple)
+    padded_h, padded_w = len(rows), len(columns)
     tile = max(tile - tile % multiple, multiple)  # whole multiples: run_model then pads nothing
     tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
     positions = [(top, left) for top in _starts(padded_h, tile, overlap) for left in _starts(padded_w, tile, overlap)]
@@ -152,10 +159,6 @@ def denoise_array(
     if not bool(torch.isfinite(total).all()):  # e.g. finite but huge weights that overflow
         raise CaeDenoiseError("the model's output holds NaN or infinite values; its weights are broken")
     return total.clamp_(0.0, 1.0).cpu().numpy()
-
-
-def _round_up(length: int, multiple: int) -> int:
-    return -(-length // multiple) * multiple
 
 
 def _add_inside(
