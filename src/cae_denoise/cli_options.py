@@ -218,8 +218,8 @@ TileOption = Annotated[
 PngLevelOption = Annotated[
     int,
     typer.Option(
-        help="PNG zlib level, 0-9. PNG is lossless at every level: 1 (default) is fast, 9 gives files about 10% "
-        "smaller and takes several times longer."
+        help="PNG compression, 0-9; PNG is lossless at every level. 1 (default): run-length compression, on "
+        "photos as small as 9 and several times faster. 2-9: zlib's levels, for flat graphics. 0: none."
     ),
 ]
 DenoiseReportOption = Annotated[
