@@ -153,8 +153,9 @@ def patch_zip_member(path: Path, name: str, **fields: int) -> None:
     path.write_bytes(bytes(content))
 
 
-def png16(pixels: np.ndarray) -> bytes:
-    """A 16-bit PNG of HxWxC uint16 pixels (C = 2 gray + alpha, 3 RGB, 4 RGBA), written by hand as a fixture."""
+def png16(pixels: np.ndarray, exif: bytes | None = None) -> bytes:
+    """A 16-bit PNG of HxWxC uint16 pixels (C = 2 gray + alpha, 3 RGB, 4 RGBA), written by hand as a fixture,
+    with an eXIf chunk when ``exif`` (an EXIF block, "Exif\\0\\0" + TIFF header) is given."""
     height, width, count = pixels.shape
     raw = b"".join(b"\x00" + row.astype(">u2").tobytes() for row in pixels)
 
@@ -162,7 +163,9 @@ def png16(pixels: np.ndarray) -> bytes:
         return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
     header = struct.pack(">IIBBBBB", width, height, 16, {2: 4, 3: 2, 4: 6}[count], 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    metadata = chunk(b"eXIf", exif.removeprefix(b"Exif\0\0")) if exif else b""
+    body = chunk(b"IHDR", header) + metadata + chunk(b"IDAT", zlib.compress(raw)) + chunk(b"IEND", b"")
+    return b"\x89PNG\r\n\x1a\n" + body
 
 
 PNG_WRITERS = ["opencv", "pillow"]

@@ -12,7 +12,7 @@ import pytest
 from helpers import PNG_WRITERS, image_bytes, png16, png_header, png_writer, read_png_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from PIL import ExifTags, Image, ImageCms
+from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.images import decode_image, encode_image, is_image_name, png_output_loss, read_rgb
@@ -162,6 +162,32 @@ def test_16_bit_colour_png_without_opencv_is_read_at_8_bits_and_says_so(monkeypa
     assert decoded.bit_depth == 16
     np.testing.assert_allclose(decoded.rgb, pixels / 65535.0, atol=1 / 255)
     assert decoded.notes and "pip install 'cae-denoise[png16]'" in decoded.notes[0]
+
+
+@pytest.mark.parametrize("orientation", range(2, 9))
+def test_16_bit_colour_png_turned_by_exif_keeps_precision(orientation):
+    pytest.importorskip("cv2")
+    pixels = RNG.integers(0, 65536, (5, 8, 3), dtype=np.uint16)
+    decoded = decode_image(png16(pixels, exif=_camera_exif(orientation)))
+    # Pillow turns its 8-bit reading upright; the 16-bit samples must be turned the same way
+    eight_bit = np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(png16(pixels, _camera_exif(orientation))))))
+    assert decoded.notes == () and decoded.rgb.shape == eight_bit.shape
+    np.testing.assert_allclose(decoded.rgb, eight_bit / 255.0, atol=1 / 255 + 1e-6)
+    assert np.abs(decoded.rgb * 65535 - np.round(decoded.rgb * 65535)).max() < 1e-2  # 16-bit samples, not 8
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16_bit_colour_tiff_keeps_precision(channels):
+    import tifffile
+
+    pixels = RNG.integers(0, 65536, (6, 9, channels), dtype=np.uint16)
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels, photometric="rgb", extrasamples=["unassalpha"] if channels == 4 else None)
+    decoded = decode_image(buffer.getvalue())
+    assert decoded.bit_depth == 16 and decoded.notes == ()
+    np.testing.assert_allclose(decoded.rgb, pixels[..., :3] / 65535.0, atol=1e-6)
+    if channels == 4:
+        np.testing.assert_allclose(decoded.alpha, pixels[..., 3] / 65535.0, atol=1e-6)
 
 
 # --- metadata: EXIF and ICC profile -----------------------------------------------------------------------

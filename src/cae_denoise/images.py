@@ -73,6 +73,17 @@ _EXIF_SUBDIRECTORIES = (ExifTags.IFD.Exif, ExifTags.IFD.GPSInfo)
 #: The largest EXIF block a JPEG can hold (one APP1 marker segment, "Exif\0\0" included); Pillow refuses more.
 _JPEG_MAX_EXIF_BYTES = 65533
 
+#: EXIF orientations (2-8) as numpy operations on an HxWxC array, each what Pillow's ``exif_transpose`` does.
+_ORIENTATIONS = {
+    2: lambda pixels: pixels[:, ::-1],
+    3: lambda pixels: pixels[::-1, ::-1],
+    4: lambda pixels: pixels[::-1],
+    5: lambda pixels: pixels.transpose(1, 0, 2),
+    6: lambda pixels: np.rot90(pixels, -1),
+    7: lambda pixels: np.rot90(pixels, 2).transpose(1, 0, 2),
+    8: lambda pixels: np.rot90(pixels, 1),
+}
+
 
 @dataclass
 class DecodedImage:
@@ -188,7 +199,8 @@ def _open(source: str | Path | bytes, label: str) -> Image.Image:
         gray_with_alpha = any(mode.startswith("LA") for mode in raw_modes)  # Pillow decodes 16-bit LA as RGBA
         image.load()
         with _reading(label, "unreadable EXIF metadata"):
-            turned = image.getexif().get(ExifTags.Base.Orientation, 1) not in (0, 1)
+            orientation = image.getexif().get(ExifTags.Base.Orientation, 1)
+            turned = orientation in _ORIENTATIONS
             upright = ImageOps.exif_transpose(image) if turned else image  # it copies even when not turning
             exif = _upright_exif(image)
     upright.info.pop("exif", None)
@@ -196,8 +208,8 @@ def _open(source: str | Path | bytes, label: str) -> Image.Image:
         upright.info["exif"] = exif
     upright.info["cae_denoise_16bit"] = sixteen_bit
     upright.info["cae_denoise_gray_alpha"] = gray_with_alpha
-    upright.info["cae_denoise_turned"] = turned
-    upright.info["cae_denoise_png"] = image.format == "PNG"
+    upright.info["cae_denoise_orientation"] = orientation if turned else 1
+    upright.info["cae_denoise_format"] = image.format
     return upright
 
 
@@ -229,30 +241,61 @@ def decode_image(source: str | Path | bytes, label: str | None = None) -> Decode
     image = _open(source, label)
     with _reading(label, "unsupported image mode or content"):  # e.g. LAB/HSV, which Pillow cannot convert to RGB
         decoded = _decode(image, label)
-    if decoded.bit_depth == 16 and image.info["cae_denoise_png"] and image.mode not in _WIDE_GRAY_MODES:
-        return _with_16_bit_samples(decoded, source, turned=image.info["cae_denoise_turned"])
+    if decoded.bit_depth == 16 and image.mode not in _WIDE_GRAY_MODES:
+        with _reading(label, "corrupt 16-bit samples"):
+            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            return _with_16_bit_samples(
+                decoded, data, image.info["cae_denoise_format"], image.info["cae_denoise_orientation"]
+            )
     return decoded
 
 
-def _with_16_bit_samples(decoded: DecodedImage, source: str | Path | bytes, *, turned: bool) -> DecodedImage:
-    """A 16-bit colour or gray + alpha PNG at full precision, through OpenCV (``pip install
-    'cae-denoise[png16]'``): Pillow decodes these at 8 bits. Without OpenCV, or for a file whose EXIF turns
-    it (OpenCV does not), the 8-bit samples stay and ``notes`` says so."""
+def _opencv_16_bit_pixels(data: bytes) -> np.ndarray | None:
+    """A PNG's samples as HxWxC (RGB or RGBA order) through OpenCV, or None without OpenCV or when it fails."""
     try:
         import cv2
     except ImportError:
-        note = "read at 8-bit precision: 16-bit colour PNGs need OpenCV (pip install 'cae-denoise[png16]')"
-        return dataclasses.replace(decoded, notes=(*decoded.notes, note))
-    data = source if isinstance(source, bytes) else Path(source).read_bytes()
+        return None
     pixels = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    if pixels is None or pixels.ndim != 3:
+        return None
+    return pixels[..., [2, 1, 0, *range(3, pixels.shape[2])]]  # OpenCV's channel order is BGR(A)
+
+
+def _tifffile_16_bit_pixels(data: bytes) -> np.ndarray | None:
+    """A TIFF's first image as stored, through tifffile, or None when tifffile cannot read it."""
+    import tifffile
+
+    try:
+        return tifffile.imread(io.BytesIO(data), key=0)
+    except _MALFORMED_FILE_ERRORS:
+        return None
+
+
+#: Who reads 16-bit colour files at full precision (Pillow reads them at 8 bits), and what to install if missing.
+_SIXTEEN_BIT_READERS = {
+    "PNG": (_opencv_16_bit_pixels, "16-bit colour PNGs need OpenCV (pip install 'cae-denoise[png16]')"),
+    "TIFF": (_tifffile_16_bit_pixels, "tifffile could not read this 16-bit TIFF"),
+}
+
+
+def _with_16_bit_samples(decoded: DecodedImage, data: bytes, file_format: str | None, orientation: int) -> DecodedImage:
+    """A 16-bit colour or gray + alpha PNG or TIFF at full precision, turned upright as ``decoded`` is: PNG
+    through OpenCV, TIFF through tifffile. When that reader is missing or gives other pixels than expected,
+    the 8-bit samples stay and ``notes`` says so."""
+    reader, missing = _SIXTEEN_BIT_READERS.get(file_format or "", (None, "no 16-bit reader for this format"))
+    pixels = reader(data) if reader is not None else None
+    if pixels is None:
+        return dataclasses.replace(decoded, notes=(*decoded.notes, f"read at 8-bit precision: {missing}"))
+    if orientation in _ORIENTATIONS:
+        pixels = _ORIENTATIONS[orientation](pixels)
     expected = (*decoded.rgb.shape[:2], 3 if decoded.alpha is None else 4)
-    if turned or pixels is None or pixels.dtype != np.uint16 or pixels.shape != expected:
-        note = "read at 8-bit precision: OpenCV could not read this 16-bit PNG as it is stored"
+    if pixels.dtype != np.uint16 or pixels.shape != expected:
+        note = f"read at 8-bit precision: its {pixels.dtype} samples of shape {pixels.shape} are not 16-bit colour"
         return dataclasses.replace(decoded, notes=(*decoded.notes, note))
     values = pixels.astype(np.float32) / 65535.0
-    rgb = np.ascontiguousarray(values[..., 2::-1])  # OpenCV's channel order is BGR(A)
     alpha = np.ascontiguousarray(values[..., 3]) if decoded.alpha is not None else None
-    return dataclasses.replace(decoded, rgb=rgb, alpha=alpha)
+    return dataclasses.replace(decoded, rgb=np.ascontiguousarray(values[..., :3]), alpha=alpha)
 
 
 def _decode(image: Image.Image, label: str) -> DecodedImage:
