@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import tifffile
 from helpers import PNG_WRITERS, png16, png_header, png_writer, read_png_raw, save_png, texture, to_uint8
 from PIL import Image
 
@@ -379,4 +380,6 @@ def test_what_an_output_format_cannot_keep_is_said_not_dropped_silently(tmp_path
     rgb16 = tmp_path / "rgb16.png"
     rgb16.write_bytes(png16((_noisy_texture(16, 18) * 65535).astype(np.uint16)))
     [as_tiff] = denoise_files(loaded_model, [str(rgb16)], settings=OutputSettings("tiff"))
-    assert as_tiff.notes[-1] == "written at 8 bits (TIFF output here holds 16 bits only for grayscale without alpha)"
+    assert tifffile.imread(as_tiff.output).dtype == np.uint16  # 16-bit colour TIFF, through tifffile
+    [as_jpeg16] = denoise_files(loaded_model, [str(rgb16)], settings=OutputSettings("jpeg"))
+    assert as_jpeg16.notes[-1] == "written at 8 bits (JPEG holds 8 bits only)"

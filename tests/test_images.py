@@ -9,13 +9,21 @@ import zlib
 
 import numpy as np
 import pytest
+import tifffile
 from helpers import PNG_WRITERS, image_bytes, png16, png_header, png_writer, read_png_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.images import decode_image, encode_image, is_image_name, png_output_loss, read_rgb
+from cae_denoise.images import (
+    decode_image,
+    encode_image,
+    is_image_name,
+    png_output_loss,
+    read_rgb,
+    tiff_output_loss,
+)
 
 RNG = np.random.default_rng(1234)
 RGB8 = RNG.integers(0, 256, (31, 37, 3), dtype=np.uint8)
@@ -178,8 +186,6 @@ def test_16_bit_colour_png_turned_by_exif_keeps_precision(orientation):
 
 @pytest.mark.parametrize("channels", [3, 4])
 def test_16_bit_colour_tiff_keeps_precision(channels):
-    import tifffile
-
     pixels = RNG.integers(0, 65536, (6, 9, channels), dtype=np.uint16)
     buffer = io.BytesIO()
     tifffile.imwrite(buffer, pixels, photometric="rgb", extrasamples=["unassalpha"] if channels == 4 else None)
@@ -262,6 +268,39 @@ def test_png_metadata_chunks_come_before_the_pixels(bit_depth, writer):
     assert name and compressed[0] == 0 and zlib.decompress(compressed[1:]) == SRGB
     assert chunks[b"eXIf"] == _camera_exif(1).removeprefix(b"Exif\0\0")  # eXIf holds the TIFF header onwards
     assert png_header(data)[2] == (16 if bit_depth == 16 and writer == "opencv" else 8)
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+def test_16_bit_colour_tiff_is_written_through_tifffile_with_profile_and_top_level_exif(channels):
+    values = RNG.integers(0, 65536, (7, 5, channels), dtype=np.uint16) / 65535.0
+    alpha = values[..., 3] if channels == 4 else None
+    exif = _camera_exif(1)
+    data = encode_image(values[..., :3], alpha=alpha, bit_depth=16, fmt="tiff", exif=exif, icc_profile=SRGB)
+    assert tifffile.imread(io.BytesIO(data)).dtype == np.uint16
+    decoded = decode_image(data)
+    assert decoded.bit_depth == 16 and decoded.icc_profile == SRGB
+    np.testing.assert_allclose(decoded.rgb, values[..., :3], atol=0.5 / 65535 + 1e-7)
+    if alpha is not None:
+        np.testing.assert_allclose(decoded.alpha, alpha, atol=0.5 / 65535 + 1e-7)
+    written = Image.open(io.BytesIO(data)).getexif()
+    assert written[MAKE] == "TestCam" and written[ORIENTATION] == 1
+    assert ExifTags.IFD.Exif not in written  # tifffile cannot write the camera-settings directory, and says so:
+    assert "camera settings and GPS dropped" in tiff_output_loss(False, alpha is not None, 16, exif)
+    assert tiff_output_loss(False, False, 16, _exif_without_directories()) is None
+
+
+def _exif_without_directories() -> bytes:
+    exif = Image.Exif()
+    exif[MAKE] = "TestCam"
+    return exif.tobytes()
+
+
+def test_16_bit_gray_alpha_tiff_is_written_at_8_bits_and_says_so():
+    rgb, alpha = RNG.random((4, 6, 3)), RNG.random((4, 6))
+    data = encode_image(rgb, alpha=alpha, grayscale=True, bit_depth=16, fmt="tiff")
+    assert Image.open(io.BytesIO(data)).mode == "LA"
+    assert "written at 8 bits" in tiff_output_loss(True, True, 16, None)
+    assert tiff_output_loss(True, False, 16, None) is None  # 16-bit gray is kept
 
 
 def test_profile_must_fit_the_output_channels(writer):

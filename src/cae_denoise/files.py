@@ -24,7 +24,15 @@ import torch
 
 from .checkpoint import LoadedModel
 from .errors import CaeDenoiseError, UsageError
-from .images import DEFAULT_PNG_LEVEL, DecodedImage, decode_image, encode_image, is_image_name, png_output_loss
+from .images import (
+    DEFAULT_PNG_LEVEL,
+    DecodedImage,
+    decode_image,
+    encode_image,
+    is_image_name,
+    png_output_loss,
+    tiff_output_loss,
+)
 from .inference import denoise_array
 from .models import takes_noise_level
 from .noise import estimate_noise_sigma
@@ -241,10 +249,13 @@ def format_losses(decoded: DecodedImage, fmt: str) -> list[str]:
     suffix = FORMAT_SUFFIXES[fmt.lower()]
     if suffix == ".jpg" and decoded.alpha is not None:
         losses.append("JPEG has no alpha channel: transparency dropped")
+    kind = (decoded.grayscale, decoded.alpha is not None, decoded.bit_depth)
     if suffix == ".png":
-        losses += filter(None, [png_output_loss(decoded.grayscale, decoded.alpha is not None, decoded.bit_depth)])
-    elif decoded.bit_depth == 16 and (suffix == ".jpg" or not decoded.grayscale or decoded.alpha is not None):
-        losses.append(f"written at 8 bits ({fmt.upper()} output here holds 16 bits only for grayscale without alpha)")
+        losses += filter(None, [png_output_loss(*kind)])
+    elif suffix == ".tif":
+        losses += filter(None, [tiff_output_loss(*kind, decoded.exif)])
+    elif decoded.bit_depth == 16:
+        losses.append("written at 8 bits (JPEG holds 8 bits only)")
     return losses
 
 

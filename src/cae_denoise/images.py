@@ -409,6 +409,49 @@ def png_output_loss(grayscale: bool, has_alpha: bool, bit_depth: int) -> str | N
     return None
 
 
+def tiff_output_loss(grayscale: bool, has_alpha: bool, bit_depth: int, exif: bytes | None) -> str | None:
+    """What a TIFF written here cannot keep of an image of this kind (a note for the user), or None.
+
+    16-bit gray goes through Pillow with all descriptive EXIF tags; 16-bit colour through tifffile, which
+    cannot write EXIF's camera-settings and GPS directories; 16-bit gray + alpha, which Pillow cannot read
+    back, is written at 8 bits.
+    """
+    if bit_depth != 16 or (grayscale and not has_alpha):
+        return None
+    if grayscale:
+        return "written at 8 bits: 16-bit gray + alpha TIFFs are not written here"
+    if exif and any(directory in _exif_tags(exif) for directory in _EXIF_SUBDIRECTORIES):
+        return "EXIF camera settings and GPS dropped: 16-bit colour TIFFs keep only the top-level tags"
+    return None
+
+
+def _exif_tags(exif: bytes) -> Image.Exif:
+    tags = Image.Exif()
+    tags.load(exif)
+    return tags
+
+
+def _tiff16_with_tifffile(pixels: np.ndarray, *, exif: bytes | None, icc_profile: bytes | None) -> bytes:
+    """Encode HxWxC uint16 pixels (C = 3 RGB, 4 RGBA) as a TIFF through tifffile (Pillow writes these at 8
+    bits), with the ICC profile and the EXIF block's top-level descriptive tags (Orientation set to 1)."""
+    import tifffile
+
+    tags = _descriptive_exif(_exif_tags(exif)) if exif else Image.Exif()
+    text_tags = [(tag, "s", 0, value, True) for tag, value in sorted(tags.items()) if isinstance(value, str)]
+    buffer = io.BytesIO()
+    tifffile.imwrite(
+        buffer,
+        pixels,
+        photometric="rgb",
+        extrasamples=["unassalpha"] if pixels.shape[2] == 4 else None,
+        iccprofile=icc_profile,
+        software=False,
+        metadata=None,
+        extratags=[*text_tags, (ExifTags.Base.Orientation, "H", 1, 1, True)] if exif else [],
+    )
+    return buffer.getvalue()
+
+
 def _png_with_opencv(
     cv2: ModuleType,
     pixels: np.ndarray,
@@ -475,6 +518,10 @@ def encode_image(
     if fmt_name == "PNG" and png_output_loss(grayscale, alpha is not None, bit_depth):
         bit_depth = 8
     icc_profile = _matching_icc(icc_profile, grayscale)
+    if fmt_name == "TIFF" and bit_depth == 16 and not grayscale:
+        channels = [rgb] if alpha is None else [rgb, alpha[..., None]]
+        pixels = np.concatenate([_quantise(channel, 16) for channel in channels], axis=2)
+        return _tiff16_with_tifffile(pixels, exif=exif, icc_profile=icc_profile)
     if cv2 is not None and not (grayscale and alpha is not None):  # OpenCV writes no gray + alpha PNG
         channels = [rgb.mean(axis=2, keepdims=True) if grayscale else rgb]
         if alpha is not None:
