@@ -127,7 +127,9 @@ def denoise_array(
     """
     device = torch.device(device)
     default_tile, default_batch = default_tiling(device)
-    tile, batch_size = tile or default_tile, batch_size or default_batch
+    multiple = getattr(model, "size_multiple", 1)
+    tile = max((tile or default_tile) // multiple * multiple, multiple)  # whole multiples: run_model pads nothing
+    batch_size = batch_size or default_batch
     if overlap >= tile:
         raise ValueError("overlap must be smaller than tile")
     array = np.ascontiguousarray(noisy, dtype=np.float32)
@@ -136,10 +138,8 @@ def denoise_array(
         level = noise_level if noise_level is not None else estimate_noise_sigma(array) * strength
     image = torch.from_numpy(array if array.flags.writeable else array.copy())  # HWC; shares memory if it can
     height, width = image.shape[:2]
-    multiple = getattr(model, "size_multiple", 1)
     rows, columns = margin_indices(height, multiple), margin_indices(width, multiple)
     padded_h, padded_w = len(rows), len(columns)
-    tile = max(tile - tile % multiple, multiple)  # whole multiples: run_model then pads nothing
     tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
     positions = [(top, left) for top in _starts(padded_h, tile, overlap) for left in _starts(padded_w, tile, overlap)]
     weight = (_ramp(tile_h, overlap)[:, None, None] * _ramp(tile_w, overlap)[None, :, None]).to(device)
