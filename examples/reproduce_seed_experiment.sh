@@ -4,7 +4,7 @@
 # ('leaky'), eight seeds each (six is the fewest with which a paired test over seeds can reach p < 0.05), the
 # same built-in data, noise (sigma 25) and budget as `cae-denoise train` by default, all evaluated on the same
 # eight held-out photos and noise; then seed 0's pair image by image next to classical methods, and the
-# README's tables. About 45 minutes on 2 CPU cores, a few minutes on a GPU (pass --device cuda); rerunning
+# README's tables. About 35 minutes on 2 CPU cores, a few minutes on a GPU (pass --device cuda); rerunning
 # skips finished runs.
 set -euo pipefail
 out=runs/seed_experiment
