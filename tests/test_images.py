@@ -196,6 +196,30 @@ def test_16_bit_colour_tiff_keeps_precision(channels):
         np.testing.assert_allclose(decoded.alpha, pixels[..., 3] / 65535.0, atol=1e-6)
 
 
+def _ppm(pixels: np.ndarray, max_value: int) -> bytes:
+    height, width = pixels.shape[:2]
+    return f"P6\n{width} {height}\n{max_value}\n".encode() + pixels.astype(">u2").tobytes()
+
+
+def test_16_bit_colour_ppm_keeps_precision():
+    pytest.importorskip("cv2")
+    pixels = RNG.integers(0, 65536, (4, 7, 3), dtype=np.uint16)
+    decoded = decode_image(_ppm(pixels, 65535))
+    assert decoded.bit_depth == 16 and decoded.notes == ()
+    np.testing.assert_allclose(decoded.rgb, pixels / 65535.0, atol=1e-6)
+
+
+def test_ppm_with_other_wide_samples_is_read_at_8_bits_and_says_so(monkeypatch):
+    import sys
+
+    twelve_bit = RNG.integers(0, 4096, (4, 7, 3), dtype=np.uint16)
+    decoded = decode_image(_ppm(twelve_bit, 4095))
+    assert decoded.notes == ("read at 8-bit precision: no 16-bit reader for PPM with samples up to 4095",)
+    np.testing.assert_allclose(decoded.rgb, twelve_bit / 4095.0, atol=1 / 255)
+    monkeypatch.setitem(sys.modules, "cv2", None)
+    assert "pip install 'cae-denoise[png16]'" in decode_image(_ppm(twelve_bit * 16, 65535)).notes[0]
+
+
 # --- metadata: EXIF and ICC profile -----------------------------------------------------------------------
 
 ORIENTATION, MAKE, IMAGE_WIDTH = ExifTags.Base.Orientation, ExifTags.Base.Make, ExifTags.Base.ImageWidth

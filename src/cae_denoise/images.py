@@ -192,6 +192,12 @@ def _upright_exif(image: Image.Image) -> bytes | None:
     return exif.tobytes()
 
 
+def _ppm_max_value(image: Image.Image) -> int:
+    """The largest sample value a PPM / PGM file declares (Pillow reads colour above 255 at 8 bits), else 0."""
+    declared = [tile.args[1] for tile in image.tile if tile.codec_name == "ppm" and len(tile.args) > 1]
+    return declared[0] if declared and isinstance(declared[0], int) else 0
+
+
 def _open(source: str | Path | bytes, label: str) -> Image.Image:
     """Open, fully decode and turn upright (EXIF orientation) a single-frame image; errors name ``label``.
 
@@ -202,7 +208,8 @@ def _open(source: str | Path | bytes, label: str) -> Image.Image:
     with _reading(label, "corrupt or truncated image"), Image.open(stream) as image:
         _check_single_frame(image, label)
         raw_modes = [str(tile.args) for tile in image.tile]
-        sixteen_bit = any(";16" in mode for mode in raw_modes)
+        ppm_max_value = _ppm_max_value(image)  # read before load(), which empties image.tile
+        sixteen_bit = any(";16" in mode for mode in raw_modes) or ppm_max_value > 255
         gray_with_alpha = any(mode.startswith("LA") for mode in raw_modes)  # Pillow decodes 16-bit LA as RGBA
         image.load()
         with _reading(label, "unreadable EXIF metadata"):
@@ -217,6 +224,7 @@ def _open(source: str | Path | bytes, label: str) -> Image.Image:
     upright.info["cae_denoise_gray_alpha"] = gray_with_alpha
     upright.info["cae_denoise_orientation"] = orientation if turned else 1
     upright.info["cae_denoise_format"] = image.format
+    upright.info["cae_denoise_ppm_max_value"] = ppm_max_value
     return upright
 
 
@@ -251,14 +259,16 @@ def decode_image(source: str | Path | bytes, label: str | None = None) -> Decode
     if decoded.bit_depth == 16 and image.mode not in _WIDE_GRAY_MODES:
         with _reading(label, "corrupt 16-bit samples"):
             data = source if isinstance(source, bytes) else Path(source).read_bytes()
-            return _with_16_bit_samples(
-                decoded, data, image.info["cae_denoise_format"], image.info["cae_denoise_orientation"]
-            )
+            file_format = image.info["cae_denoise_format"]
+            if file_format == "PPM" and image.info["cae_denoise_ppm_max_value"] != 65535:
+                file_format = f"PPM with samples up to {image.info['cae_denoise_ppm_max_value']}"
+            return _with_16_bit_samples(decoded, data, file_format, image.info["cae_denoise_orientation"])
     return decoded
 
 
 def _opencv_16_bit_pixels(data: bytes) -> np.ndarray | None:
-    """A PNG's samples as HxWxC (RGB or RGBA order) through OpenCV, or None without OpenCV or when it fails."""
+    """A PNG's or PPM's samples as HxWxC (RGB or RGBA order) through OpenCV, or None without OpenCV or when it
+    fails."""
     try:
         import cv2
     except ImportError:
@@ -283,14 +293,15 @@ def _tifffile_16_bit_pixels(data: bytes) -> np.ndarray | None:
 _SIXTEEN_BIT_READERS = {
     "PNG": (_opencv_16_bit_pixels, "16-bit colour PNGs need OpenCV (pip install 'cae-denoise[png16]')"),
     "TIFF": (_tifffile_16_bit_pixels, "tifffile could not read this 16-bit TIFF"),
+    "PPM": (_opencv_16_bit_pixels, "16-bit colour PPMs need OpenCV (pip install 'cae-denoise[png16]')"),
 }
 
 
 def _with_16_bit_samples(decoded: DecodedImage, data: bytes, file_format: str | None, orientation: int) -> DecodedImage:
-    """A 16-bit colour or gray + alpha PNG or TIFF at full precision, turned upright as ``decoded`` is: PNG
-    through OpenCV, TIFF through tifffile. When that reader is missing or gives other pixels than expected,
+    """A 16-bit colour or gray + alpha PNG, TIFF or PPM at full precision, turned upright as ``decoded`` is: PNG
+    and PPM through OpenCV, TIFF through tifffile. When that reader is missing or gives other pixels than expected,
     the 8-bit samples stay and ``notes`` says so."""
-    reader, missing = _SIXTEEN_BIT_READERS.get(file_format or "", (None, "no 16-bit reader for this format"))
+    reader, missing = _SIXTEEN_BIT_READERS.get(file_format or "", (None, f"no 16-bit reader for {file_format}"))
     pixels = reader(data) if reader is not None else None
     if pixels is None:
         return dataclasses.replace(decoded, notes=(*decoded.notes, f"read at 8-bit precision: {missing}"))
