@@ -181,7 +181,7 @@ def check_denoise_options(fmt: str, tile: int | None, png_level: int) -> None:
     if tile is not None and tile < 64:
         raise UsageError(f"--tile {tile}: must be at least 64 pixels")
     if not 0 <= png_level <= 9:
-        raise UsageError(f"--png-level {png_level}: must be 0 (no compression) to 9 (smallest files)")
+        raise UsageError(f"--png-level {png_level}: must be 0 (no compression) to 9")
 
 
 def report_body(loaded: LoadedModel, results: list[FileResult], device: torch.device | str, seconds: float) -> dict:

@@ -473,18 +473,18 @@ def _png_with_opencv(
     """Encode HxWxC unsigned pixels (C = 1 gray, 3 RGB, 4 RGBA) as a PNG through OpenCV, EXIF and ICC kept.
 
     Level 1 uses run-length compression of Paeth-filtered rows: on a denoised photo its file was as small as
-    level 9's and it encoded eight times faster (benchmarks/README.md); other levels are zlib's.
+    level 9's and it encoded eight times faster (benchmarks/README.md). Levels 2-9 are zlib's, with the best
+    filter chosen for each row, as Pillow writes them.
     """
     if pixels.shape[2] >= 3:
         pixels = cv2.cvtColor(pixels, cv2.COLOR_RGB2BGR if pixels.shape[2] == 3 else cv2.COLOR_RGBA2BGRA)
     params = [cv2.IMWRITE_PNG_COMPRESSION, level]
     if level == 1:
-        params += [
-            cv2.IMWRITE_PNG_STRATEGY,
-            cv2.IMWRITE_PNG_STRATEGY_RLE,
-            cv2.IMWRITE_PNG_FILTER,
-            cv2.IMWRITE_PNG_FILTER_PAETH,
-        ]
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_RLE]
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_PAETH]
+    elif level > 1:  # as Pillow does: the best filter for each row, zlib's strategy for filtered data
+        params += [cv2.IMWRITE_PNG_STRATEGY, cv2.IMWRITE_PNG_STRATEGY_FILTERED]
+        params += [cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_ALL_FILTERS]
     kinds, blocks = [], []
     if exif:
         kinds.append(cv2.IMAGE_METADATA_EXIF)  # an eXIf chunk holds the TIFF header onwards
