@@ -10,22 +10,30 @@ model in reports; ``spec`` is the string that parses back to it. The models (``p
   or drawn uniformly per image (``--sigma 25`` is the same thing);
 - ``poisson-gaussian[:shot=A[-B]][:read=R[-S]]``: shot noise (Poisson, variance ``shot * signal``) plus
   Gaussian read noise (std ``read`` on the 0-255 scale), added to the pixel values as they are;
-- ``camera[:low|high|A-B][:jpeg=Q|Q1-Q2|none]``: the noise of a real camera (``camera.py``): shot and read
-  noise on a Bayer mosaic in linear light, demosaicked, gamma-encoded, 8-bit and JPEG-compressed;
+- ``camera[:low|high|A-B][:jpeg=Q|Q1-Q2|none][:demosaic=bilinear|mhc|any][:matrix=random|none|any]``: the
+  noise of a real camera (``camera.py``): shot and read noise on a Bayer mosaic in linear light, demosaicked,
+  colour-corrected (or not), gamma-encoded, 8-bit and JPEG-compressed;
 - ``jpeg:Q`` or ``jpeg:Q1-Q2``: JPEG compression artefacts alone;
-- ``A+B+...``: a mixture: each image gets one of the models, chosen uniformly.
+- ``grey:SPEC``: SPEC's noise without colour, the same in every channel (a grey file's noise);
+- ``A+B+...``: a mixture: each image gets one of the models, chosen uniformly, or in proportion to weights
+  written before a component (``3*gaussian:0-55+camera``: three Gaussian images for one camera image).
+
+Numbers may use exponents (``camera:1e-4-2e-2``). Training noise runs on the batch's device (``jpeg.simulate``
+stands in for the codec there); evaluation noise uses the real JPEG codec.
 """
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any, Protocol
 
 import numpy as np
 import torch
 
-from . import camera
-from .errors import CaeDenoiseError, UsageError
+from . import camera, jpeg
+from .errors import CaeDenoiseError, UsageError, shorten
 
 MAX_SIGMA = 255.0
 #: Shot-noise ranges of ``camera:low`` and ``camera:high``: on the built-in test photos the noisy images are at
@@ -34,8 +42,9 @@ CAMERA_STRENGTHS = {"low": (1e-3, 3e-3), "high": (3e-3, 1.2e-2)}
 #: JPEG qualities a camera model draws from unless told otherwise (what phones and cameras save).
 DEFAULT_CAMERA_JPEG = (85, 95)
 VALID_FORMS = (
-    "gaussian:25, gaussian:5-50, poisson-gaussian[:shot=0.01][:read=2], camera[:low|high|0.001-0.01]"
-    "[:jpeg=90|85-95|none], jpeg:90 or jpeg:70-95, and mixtures joined by + (gaussian:0-55+camera)"
+    "gaussian:25, gaussian:5-50, poisson-gaussian[:shot=0.01][:read=2], camera[:low|high|1e-3-1e-2]"
+    "[:jpeg=90|85-95|none][:demosaic=bilinear|mhc|any][:matrix=random|none|any], jpeg:90 or jpeg:70-95, "
+    "grey:SPEC, and mixtures joined by + with optional weights (gaussian:0-55+2*camera)"
 )
 
 
@@ -112,46 +121,58 @@ class GaussianNoise:
         return np.clip(noisy, 0.0, 1.0) if self.clip else noisy
 
 
-def _seeded_rng(seed: int, index: int) -> np.random.Generator:
-    return np.random.default_rng(np.random.SeedSequence([seed, index]))
+def _seeded_generator(seed: int, index: int) -> torch.Generator:
+    """A CPU torch generator whose stream is fixed by (``seed``, ``index``) alone."""
+    state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
+    return torch.Generator().manual_seed(int(state) & (2**63 - 1))
 
 
 def _range_label(low: float, high: float) -> str:
     return f"{low:g}" if low == high else f"{low:g}-{high:g}"
 
 
-class _PerImageNoise:
-    """Base of the models written in numpy, one image at a time: ``add(clean, rng)`` is the model.
+#: ``jpeg.simulate`` or ``jpeg.round_trip_batch``: an NCHW batch and one quality per sample, to their JPEG copies.
+JpegCodec = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
-    A training batch gets one seed per sample from the run's generator, so it is as seeded and resumable
-    as Gaussian noise (the images go through the CPU; these models are not the fast path on a GPU).
+
+class _BatchNoise:
+    """Base of the models written in torch: ``add(clean, generator, codec)`` noises an NCHW batch, every random
+    choice drawn from ``generator``, on the batch's device (a GPU batch never visits the host).
+
+    Evaluation (``add_seeded``) runs in float64 on the CPU, from a generator fixed by the seed and the image's
+    index, with the real JPEG codec (``jpeg.round_trip_batch``). Training (``add_to_batch``) uses the real
+    codec on the CPU too, where it is about five times as fast as ``jpeg.simulate``, and the simulation on
+    other devices, so that a GPU batch never visits the host.
     """
 
     known_sigma_255: float | None = None
 
-    def add(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    def add(self, clean: torch.Tensor, generator: torch.Generator, codec: JpegCodec) -> torch.Tensor:
         raise NotImplementedError
+
+    def add_to_batch(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        """Noisy copy of an NCHW batch in [0, 1], each sample with its own noise drawn from ``generator``."""
+        codec = jpeg.round_trip_batch if clean.device.type == "cpu" else jpeg.simulate
+        return self.add(clean, generator, codec).to(clean.dtype)
 
     def add_seeded(self, clean: np.ndarray, seed: int, index: int) -> np.ndarray:
         """Noisy copy of an HxWx3 float32 image with noise fixed by (``seed``, ``index``) alone."""
-        return self.add(np.asarray(clean, dtype=np.float32), _seeded_rng(seed, index))
-
-    def add_to_batch(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        """Noisy copy of an NCHW batch in [0, 1], each sample with its own seed drawn from ``generator``."""
-        seeds = torch.randint(0, 2**62, (clean.shape[0],), generator=generator, device=generator.device).tolist()
-        images = clean.detach().float().permute(0, 2, 3, 1).cpu().numpy()
-        noisy = np.stack(
-            [self.add(image, np.random.default_rng(seed)) for image, seed in zip(images, seeds, strict=True)]
-        )
-        return torch.from_numpy(noisy).permute(0, 3, 1, 2).to(clean.device, clean.dtype)
+        batch = torch.from_numpy(np.asarray(clean, dtype=np.float64).transpose(2, 0, 1).copy())[None]
+        noisy = self.add(batch, _seeded_generator(seed, index), jpeg.round_trip_batch)
+        return np.ascontiguousarray(noisy[0].permute(1, 2, 0).numpy(), dtype=np.float32)
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-safe settings, the inverse of ``type(model)(**d)``."""
         return asdict(self)  # type: ignore[call-overload]
 
 
+def _on(values: torch.Tensor, batch: torch.Tensor, dims: int = 3) -> torch.Tensor:
+    """Per-sample ``values`` (N, ...) moved to the batch's device and dtype, with ``dims`` trailing axes added."""
+    return values.to(batch.device, batch.dtype).reshape(*values.shape, *(1,) * dims)
+
+
 @dataclass(frozen=True)
-class PoissonGaussianNoise(_PerImageNoise):
+class PoissonGaussianNoise(_BatchNoise):
     """Signal-dependent noise on the pixel values: ``shot * Poisson(x / shot) + N(0, read)``.
 
     ``shot`` (variance per unit of signal, signal in [0, 1]) is drawn log-uniformly from its range per image,
@@ -172,65 +193,92 @@ class PoissonGaussianNoise(_PerImageNoise):
         shot, read = _range_label(self.shot_min, self.shot_max), _range_label(self.read_min, self.read_max)
         return f"poisson-gaussian:shot={shot}:read={read}"
 
-    def add(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        shot = float(np.exp(rng.uniform(np.log(self.shot_min), np.log(self.shot_max))))
-        read = rng.uniform(self.read_min, self.read_max) / 255.0
-        photons = rng.poisson(np.clip(clean, 0.0, 1.0) / shot)
-        noisy = shot * photons + read * rng.standard_normal(clean.shape)
-        return np.clip(noisy, 0.0, 1.0).astype(np.float32)
+    def add(self, clean: torch.Tensor, generator: torch.Generator, codec: JpegCodec) -> torch.Tensor:
+        count = clean.shape[0]
+        shot = _on(camera.log_uniform(count, self.shot_min, self.shot_max, generator), clean)
+        read = _on(camera.uniform(count, self.read_min, self.read_max, generator), clean) / 255.0
+        rates = (clean.clamp(0.0, 1.0) / shot).to(generator.device)
+        photons = torch.poisson(rates, generator=generator).to(clean.device, clean.dtype)
+        reads = torch.randn(clean.shape, generator=generator, device=generator.device, dtype=clean.dtype)
+        return (shot * photons + read * reads.to(clean.device)).clamp(0.0, 1.0)
+
+
+def _chosen(option: str, alternative: str, count: int, generator: torch.Generator) -> torch.Tensor:
+    """Per sample, whether it takes ``alternative``: all if ``option`` names it, half at random if ``any``."""
+    draws = torch.rand(count, generator=generator, device=generator.device)
+    return draws < (0.5 if option == "any" else float(option == alternative))
 
 
 @dataclass(frozen=True)
-class CameraNoise(_PerImageNoise):
+class CameraNoise(_BatchNoise):
     """A camera's noise, after Brooks et al. 2019 (see ``camera.py`` for each step).
 
-    Per image: a colour matrix, white-balance gains, a Bayer phase, shot noise log-uniform in [``shot_min``,
-    ``shot_max``] and read noise from the sensor fit, and a JPEG quality uniform in [``jpeg_min``,
-    ``jpeg_max``] (0: no JPEG). The image goes to linear light, to the sensor's colours and through inverse
-    white balance; shot + read noise is drawn on the Bayer mosaic of that signal and demosaicked, which
-    spreads it to neighbours; the sum is clipped, re-balanced and colour-corrected (which mixes the noise
-    across channels), gamma-encoded, saved as 8 bits and, optionally, as JPEG. Only the noise goes through
-    the (bilinear) demosaicker, not the signal: a real camera's demosaicker keeps far more detail than
-    bilinear interpolation, and a model should learn to remove noise, not to undo one interpolator.
+    Per image: a colour matrix (a random sensor's, or none: ``matrix`` is ``random``, ``none`` or ``any``),
+    white-balance gains, a Bayer phase, shot noise log-uniform in [``shot_min``, ``shot_max``] and read noise
+    from the sensor fit, a demosaicker (``bilinear``, ``mhc`` or ``any``) and a JPEG quality uniform in
+    [``jpeg_min``, ``jpeg_max``] (0: no JPEG). The image goes to linear light, to the sensor's colours and
+    through inverse white balance; shot + read noise is drawn on the Bayer mosaic of that signal and
+    demosaicked, which spreads it to neighbours; the sum is clipped, re-balanced and colour-corrected (which
+    mixes the noise across channels), gamma-encoded, saved as 8 bits and, optionally, as JPEG. Only the noise
+    goes through the demosaicker, not the signal: a real camera's demosaicker keeps far more detail than
+    these interpolators, and a model should learn to remove noise, not to undo one interpolator.
     """
 
     shot_min: float = camera.SHOT_NOISE_RANGE[0]
     shot_max: float = camera.SHOT_NOISE_RANGE[1]
     jpeg_min: int = DEFAULT_CAMERA_JPEG[0]
     jpeg_max: int = DEFAULT_CAMERA_JPEG[1]
+    demosaic: str = "bilinear"
+    matrix: str = "random"
 
     def __post_init__(self) -> None:
         if not 0 < self.shot_min <= self.shot_max <= 1:
             raise CaeDenoiseError("camera noise needs a shot-noise range with 0 < low <= high <= 1")
         if not (self.jpeg_min == self.jpeg_max == 0 or 1 <= self.jpeg_min <= self.jpeg_max <= 100):
             raise CaeDenoiseError("camera noise needs JPEG qualities with 1 <= low <= high <= 100 (or none)")
+        if self.demosaic not in (*camera.DEMOSAICKERS, "any"):
+            raise CaeDenoiseError(f"camera noise: demosaic is one of {', '.join(camera.DEMOSAICKERS)} or any")
+        if self.matrix not in (*camera.COLOUR_MATRICES, "any"):
+            raise CaeDenoiseError(f"camera noise: matrix is one of {', '.join(camera.COLOUR_MATRICES)} or any")
 
     @property
     def spec(self) -> str:
         strength = next((name for name, bounds in CAMERA_STRENGTHS.items() if bounds == self.shot_range), None)
-        jpeg = "none" if self.jpeg_max == 0 else _range_label(self.jpeg_min, self.jpeg_max)
-        return f"camera:{strength or _range_label(self.shot_min, self.shot_max)}:jpeg={jpeg}"
+        jpeg_label = "none" if self.jpeg_max == 0 else _range_label(self.jpeg_min, self.jpeg_max)
+        spec = f"camera:{strength or _range_label(self.shot_min, self.shot_max)}:jpeg={jpeg_label}"
+        spec += "" if self.demosaic == "bilinear" else f":demosaic={self.demosaic}"
+        return spec + ("" if self.matrix == "random" else f":matrix={self.matrix}")
 
     @property
     def shot_range(self) -> tuple[float, float]:
         return (self.shot_min, self.shot_max)
 
-    def add(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        to_srgb, gains = camera.colour_correction(rng), camera.white_balance_gains(rng)
-        masks = camera.bayer_masks(*clean.shape[:2], phase=tuple(rng.integers(0, 2, size=2)))
-        sensor = np.clip(camera.srgb_to_linear(clean) @ np.linalg.inv(to_srgb).T / gains, 0.0, 1.0)
-        raw = camera.mosaic(sensor, masks)
-        shot, read = camera.shot_and_read_levels(rng, self.shot_range)
-        raw_noise = np.sqrt(shot * raw + read) * rng.standard_normal(raw.shape).astype(np.float32)
-        noisy_sensor = np.clip(sensor + camera.demosaic(raw_noise, masks), 0.0, 1.0)
-        noisy = camera.quantise_8bit(camera.linear_to_srgb((noisy_sensor * gains) @ to_srgb.T))
-        if self.jpeg_max:
-            noisy = camera.jpeg_round_trip(noisy, int(rng.integers(self.jpeg_min, self.jpeg_max + 1)))
-        return noisy
+    def add(self, clean: torch.Tensor, generator: torch.Generator, codec: JpegCodec) -> torch.Tensor:
+        count, _, height, width = clean.shape
+        device = generator.device
+        plain = _chosen(self.matrix, "none", count, generator)
+        to_srgb = camera.colour_corrections(count, generator, identity=plain).to(clean.device, clean.dtype)
+        gains = _on(camera.white_balance_gains(count, generator), clean, dims=0)[:, :, None, None]
+        sites = camera.bayer_masks(height, width, torch.randint(0, 2, (count, 2), generator=generator, device=device))
+        shot, read = camera.shot_and_read_levels(count, self.shot_range, generator)
+        normal = torch.randn((count, 1, height, width), generator=generator, device=device, dtype=clean.dtype)
+        smart = _chosen(self.demosaic, "mhc", count, generator)
+        qualities = torch.randint(self.jpeg_min, self.jpeg_max + 1, (count,), generator=generator, device=device)
+        sites, normal = sites.to(clean.device), normal.to(clean.device)
+        linear = camera.srgb_to_linear(clean)
+        sensor = (torch.einsum("nij,njhw->nihw", torch.linalg.inv(to_srgb), linear) / gains).clamp(0.0, 1.0)
+        raw = camera.mosaic(sensor, sites)
+        raw_noise = torch.sqrt(_on(shot, clean) * raw + _on(read, clean)) * normal
+        noise = camera.demosaic(raw_noise, sites, "bilinear")
+        if bool(smart.any()):
+            noise = torch.where(_on(smart, clean).bool(), camera.demosaic(raw_noise, sites, "mhc"), noise)
+        noisy_sensor = (sensor + noise).clamp(0.0, 1.0) * gains
+        noisy = camera.quantise_8bit(camera.linear_to_srgb(torch.einsum("nij,njhw->nihw", to_srgb, noisy_sensor)))
+        return codec(noisy, qualities) if self.jpeg_max else noisy
 
 
 @dataclass(frozen=True)
-class JpegNoise(_PerImageNoise):
+class JpegNoise(_BatchNoise):
     """JPEG compression artefacts alone: quality uniform in [``quality_min``, ``quality_max``] per image."""
 
     quality_min: int = 90
@@ -244,29 +292,91 @@ class JpegNoise(_PerImageNoise):
     def spec(self) -> str:
         return f"jpeg:{_range_label(self.quality_min, self.quality_max)}"
 
-    def add(self, clean: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        return camera.jpeg_round_trip(clean, int(rng.integers(self.quality_min, self.quality_max + 1)))
+    def add(self, clean: torch.Tensor, generator: torch.Generator, codec: JpegCodec) -> torch.Tensor:
+        count = clean.shape[0]
+        qualities = torch.randint(
+            self.quality_min, self.quality_max + 1, (count,), generator=generator, device=generator.device
+        )
+        return codec(clean, qualities)
+
+
+@dataclass(frozen=True)
+class GreyNoise:
+    """``inner``'s noise without colour: one channel of it (drawn per image) added to all three channels.
+
+    What a grey file holds (one channel, so the same noise in R, G and B once read as RGB), and what a
+    colour JPEG holds after a camera's chroma noise reduction: luminance noise alone. ``grey:gaussian:20``
+    on a grey photo is Gaussian noise added to the grey file.
+    """
+
+    inner: NoiseModel
+
+    @property
+    def spec(self) -> str:
+        return f"grey:{self.inner.spec}"
+
+    @property
+    def known_sigma_255(self) -> float | None:
+        return None
+
+    def add_to_batch(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+        noise = self.inner.add_to_batch(clean, generator) - clean
+        channels = torch.randint(0, 3, (clean.shape[0],), generator=generator, device=generator.device)
+        picked = noise[torch.arange(clean.shape[0], device=clean.device), channels.to(clean.device)][:, None]
+        return (clean + picked).clamp(0.0, 1.0)
+
+    def add_seeded(self, clean: np.ndarray, seed: int, index: int) -> np.ndarray:
+        noise = self.inner.add_seeded(clean, seed, index) - clean
+        channel = int(np.random.default_rng(np.random.SeedSequence([seed, index, 3])).integers(3))
+        return np.clip(clean + noise[..., channel : channel + 1], 0.0, 1.0).astype(np.float32)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"inner": noise_record(self.inner)}
 
 
 @dataclass(frozen=True)
 class NoiseMixture:
-    """Each image gets one of ``components``, chosen uniformly (per sample in training)."""
+    """Each image gets one of ``components``, chosen with probabilities proportional to ``weights`` (uniform
+    when there are none), per sample in training."""
 
     components: tuple[NoiseModel, ...]
+    weights: tuple[float, ...] | None = None
     known_sigma_255 = None
+
+    def __post_init__(self) -> None:
+        weights = self.weights
+        if weights is not None and (len(weights) != len(self.components) or min(weights) <= 0):
+            raise CaeDenoiseError("a noise mixture needs one positive weight per component")
+
+    @property
+    def probabilities(self) -> np.ndarray:
+        """Each component's chance, summing to 1."""
+        weights = np.asarray(self.weights or [1.0] * len(self.components), dtype=np.float64)
+        return weights / weights.sum()
 
     @property
     def spec(self) -> str:
-        return "+".join(component.spec for component in self.components)
+        weights = self.weights or [1.0] * len(self.components)
+        return "+".join(
+            (f"{weight:g}*" if weight != 1 else "") + component.spec
+            for weight, component in zip(weights, self.components, strict=True)
+        )
 
     def add_seeded(self, clean: np.ndarray, seed: int, index: int) -> np.ndarray:
         choice = np.random.default_rng(np.random.SeedSequence([seed, index, len(self.components)]))
-        return self.components[int(choice.integers(len(self.components)))].add_seeded(clean, seed, index)
+        if self.weights is None:  # the stream of uniform mixtures from before weights existed
+            picked = int(choice.integers(len(self.components)))
+        else:
+            picked = int(choice.choice(len(self.components), p=self.probabilities))
+        return self.components[picked].add_seeded(clean, seed, index)
 
     def add_to_batch(self, clean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        choices = torch.randint(
-            0, len(self.components), (clean.shape[0],), generator=generator, device=generator.device
-        )
+        count, device = clean.shape[0], generator.device
+        if self.weights is None:
+            choices = torch.randint(0, len(self.components), (count,), generator=generator, device=device)
+        else:
+            probabilities = torch.tensor(self.probabilities, device=device)
+            choices = torch.multinomial(probabilities, count, replacement=True, generator=generator)
         noisy = clean.clone()
         for number, component in enumerate(self.components):
             chosen = (choices == number).nonzero().flatten().to(clean.device)
@@ -275,7 +385,10 @@ class NoiseMixture:
         return noisy
 
     def to_dict(self) -> dict[str, Any]:
-        return {"components": [noise_record(component) for component in self.components]}
+        record: dict[str, Any] = {"components": [noise_record(component) for component in self.components]}
+        if self.weights is not None:
+            record["weights"] = list(self.weights)
+        return record
 
 
 def noise_record(model: NoiseModel) -> dict[str, Any]:
@@ -352,20 +465,24 @@ def estimate_noise_sigma_batch(images: torch.Tensor) -> torch.Tensor:
     return (median / 0.6745).mean(dim=1) * 255.0  # 0.6745 is _MEDIAN_ABS_OF_UNIT_NORMAL: TorchScript has no globals
 
 
+#: A number in a spec: digits with an optional fraction and exponent (``25``, ``0.5``, ``1e-3``), never signed.
+_NUMBER = r"(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?"
+_RANGE = re.compile(rf"({_NUMBER})(?:-({_NUMBER}))?")
+_WEIGHTED = re.compile(rf"({_NUMBER})\*(.*)", re.DOTALL)
+
+
 def _numbers(text: str, spec: str, what: str) -> tuple[float, float]:
-    """``"25"`` or ``"5-50"`` as (low, high); anything else is a usage error naming ``spec``."""
-    parts = text.split("-")
-    try:
-        values = [float(part) for part in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or not all(np.isfinite(values)):
+    """``"25"``, ``"5-50"`` or ``"1e-4-2e-2"`` as (low, high); anything else is a usage error naming ``spec``."""
+    match = _RANGE.fullmatch(text.strip())
+    values = [float(group) for group in match.groups() if group is not None] if match else []
+    if not values or not all(np.isfinite(values)):
         raise UsageError(
-            f"--noise {spec!r}: {what} {text!r} is not a number or a low-high range; valid forms: {VALID_FORMS}"
+            f"--noise {shorten(spec)!r}: {what} {shorten(text)!r} is not a number or a low-high range; "
+            f"valid forms: {VALID_FORMS}"
         )
     low, high = values[0], values[-1]
     if low > high:
-        raise UsageError(f"--noise {spec!r}: {what} range {text!r} must be low-high")
+        raise UsageError(f"--noise {shorten(spec)!r}: {what} range {shorten(text)!r} must be low-high")
     return low, high
 
 
@@ -375,14 +492,37 @@ def _options(fields: list[str], spec: str, allowed: tuple[str, ...]) -> dict[str
     for field in fields:
         key, _, value = field.partition("=") if "=" in field else ("", "", field)
         if key not in allowed or key in options or not value:
-            raise UsageError(f"--noise {spec!r}: cannot read {field!r}; valid forms: {VALID_FORMS}")
+            raise UsageError(f"--noise {shorten(spec)!r}: cannot read {shorten(field)!r}; valid forms: {VALID_FORMS}")
         options[key] = value
     return options
+
+
+def _choice(options: dict[str, str], key: str, allowed: tuple[str, ...], spec: str) -> str:
+    """The value of ``key`` (default: the first of ``allowed``), which must be one of ``allowed``."""
+    value = options.get(key, allowed[0])
+    if value not in allowed:
+        raise UsageError(f"--noise {shorten(spec)!r}: {key}={shorten(value)!r}; choose {', '.join(allowed)}")
+    return value
+
+
+def _camera(fields: list[str], spec: str) -> CameraNoise:
+    options = _options(fields, spec, ("", "jpeg", "demosaic", "matrix"))
+    strength = options.get("", "")
+    shot = CAMERA_STRENGTHS.get(strength) or (
+        _numbers(strength, spec, "strength") if strength else camera.SHOT_NOISE_RANGE
+    )
+    jpeg_text = options.get("jpeg", "-".join(map(str, DEFAULT_CAMERA_JPEG)))
+    quality = (0, 0) if jpeg_text == "none" else _numbers(jpeg_text, spec, "jpeg quality")
+    demosaic = _choice(options, "demosaic", (*camera.DEMOSAICKERS, "any"), spec)
+    matrix = _choice(options, "matrix", (*camera.COLOUR_MATRICES, "any"), spec)
+    return CameraNoise(*shot, int(quality[0]), int(quality[1]), demosaic, matrix)
 
 
 def _parse_one(text: str, spec: str) -> NoiseModel:
     name, *fields = text.strip().lower().split(":")
     try:
+        if name == "grey" and fields:
+            return GreyNoise(_parse_one(":".join(fields), spec))
         if name == "gaussian" and len(fields) == 1:
             low, high = _numbers(fields[0], spec, "sigma")
             return GaussianNoise(low, high)
@@ -395,19 +535,12 @@ def _parse_one(text: str, spec: str) -> NoiseModel:
             read = _numbers(options.get("read", "0-5"), spec, "read")
             return PoissonGaussianNoise(*shot, *read)
         if name == "camera":
-            options = _options(fields, spec, ("", "jpeg"))
-            strength = options.get("", "")
-            shot = CAMERA_STRENGTHS.get(strength) or (
-                _numbers(strength, spec, "strength") if strength else camera.SHOT_NOISE_RANGE
-            )
-            jpeg_text = options.get("jpeg", "-".join(map(str, DEFAULT_CAMERA_JPEG)))
-            jpeg = (0, 0) if jpeg_text == "none" else _numbers(jpeg_text, spec, "jpeg quality")
-            return CameraNoise(*shot, int(jpeg[0]), int(jpeg[1]))
+            return _camera(fields, spec)
     except CaeDenoiseError as error:
         if isinstance(error, UsageError):
             raise
-        raise UsageError(f"--noise {spec!r}: {error}") from error
-    raise UsageError(f"--noise {spec!r}: unknown noise {text!r}; valid forms: {VALID_FORMS}")
+        raise UsageError(f"--noise {shorten(spec)!r}: {error}") from error
+    raise UsageError(f"--noise {shorten(spec)!r}: unknown noise {shorten(text)!r}; valid forms: {VALID_FORMS}")
 
 
 def parse_noise(text: str) -> NoiseModel:
@@ -415,9 +548,17 @@ def parse_noise(text: str) -> NoiseModel:
     spec = str(text).strip()
     parts = spec.split("+")
     if not spec or any(not part.strip() for part in parts):
-        raise UsageError(f"--noise {spec!r}: empty; valid forms: {VALID_FORMS}")
-    models = [_parse_one(part, spec) for part in parts]
-    return models[0] if len(models) == 1 else NoiseMixture(tuple(models))
+        raise UsageError(f"--noise {shorten(spec)!r}: empty; valid forms: {VALID_FORMS}")
+    weights, models = [], []
+    for part in parts:
+        weighted = _WEIGHTED.fullmatch(part.strip())
+        weights.append(float(weighted.group(1)) if weighted else 1.0)
+        models.append(_parse_one(weighted.group(2) if weighted else part, spec))
+    if len(models) == 1 and weights == [1.0]:
+        return models[0]
+    if not all(np.isfinite(weight) and weight > 0 for weight in weights):
+        raise UsageError(f"--noise {shorten(spec)!r}: a mixture's weights must be positive numbers (2*camera)")
+    return NoiseMixture(tuple(models), None if len(set(weights)) == 1 else tuple(weights))
 
 
 def parse_noise_list(text: str) -> list[NoiseModel]:
