@@ -11,6 +11,7 @@ from cae_denoise.cli import app
 from cae_denoise.errors import CaeDenoiseError, UsageError
 from cae_denoise.export import export_model
 from cae_denoise.inference import run_model
+from cae_denoise.models import learns_level
 
 
 def _reference(checkpoint, batch: torch.Tensor) -> torch.Tensor:
@@ -64,15 +65,16 @@ def test_export_refuses_to_clobber_and_bad_formats(checkpoint, tmp_path):
     assert torch.jit.load(str(target)) is not None
 
 
-@pytest.fixture(scope="module")
-def level_checkpoint(image_folder, tmp_path_factory):
-    """A tiny ``unet-level`` checkpoint whose level offsets are far from zero (the level matters)."""
+@pytest.fixture(scope="module", params=["unet-level", "unet-estimate"])
+def level_checkpoint(request, image_folder, tmp_path_factory):
+    """A tiny checkpoint told the noise level (by Donoho's estimator or its own network) whose level offsets are
+    far from zero (the level matters)."""
     from helpers import tiny_config
 
     from cae_denoise.train import train
 
     folder = tmp_path_factory.mktemp("level")
-    result = train(tiny_config(image_folder, folder / "run", arch="unet-level", noise="gaussian:5-50"))
+    result = train(tiny_config(image_folder, folder / "run", arch=request.param, noise="gaussian:5-50"))
     payload = torch.load(result.best, weights_only=True)
     generator = torch.Generator().manual_seed(0)
     for name, tensor in payload["model"].items():
@@ -97,6 +99,10 @@ def test_onnx_export_of_a_level_model_takes_the_level(level_checkpoint, tmp_path
     runtime = pytest.importorskip("onnxruntime")
     path = export_model(level_checkpoint, tmp_path / "model.onnx", fmt="onnx")
     batch = torch.rand(2, 3, 37, 53, generator=torch.Generator().manual_seed(6))
+    if learns_level(load_model(level_checkpoint).model):  # its estimator is inside: one input
+        [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy()})
+        assert abs(output - _reference(level_checkpoint, batch).numpy()).max() < 1e-5
+        return
     level = torch.tensor([5.0, 40.0])
     [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy(), "level": level.numpy()})
     model = load_model(level_checkpoint).model

@@ -16,10 +16,10 @@ from cae_denoise.checkpoint import LoadedModel, load_checkpoint, load_model
 from cae_denoise.cli import app
 from cae_denoise.errors import UsageError
 from cae_denoise.files import Smoothing
-from cae_denoise.inference import denoise_array
+from cae_denoise.inference import denoise_array, estimated_level
 from cae_denoise.models import create_model, takes_noise_level
 from cae_denoise.noise import GaussianNoise, estimate_noise_sigma, estimate_noise_sigma_batch
-from cae_denoise.objectives import SyntheticNoise
+from cae_denoise.objectives import SyntheticNoise, level_error, true_level
 from cae_denoise.tables import noise_label
 from cae_denoise.train import build_model, train
 
@@ -229,3 +229,66 @@ def test_resume_does_not_need_the_init_file_again(image_folder, tmp_path, traine
     init.unlink()  # e.g. a temporary file: the run's own last.pt holds the weights now
     again = train(config, resume=True)
     assert load_model(again.last).weights_sha256() == load_model(first.last).weights_sha256()
+
+
+# --- a learned level estimator (unet-estimate) ---------------------------------------------------------------
+
+
+class ConstantLevel(torch.nn.Module):
+    """An estimator that reads every image as noise of ``level`` (0-255)."""
+
+    def __init__(self, level: float) -> None:
+        super().__init__()
+        self.level = level
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        return torch.full((noisy.shape[0],), self.level)
+
+
+def levels_told(model: torch.nn.Module, monkeypatch) -> list[torch.Tensor]:
+    """Record every level the network part of ``model`` is told."""
+    told: list[torch.Tensor] = []
+    denoise = model._denoise
+
+    def spy(noisy, level):
+        told.append(level)
+        return denoise(noisy, level)
+
+    monkeypatch.setattr(model, "_denoise", spy)
+    return told
+
+
+def test_true_level_is_the_rms_of_each_samples_noise():
+    generator = torch.Generator().manual_seed(0)
+    clean = torch.rand(3, 3, 17, 23, generator=generator)
+    noisy = clean + torch.randn(clean.shape, generator=generator) * torch.tensor([0.01, 0.1, 0.0])[:, None, None, None]
+    expected = np.sqrt(((noisy.double() - clean.double()).numpy() ** 2).mean(axis=(1, 2, 3))) * 255
+    np.testing.assert_allclose(true_level(noisy, clean).numpy(), expected, rtol=1e-5)
+
+
+def test_a_learned_estimator_model_is_told_the_true_level_in_training_and_learns_it(monkeypatch):
+    torch.manual_seed(0)
+    model = create_model("unet-estimate", channels=4, depth=1).train()
+    objective = SyntheticNoise(GaussianNoise(5, 50))
+    noisy, clean = objective.prepare(torch.rand(6, 3, 24, 24) * 0.5 + 0.25, torch.Generator().manual_seed(1))
+    told = levels_told(model, monkeypatch)
+    optimizer = torch.optim.Adam(model.estimator.parameters(), lr=1e-2)
+    with torch.no_grad():
+        before = float(level_error(model.estimate_level(noisy), true_level(noisy, clean)))
+    objective.loss(model, noisy, clean, progress=0.0).backward()
+    torch.testing.assert_close(told[0], true_level(noisy, clean))  # the truth, as FFDNet is trained
+    optimizer.step()
+    with torch.no_grad():
+        assert float(level_error(model.estimate_level(noisy), true_level(noisy, clean))) < before
+
+
+def test_denoise_array_tells_a_learned_model_its_own_estimate_times_strength(monkeypatch):
+    model = create_model("unet-estimate", channels=4, depth=1).eval()
+    model.estimator = ConstantLevel(12.0)
+    told = levels_told(model, monkeypatch)
+    image = noisy_image()
+    assert estimated_level(model, image) == 12.0  # not Donoho's estimate of the image
+    denoise_array(model, image, strength=2.0)
+    denoise_array(model, image, noise_level=7.0)
+    assert {float(level) for level in told[0]} == {24.0} and {float(level) for level in told[-1]} == {7.0}
+    assert estimated_level(create_model("unet-level", channels=4, depth=1), image) == estimate_noise_sigma(image)

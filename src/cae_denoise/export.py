@@ -7,6 +7,7 @@ denoise`` (``inference.margin_indices``) and crops back, so on a photo that fits
 (``unet-level``, the default model) estimates it per input image inside the TorchScript file (blind, as
 ``cae-denoise denoise`` is at ``--strength 1``); its ONNX file takes the level as a second input instead,
 ``level``: one value per image on the 0-255 scale (e.g. ``estimate_noise_sigma`` of each, times a strength).
+A model with its own estimator network (``unet-estimate``) carries it in both formats: one input.
 
     model = torch.jit.load("denoiser.pt")
     clean = model(noisy)  # N x 3 x H x W
@@ -24,7 +25,7 @@ from torch import nn
 from .checkpoint import load_model
 from .errors import UsageError
 from .inference import BORDER_MARGIN, margin_indices
-from .models import takes_noise_level
+from .models import ESTIMATE_CROP, central_crop, learns_level, takes_noise_level
 from .noise import estimate_noise_sigma_batch
 from .outputs import write_file
 
@@ -73,6 +74,21 @@ class BlindLevelDenoiser(PaddedLevelDenoiser):
         return _cropped(self.network(padded, estimate_noise_sigma_batch(noisy)), noisy, self.margin)
 
 
+class LearnedLevelDenoiser(PaddedLevelDenoiser):
+    """``PaddedLevelDenoiser`` whose level comes from the model's own estimator network (``unet-estimate``), read
+    on each image's central ``ESTIMATE_CROP`` square as ``inference.estimated_level`` reads it."""
+
+    def __init__(self, network: nn.Module, estimator: nn.Module, multiple: int) -> None:
+        super().__init__(network, multiple)
+        self.estimator = estimator
+        self.crop = ESTIMATE_CROP  # TorchScript reads no module-level constants
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+        level = self.estimator(central_crop(noisy, self.crop))
+        padded = _inside_margin(noisy, self.multiple, self.margin)
+        return _cropped(self.network(padded, level), noisy, self.margin)
+
+
 def _example(multiple: int) -> torch.Tensor:
     side = 8 * multiple
     return torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
@@ -89,13 +105,18 @@ def export_model(
     multiple = int(getattr(network, "size_multiple", 1))
     example = _example(multiple)
     buffer = io.BytesIO()
-    told_level = takes_noise_level(network)
+    told_level, learned = takes_noise_level(network), learns_level(network)
     inputs = (example, torch.full((1,), 25.0)) if told_level else (example,)
     with torch.no_grad():
         traced = torch.jit.trace(network, inputs)  # the networks have no shape-dependent Python control flow
         if fmt == "torchscript":
-            wrapped = BlindLevelDenoiser(traced, multiple) if told_level else PaddedDenoiser(traced, multiple)
+            if learned:
+                wrapped = LearnedLevelDenoiser(traced, torch.jit.trace(network.estimator, example), multiple)
+            else:
+                wrapped = BlindLevelDenoiser(traced, multiple) if told_level else PaddedDenoiser(traced, multiple)
             torch.jit.save(torch.jit.script(wrapped), buffer)
+        elif learned:  # the estimator inside: one input, as in TorchScript
+            _export_onnx(LearnedLevelDenoiser(network, network.estimator, multiple), (example,), buffer)
         else:
             wrapper = PaddedLevelDenoiser if told_level else PaddedDenoiser
             _export_onnx(wrapper(network, multiple), inputs, buffer)

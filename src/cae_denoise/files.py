@@ -33,7 +33,7 @@ from .images import (
     png_output_loss,
     tiff_output_loss,
 )
-from .inference import denoise_array
+from .inference import denoise_array, estimated_level
 from .models import takes_noise_level
 from .noise import estimate_noise_sigma
 from .outputs import ensure_folder, write_file
@@ -313,7 +313,9 @@ def _denoise_one(
     except CaeDenoiseError as error:
         return FileResult(plan.source, error=str(error)), None
     tick = time.perf_counter()
-    level = smoothing.level_for(sigma) if takes_noise_level(loaded.model) else None
+    level = None
+    if takes_noise_level(loaded.model):
+        level = smoothing.level_for(estimated_level(loaded.model, decoded.rgb, device, donoho=sigma))
     try:
         clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, noise_level=level, on_tiles=on_tiles)
     except CaeDenoiseError as error:

@@ -15,8 +15,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from .errors import CaeDenoiseError
-from .models import takes_noise_level
-from .noise import estimate_noise_sigma, estimate_noise_sigma_batch
+from .models import ESTIMATE_CROP, central_crop, learns_level, takes_noise_level
+from .noise import estimate_noise_sigma
 
 DEFAULT_OVERLAP = 32
 #: Mirrored pixels the model sees around every image. Without them the pixels at an edge met the model's zero
@@ -51,7 +51,7 @@ def run_model(
     height, width = batch.shape[-2:]
     told_level = takes_noise_level(model)
     if told_level:  # estimated before padding, which would repeat edge pixels
-        levels = estimate_noise_sigma_batch(batch) if level is None else torch.full((len(batch),), float(level))
+        levels = model.estimate_level(batch) if level is None else torch.full((len(batch),), float(level))
     top = BORDER_MARGIN if mirrored_margin else 0
     if mirrored_margin:
         rows, columns = (margin_indices(length, multiple).to(batch.device) for length in (height, width))
@@ -102,6 +102,20 @@ def margin_indices(length: int, multiple: int, margin: int = BORDER_MARGIN) -> t
 
 
 @torch.inference_mode()
+def estimated_level(
+    model: nn.Module, image: np.ndarray, device: torch.device | str = "cpu", *, donoho: float | None = None
+) -> float:
+    """The noise level (0-255) a level-conditioned model is told for a whole HxWx3 image by default: its
+    learned estimator's (``models.LevelEstimator``), else Donoho's (``noise.estimate_noise_sigma``, or
+    ``donoho`` when the caller has it already); both read the central ``models.ESTIMATE_CROP`` square."""
+    if not learns_level(model):
+        return estimate_noise_sigma(image) if donoho is None else donoho
+    batch = torch.from_numpy(np.ascontiguousarray(image, dtype=np.float32)).permute(2, 0, 1)[None]
+    batch = central_crop(batch, ESTIMATE_CROP).to(device)
+    return float(model.estimate_level(batch.contiguous(memory_format=preferred_layout(batch.device)))[0])
+
+
+@torch.inference_mode()
 def denoise_array(
     model: nn.Module,
     noisy: np.ndarray,
@@ -135,7 +149,7 @@ def denoise_array(
     array = np.ascontiguousarray(noisy, dtype=np.float32)
     level = None
     if takes_noise_level(model):
-        level = noise_level if noise_level is not None else estimate_noise_sigma(array) * strength
+        level = noise_level if noise_level is not None else estimated_level(model, array, device) * strength
     image = torch.from_numpy(array if array.flags.writeable else array.copy())  # HWC; shares memory if it can
     height, width = image.shape[:2]
     rows, columns = margin_indices(height, multiple), margin_indices(width, multiple)

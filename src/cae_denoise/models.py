@@ -11,6 +11,7 @@ import hashlib
 from collections.abc import Callable
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from .errors import CaeDenoiseError
@@ -20,6 +21,8 @@ ModelFactory = Callable[..., nn.Module]
 _REGISTRY: dict[str, ModelFactory] = {}
 #: Noise levels (0-255) are divided by this before they enter a network: typical levels become about 0-1.
 LEVEL_SCALE = 50.0
+#: The central square a level is estimated on in larger images (``noise.estimate_noise_sigma`` reads the same).
+ESTIMATE_CROP = 1024
 
 
 def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
@@ -134,6 +137,35 @@ class _ConvBlock(nn.Sequential):
         )
 
 
+def central_crop(batch: torch.Tensor, size: int) -> torch.Tensor:
+    """The central ``size`` x ``size`` square of an NCHW batch (all of a side shorter than ``size``)."""
+    height, width = batch.shape[-2], batch.shape[-1]
+    top, left = max((height - size) // 2, 0), max((width - size) // 2, 0)
+    return batch[:, :, top : top + size, left : left + size]
+
+
+class LevelEstimator(nn.Module):
+    """A small network that predicts an image's noise level (the rms of its noise, 0-255) from its pixels.
+
+    Five 3x3 convolutions (two of them stride 2) give a local estimate every 4 pixels from about 30 pixels of
+    context; their mean is the image's level. Trained on the true rms of the noise of each training patch
+    (``objectives.py``), it learns what Donoho's estimator cannot: correlated camera noise is strong, a clean
+    textured photo is clean, and grey noise is as strong as colour noise of the same rms.
+    """
+
+    def __init__(self, width: int = 24, negative_slope: float = 0.2) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        for index, stride in enumerate((1, 2, 1, 2)):
+            layers += [nn.Conv2d(3 if index == 0 else width, width, 3, stride=stride, padding=1)]
+            layers += [nn.LeakyReLU(negative_slope, inplace=True)]
+        self.features = nn.Sequential(*layers, nn.Conv2d(width, 1, 3, padding=1))
+
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        """N levels on the 0-255 scale, one per image of an NCHW batch in [0, 1]."""
+        return LEVEL_SCALE * F.softplus(self.features(noisy)).mean(dim=(1, 2, 3))
+
+
 class ResidualUNet(nn.Module):
     """A convolutional autoencoder with symmetric skip connections and a residual output.
 
@@ -142,18 +174,26 @@ class ResidualUNet(nn.Module):
     applies a conv block. The network predicts the noise: ``output = input - prediction``.
 
     With ``level_input`` the network is also told the noise level (as FFDNet is, Zhang et al. 2018): a
-    per-channel offset, linear in the level, is added after the head and after each downsampling. The
-    level is ``noise.estimate_noise_sigma`` on the 0-255 scale, per image; when ``forward`` gets none it
-    estimates it from the input, so the model is blind by default and a caller can scale the level to ask
-    for more or less smoothing. The offsets start at zero, so such a model can start from ``unet`` weights.
+    per-channel offset, linear in the level, is added after the head and after each downsampling. The level
+    (0-255, per image) is what ``estimate_level`` says unless ``forward`` is told one, so the model is blind by
+    default and a caller can scale the level to ask for more or less smoothing. ``estimate_level`` is
+    ``noise.estimate_noise_sigma`` (Donoho's estimator) or, with ``learned_level``, a ``LevelEstimator``
+    trained beside the network. The offsets start at zero, so such a model can start from ``unet`` weights.
     """
 
-    def __init__(self, channels: int = 32, depth: int = 2, negative_slope: float = 0.2, level_input: bool = False):
+    def __init__(
+        self,
+        channels: int = 32,
+        depth: int = 2,
+        negative_slope: float = 0.2,
+        level_input: bool = False,
+        learned_level: bool = False,
+    ):
         super().__init__()
         if channels < 1 or depth < 1:
             raise ValueError("channels and depth must be positive")
         self.size_multiple = 2**depth
-        self.takes_noise_level = level_input
+        self.takes_noise_level = level_input or learned_level
         widths = [channels * 2**level for level in range(depth + 1)]
         self.head = nn.Sequential(nn.Conv2d(3, channels, 3, padding=1), nn.LeakyReLU(negative_slope, inplace=True))
         self.encoders = nn.ModuleList(_ConvBlock(width, negative_slope) for width in widths[:-1])
@@ -162,21 +202,37 @@ class ResidualUNet(nn.Module):
         self.ups = nn.ModuleList(nn.ConvTranspose2d(w * 2, w, 2, stride=2) for w in reversed(widths[:-1]))
         self.decoders = nn.ModuleList(_ConvBlock(width, negative_slope) for width in reversed(widths[:-1]))
         self.tail = nn.Conv2d(channels, 3, 3, padding=1)
-        self.level_offsets = nn.ModuleList(nn.Linear(1, width) for width in widths) if level_input else None
+        self.level_offsets = nn.ModuleList(nn.Linear(1, width) for width in widths) if self.takes_noise_level else None
         for offset in self.level_offsets or []:
             nn.init.zeros_(offset.weight)
             nn.init.zeros_(offset.bias)
+        self.estimator = LevelEstimator(negative_slope=negative_slope) if learned_level else None
+
+    def estimate_level(self, noisy: torch.Tensor) -> torch.Tensor:
+        """The noise level (0-255) of each image of an NCHW batch, as this model estimates it: both estimators
+        read the central ``ESTIMATE_CROP`` square of larger images."""
+        if self.estimator is None:
+            return estimate_noise_sigma_batch(noisy)
+        return self.estimator(central_crop(noisy, ESTIMATE_CROP))
 
     def _offsets(self, noisy: torch.Tensor, level: torch.Tensor | None) -> list[torch.Tensor]:
         """One N x C x 1 x 1 offset per stage for the noise ``level`` (0-255, one per image), or none."""
         if self.level_offsets is None:
             return []
         if level is None:
-            level = estimate_noise_sigma_batch(noisy)
+            level = self.estimate_level(noisy)
         scaled = (level.to(noisy.dtype) / LEVEL_SCALE).reshape(-1, 1)
         return [offset(scaled)[:, :, None, None] for offset in self.level_offsets]
 
-    def forward(self, noisy: torch.Tensor, level: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(
+        self, noisy: torch.Tensor, level: torch.Tensor | None = None, with_estimate: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """The denoised batch; with ``with_estimate`` (training a ``learned_level`` model, told the true
+        ``level``), also ``estimate_level``'s guess of it, from the one call that wrappers such as DDP see."""
+        denoised = self._denoise(noisy, level)
+        return (denoised, self.estimate_level(noisy)) if with_estimate else denoised
+
+    def _denoise(self, noisy: torch.Tensor, level: torch.Tensor | None) -> torch.Tensor:
         offsets = self._offsets(noisy, level)
         features = self.head(noisy)
         if offsets:
@@ -204,6 +260,17 @@ def unet(channels: int = 32, depth: int = 2, negative_slope: float = 0.2) -> nn.
 def unet_level(channels: int = 32, depth: int = 2, negative_slope: float = 0.2) -> nn.Module:
     """``unet`` that is also told the noise level (estimated, or scaled by ``denoise --strength``)."""
     return ResidualUNet(channels=channels, depth=depth, negative_slope=negative_slope, level_input=True)
+
+
+@register_model("unet-estimate")
+def unet_estimate(channels: int = 32, depth: int = 2, negative_slope: float = 0.2) -> nn.Module:
+    """``unet-level`` whose noise level comes from an estimator network trained with it, not Donoho's rule."""
+    return ResidualUNet(channels=channels, depth=depth, negative_slope=negative_slope, learned_level=True)
+
+
+def learns_level(model: nn.Module) -> bool:
+    """Whether ``model`` estimates its noise level with a network that training must teach (``LevelEstimator``)."""
+    return getattr(model, "estimator", None) is not None
 
 
 def takes_noise_level(model: nn.Module) -> bool:

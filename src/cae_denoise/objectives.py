@@ -3,7 +3,10 @@
 - ``synthetic``: clean patches get fresh seeded noise (``noise.py``); loss MSE(model(noisy), clean). A model
   that takes a noise level estimates it from each noisy patch, as it does from a photo at inference. (Telling
   it the level of the noise alone, without the texture that raises the estimate on a photo, trained it on
-  levels lower than those it is told at inference: 0.6 dB worse on camera noise in a 2000-step trial.)
+  levels lower than those it is told at inference: 0.6 dB worse on camera noise in a 2000-step trial.) A model
+  with a learned estimator (``models.LevelEstimator``) is told instead the true level of each patch's noise
+  (the rms of noisy - clean, 0-255), as FFDNet is, so the level it is told carries what the pixels alone do
+  not; its estimator learns that same true level beside it (``level_error``, weighted ``ESTIMATOR_WEIGHT``).
 - ``pairs``: real noisy/clean crops taken at the same place (``pairs.py``); the same loss, no noise added.
 - ``self-supervised``: noisy patches alone, Neighbor2Neighbor (Huang et al., CVPR 2021). Each 2x2 cell of a
   noisy patch gives two different neighbouring pixels, one to each of two half-size sub-images g1 and g2
@@ -24,11 +27,15 @@ import torch
 import torch.nn.functional as functional
 from torch import nn
 
+from .models import learns_level
 from .noise import NoiseModel
 
 SYNTHETIC, PAIRS, SELF_SUPERVISED = "synthetic", "pairs", "self-supervised"
 #: The regulariser's final weight (the paper's setting for Gaussian and real noise).
 NEIGHBOR2NEIGHBOR_GAMMA = 2.0
+#: Weight of a learned level estimator's error (``level_error``, about 1 untrained) beside the MSE (about 1e-3):
+#: the estimator's weights are its own, so this mostly keeps its gradients from dominating a clipped norm.
+ESTIMATOR_WEIGHT = 1e-3
 
 #: The 8 ordered pairs of cells of a 2x2 block that share an edge (cells numbered row by row: 0 1 / 2 3).
 _NEIGHBOURS = torch.tensor([[0, 1], [0, 2], [1, 0], [1, 3], [2, 0], [2, 3], [3, 1], [3, 2]])
@@ -42,11 +49,34 @@ class Objective(Protocol):
     def loss(self, network: nn.Module, *tensors: torch.Tensor, progress: float) -> torch.Tensor: ...
 
 
+def true_level(noisy: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
+    """The rms of each sample's noise (noisy - clean) on the 0-255 scale: N values."""
+    return (noisy.float() - clean.float()).square().mean(dim=(1, 2, 3)).sqrt() * 255.0
+
+
+def level_error(estimate: torch.Tensor, truth: torch.Tensor) -> torch.Tensor:
+    """How far estimated levels are from the true ones: the mean squared difference of ``log(1 + level / 5)``,
+    relative for strong noise and near-absolute for faint noise (where a clean photo must read as clean)."""
+    return (torch.log1p(estimate.float() / 5.0) - torch.log1p(truth / 5.0)).square().mean()
+
+
+def _unwrapped(network: nn.Module) -> nn.Module:
+    """The model inside DDP (``module``) and ``torch.compile`` (``_orig_mod``) wrappers."""
+    while isinstance(getattr(network, "module", None), nn.Module) or hasattr(network, "_orig_mod"):
+        network = network.module if isinstance(getattr(network, "module", None), nn.Module) else network._orig_mod
+    return network
+
+
 class _Supervised:
-    """MSE between the network's output on noisy patches and the clean ones."""
+    """MSE between the network's output on noisy patches and the clean ones (and, for a model with a learned
+    level estimator, the estimator's error on the true level, which that model is told)."""
 
     def loss(self, network: nn.Module, noisy: torch.Tensor, clean: torch.Tensor, *, progress: float) -> torch.Tensor:
-        return functional.mse_loss(network(noisy).float(), clean)
+        if not learns_level(_unwrapped(network)):
+            return functional.mse_loss(network(noisy).float(), clean)
+        truth = true_level(noisy, clean)
+        denoised, estimate = network(noisy, truth, with_estimate=True)
+        return functional.mse_loss(denoised.float(), clean) + ESTIMATOR_WEIGHT * level_error(estimate, truth)
 
 
 class SyntheticNoise(_Supervised):
