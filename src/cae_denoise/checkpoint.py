@@ -18,7 +18,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from .config import MAX_CHANNELS, MAX_DEPTH, TrainConfig
+from .config import BOUNDS, MAX_PARAMETERS, TrainConfig
 from .errors import CaeDenoiseError, UsageError, one_line
 from .models import create_model, list_models, weights_sha256
 from .outputs import write_file
@@ -240,13 +240,9 @@ class LoadedModel:
         return weights_sha256(self.model)
 
 
-#: Bounds on what a checkpoint's metadata may ask us to build (a stranger's file must not exhaust memory).
-ARCH_ARG_RANGES: dict[str, tuple[float, float]] = {
-    "channels": (1, MAX_CHANNELS),
-    "depth": (1, MAX_DEPTH),
-    "negative_slope": (0.0, 1.0),
-}
-MAX_PARAMETERS = 100_000_000
+#: Bounds on what a checkpoint's metadata may ask us to build (a stranger's file must not exhaust memory): the
+#: same as for training (``config.BOUNDS``), so a run never writes a checkpoint it would then refuse.
+ARCH_ARG_RANGES: dict[str, tuple[float, float]] = {key: BOUNDS[key] for key in ("channels", "depth", "negative_slope")}
 
 
 def _checked_arch(payload: dict[str, Any], path: Path) -> tuple[str, dict[str, Any]]:

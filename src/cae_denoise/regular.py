@@ -62,3 +62,12 @@ def open_regular(path: str | Path, label: str, what: str) -> BinaryIO:
 def _non_blocking(path: str, flags: int) -> int:
     """``open``'s opener: no waiting for a FIFO's writer, and a terminal never becomes the controlling one."""
     return os.open(path, flags | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0))
+
+
+def same_file(first: str | Path, second: str | Path) -> bool:
+    """Whether two paths name the same file or folder, however spelled: the same device and inode when both
+    exist, else the same absolute path with links resolved."""
+    try:
+        return os.path.samefile(first, second)
+    except OSError:  # one is missing (or a link loop): compare the spellings, resolved as far as they go
+        return os.path.realpath(first) == os.path.realpath(second)
