@@ -860,3 +860,29 @@ def test_a_fifo_swapped_in_after_the_check_cannot_block(tmp_path, monkeypatch):
     monkeypatch.setattr(regular, "check_regular", lambda *args: None)  # as if it was a regular file at the check
     with pytest.raises(CaeDenoiseError, match=r"late\.png: is a FIFO \(named pipe\), not an image file"):
         decode_image(fifo)  # opened without blocking (O_NONBLOCK), then refused from the open descriptor
+
+
+def test_memory_running_out_while_encoding_is_the_too_large_line(monkeypatch):
+    from cae_denoise import images
+
+    def fail(*args: object) -> None:
+        raise np._core._exceptions._ArrayMemoryError((4000, 5000, 3), np.dtype("u1"))
+
+    monkeypatch.setattr(images, "_quantise", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^a 7x5 PNG output: too large to encode in the memory available$"):
+        encode_image(RNG.random((5, 7, 3)))
+
+
+def test_opencv_running_out_of_memory_while_encoding_is_the_too_large_line(monkeypatch):
+    from cae_denoise import images
+
+    cv2 = images.opencv_png_writer()
+    if cv2 is None:
+        pytest.skip("needs opencv-python-headless>=4.13 (the png16 extra)")
+
+    def fail(*args: object) -> None:
+        raise cv2.error("OpenCV(4.13.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate")
+
+    monkeypatch.setattr(cv2, "imencodeWithMetadata", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^a 7x5 PNG output: too large to encode"):
+        encode_image(RNG.random((5, 7, 3)))

@@ -314,8 +314,8 @@ def resume_config(folder: str | Path, changed_options: list[str]) -> TrainConfig
             f"--resume continues {folder} with its saved settings; these options cannot change it: "
             f"{', '.join(changed_options)} (start a new run with another --out instead)"
         )
-    path = Path(folder) / "last.pt"
-    if not path.is_file():
+    path = Path(folder) / LAST
+    if not path.exists():  # a FIFO or device there is refused by name when it is read
         raise UsageError(f"--resume {folder}: no last.pt there to continue from")
     try:
         saved = TrainConfig.from_dict(read_resume_point(path).config)

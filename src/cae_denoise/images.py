@@ -714,8 +714,37 @@ def encode_image(
     Pillow. ``exif`` (an EXIF block, as ``DecodedImage.exif``) and ``icc_profile`` are written into every
     format. Dropped: a profile whose colour space does not fit the output (GRAY for gray, RGB for colour),
     EXIF above 64 KiB in JPEG (one marker segment), and in TIFF the EXIF tags outside
-    ``_DESCRIPTIVE_EXIF_TAGS``.
+    ``_DESCRIPTIVE_EXIF_TAGS``. Memory running out (NumPy, OpenCV) is the one "too large" error.
     """
+    try:
+        return _encode_image(
+            rgb,
+            alpha=alpha,
+            grayscale=grayscale,
+            bit_depth=bit_depth,
+            fmt=fmt,
+            exif=exif,
+            icc_profile=icc_profile,
+            png_level=png_level,
+        )
+    except Exception as error:
+        if not out_of_memory(error):
+            raise
+        raise too_large(f"a {rgb.shape[1]}x{rgb.shape[0]} {fmt.upper()} output", "encode") from error
+
+
+def _encode_image(
+    rgb: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    grayscale: bool = False,
+    bit_depth: int = 8,
+    fmt: str = "png",
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    png_level: int = DEFAULT_PNG_LEVEL,
+) -> bytes:
+    """``encode_image`` itself."""
     fmt_name = _OUTPUT_FORMATS.get(fmt.lower())
     if fmt_name is None:
         raise CaeDenoiseError(f"unsupported output format {fmt!r}; choose one of png, jpeg, tiff")
