@@ -167,18 +167,18 @@ def test_data_and_noisy_data_naming_one_folder_are_refused(tmp_path):
 
 
 def test_a_small_zip_of_images_too_large_together_is_refused_before_decoding(tmp_path, checkpoint):
-    flat = image_bytes(Image.new("RGB", (500, 400), (10, 20, 30)), compress_level=9)
+    flat = image_bytes(Image.new("RGB", (320, 320), (10, 20, 30)), compress_level=9)
     archive = tmp_path / "flat.zip"
     with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as bundle:
         for index in range(12):
             bundle.writestr(f"{index:02d}.png", flat)
     report = tmp_path / "report.json"
     before = snapshot(tmp_path)
-    args = ["--data", archive, "--split", "all", "--report", report, "--device", "cpu", "--max-megapixels", "2"]
+    args = ["--data", archive, "--split", "all", "--report", report, "--device", "cpu", "--max-megapixels", "1"]
     result = invoke("evaluate", checkpoint, *args)
-    assert_refused(result, 1, "flat.zip: 12 images of 2.4 megapixels in all, over the 2-megapixel budget")
+    assert_refused(result, 1, "flat.zip: 12 images of 1.2 megapixels in all, over the 1-megapixel budget")
     assert snapshot(tmp_path) == before
-    result = invoke("evaluate", checkpoint, *args[:-1], "3")
+    result = invoke("evaluate", checkpoint, *args[:-1], "2")
     assert result.exit_code == 0, result.output
     assert len(json.loads(report.read_text())["images"]) == 12
 
@@ -221,11 +221,11 @@ def _under_a_memory_limit(body: str) -> subprocess.CompletedProcess:
 @pytest.mark.skipif(not Path("/proc/self/status").exists(), reason="needs Linux's /proc and RLIMIT_AS")
 def test_a_real_allocation_failure_is_the_too_large_line(tmp_path):
     big = tmp_path / "big.png"
-    Image.new("RGB", (8000, 7000), (30, 60, 90)).save(big)  # 56 MP: 170 KB on disk, 670 MB as float32
+    Image.new("RGB", (4000, 3000), (30, 60, 90)).save(big)  # 12 MP: 40 KB on disk, 144 MB as float32
     decoding = _under_a_memory_limit(
         f"""
         from cae_denoise.images import decode_image
-        limit_memory(400)
+        limit_memory(60)
         decode_image({str(big)!r})
         """
     )
