@@ -178,3 +178,28 @@ def png_writer(name: str) -> Iterator[None]:
         pytest.skip("needs opencv-python-headless>=4.13 (the png16 extra)")
     with mock.patch.object(images, "opencv_png_writer", images.opencv_png_writer if name == "opencv" else lambda: None):
         yield
+
+
+def forbid_opening(monkeypatch: pytest.MonkeyPatch, path: Path) -> None:
+    """Make opening ``path`` (a FIFO or device) fail the test instead of blocking it: ``open`` and ``os.open``
+    raise for that path, and work as usual for every other one."""
+    import builtins
+    import os
+
+    forbidden = os.path.abspath(path)
+    real_open, real_os_open = builtins.open, os.open
+
+    def check(name: object) -> None:
+        if isinstance(name, str | Path) and os.path.abspath(name) == forbidden:
+            raise AssertionError(f"{path} was opened")
+
+    def guarded_open(file: Any, *args: Any, **kwargs: Any) -> Any:
+        check(file)
+        return real_open(file, *args, **kwargs)
+
+    def guarded_os_open(file: Any, *args: Any, **kwargs: Any) -> int:
+        check(file)
+        return real_os_open(file, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "open", guarded_open)
+    monkeypatch.setattr(os, "open", guarded_os_open)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import re
 import struct
 import zlib
@@ -10,7 +11,7 @@ import zlib
 import numpy as np
 import pytest
 import tifffile
-from helpers import PNG_WRITERS, image_bytes, png16, png_header, png_writer, read_png_raw
+from helpers import PNG_WRITERS, forbid_opening, image_bytes, png16, png_header, png_writer, read_png_raw
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageOps
@@ -19,6 +20,7 @@ from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.images import (
     decode_image,
     encode_image,
+    image_size,
     is_image_name,
     png_output_loss,
     read_rgb,
@@ -673,3 +675,214 @@ def test_corrupt_exif_warnings_do_not_reach_the_user(tmp_path):
         decoded = decode_image(path)
     assert [str(w.message) for w in caught] == []
     assert decoded.rgb.shape == (8, 9, 3)
+
+
+# --- TIFF variants Pillow does not read as stored (through tifffile) ------------------------------------------
+
+
+def _tiff(pixels: np.ndarray, **options: object) -> bytes:
+    buffer = io.BytesIO()
+    tifffile.imwrite(buffer, pixels, **options)
+    return buffer.getvalue()
+
+
+def test_16_bit_rgb_tiff_stored_plane_by_plane_keeps_its_samples():
+    planes = RNG.integers(0, 65536, (3, 7, 9), dtype=np.uint16)  # one plane per channel (planar configuration 2)
+    decoded = decode_image(_tiff(planes, photometric="rgb", planarconfig="separate"))
+    assert decoded.bit_depth == 16 and not decoded.grayscale and decoded.notes == ()
+    np.testing.assert_allclose(decoded.rgb, planes.transpose(1, 2, 0).astype(np.float64) / 65535, atol=1e-7)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("channels", [1, 3])
+def test_float_tiffs_in_the_unit_range_are_read_as_they_are(dtype, channels):
+    values = RNG.random((7, 9, channels)).astype(dtype)
+    values[0, 0], values[-1, -1] = 0.0, 1.0  # both ends of the range are allowed
+    decoded = decode_image(_tiff(values, photometric="rgb" if channels == 3 else "minisblack"))
+    assert decoded.bit_depth == 16 and decoded.grayscale == (channels == 1) and decoded.rgb.dtype == np.float32
+    expected = np.repeat(values, 3 // channels, axis=2).astype(np.float64)
+    np.testing.assert_allclose(decoded.rgb, expected, atol=1e-7)
+
+
+@pytest.mark.parametrize(
+    ("bad", "fragment"),
+    [(1.5, r"float samples range from 0\.\d+ to 1\.5, outside \[0, 1\]"), (-0.25, "from -0.25 to"), (np.nan, "NaN")],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_float_tiffs_outside_the_unit_range_are_refused_not_guessed(bad, fragment, dtype):
+    values = RNG.random((7, 9, 3)).astype(dtype) * 0.5 + 0.25
+    values[3, 4, 1] = bad
+    with pytest.raises(CaeDenoiseError, match=rf"^depth\.tif: .*{fragment}"):
+        decode_image(_tiff(values, photometric="rgb"), label="depth.tif")
+
+
+@pytest.mark.parametrize(
+    ("dtype", "fragment"),
+    [
+        (np.int16, "signed 16-bit integer samples have no standard mapping to [0, 1]"),
+        (np.int32, "signed 32-bit integer samples"),
+        (np.uint32, "32-bit integer samples are not read"),
+    ],
+)
+@pytest.mark.parametrize("photometric", ["minisblack", "rgb"])
+def test_signed_and_32_bit_integer_tiffs_are_refused_never_clipped_or_wrapped(dtype, fragment, photometric):
+    shape = (7, 9, 3) if photometric == "rgb" else (7, 9)
+    values = RNG.integers(0, 40000, shape).astype(dtype)
+    with pytest.raises(CaeDenoiseError) as caught:
+        decode_image(_tiff(values, photometric=photometric), label="counts.tif")
+    assert str(caught.value).startswith("counts.tif: ") and fragment in str(caught.value)
+
+
+@pytest.mark.parametrize("orientation", [3, 6, 8])
+def test_16_bit_tiff_turned_by_its_orientation_tag_keeps_16_bits(orientation):
+    pixels = RNG.integers(0, 65536, (5, 8, 3), dtype=np.uint16)
+    data = _tiff(pixels, photometric="rgb", extratags=[(ExifTags.Base.Orientation, "H", 1, orientation, True)])
+    decoded = decode_image(data)
+    turned = {3: np.rot90(pixels, 2), 6: np.rot90(pixels, -1), 8: np.rot90(pixels, 1)}[orientation]
+    assert decoded.bit_depth == 16 and decoded.notes == ()
+    np.testing.assert_allclose(decoded.rgb, turned.astype(np.float64) / 65535, atol=1e-7)
+    # the same turn as Pillow gives its own 8-bit reading of the file
+    assert decoded.rgb.shape == np.asarray(ImageOps.exif_transpose(Image.open(io.BytesIO(data)))).shape
+    written = Image.Exif()
+    written.load(decoded.exif)
+    assert written[ORIENTATION] == 1, "the pixels are upright"
+
+
+def test_16_bit_gray_alpha_and_miniswhite_tiffs():
+    pixels = RNG.integers(0, 65536, (6, 7, 2), dtype=np.uint16)
+    decoded = decode_image(_tiff(pixels, photometric="minisblack", extrasamples=["unassalpha"]))
+    assert decoded.grayscale and decoded.bit_depth == 16
+    np.testing.assert_allclose(decoded.rgb[..., 2], pixels[..., 0] / 65535, atol=1e-7)
+    np.testing.assert_allclose(decoded.alpha, pixels[..., 1] / 65535, atol=1e-7)
+    white_is_zero = decode_image(_tiff(pixels[..., 0], photometric="miniswhite"))
+    np.testing.assert_allclose(white_is_zero.rgb[..., 0], 1 - pixels[..., 0] / 65535, atol=1e-7)
+
+
+def test_a_float_tiff_keeps_its_descriptive_tags_and_profile():
+    profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB")).tobytes()
+    values = RNG.random((6, 5, 3)).astype(np.float32)
+    data = _tiff(values, photometric="rgb", iccprofile=profile, extratags=[(ExifTags.Base.Make, "s", 0, "Cam", True)])
+    decoded = decode_image(data)
+    assert decoded.icc_profile == profile
+    tags = Image.Exif()
+    tags.load(decoded.exif)
+    assert tags[MAKE] == "Cam" and ExifTags.Base.ImageWidth not in tags
+
+
+def test_a_multi_page_float_tiff_is_refused():
+    with pytest.raises(CaeDenoiseError, match=r"^pages\.tif: has 2 frames"):
+        decode_image(_tiff(RNG.random((2, 6, 5, 3)).astype(np.float32), photometric="rgb"), label="pages.tif")
+
+
+def test_a_huge_float_tiff_is_refused_from_its_header(monkeypatch):
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)
+    with pytest.raises(CaeDenoiseError, match="possible decompression bomb"):
+        decode_image(_tiff(RNG.random((7, 9, 3)).astype(np.float32), photometric="rgb"))
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        _tiff(RNG.random((7, 9, 3)).astype(np.float32), photometric="rgb"),
+        _tiff(RNG.integers(0, 65536, (3, 7, 9), dtype=np.uint16), photometric="rgb", planarconfig="separate"),
+        image_bytes(Image.fromarray(RGB8[:7, :9], mode="RGB")),
+        image_bytes(Image.fromarray(RGB8[:7, :9], mode="RGB"), "JPEG"),
+    ],
+    ids=["float-tiff", "planar-tiff", "png", "jpeg"],
+)
+def test_image_size_reads_the_header_only(data, monkeypatch):
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", lambda self: pytest.fail("decoded pixels"))
+    monkeypatch.setattr("tifffile.TiffPage.asarray", lambda self, *a, **k: pytest.fail("decoded pixels"))
+    assert image_size(data) == (9, 7)
+
+
+def test_image_size_refuses_a_bomb_and_garbage(monkeypatch):
+    with pytest.raises(CaeDenoiseError, match=r"^x\.png: not an image Pillow can read"):
+        image_size(b"garbage", label="x.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 40)
+    with pytest.raises(CaeDenoiseError, match="possible decompression bomb"):
+        image_size(image_bytes(Image.fromarray(RGB8[:7, :9], mode="RGB")))
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        MemoryError(),
+        np._core._exceptions._ArrayMemoryError((10**12,), np.dtype("f4")),  # what NumPy raises
+        RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried to"),
+    ],
+    ids=["MemoryError", "numpy", "torch"],
+)
+def test_out_of_memory_from_any_library_while_decoding_is_the_too_large_line(monkeypatch, error):
+    def fail(self: Image.Image) -> None:
+        raise error
+
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^huge\.png: too large to decode in the memory available$"):
+        decode_image(image_bytes(Image.fromarray(RGB8, mode="RGB")), label="huge.png")
+
+
+def test_opencv_out_of_memory_while_reading_16_bit_samples_is_the_too_large_line(monkeypatch):
+    cv2 = pytest.importorskip("cv2")
+
+    def fail(*args: object) -> None:
+        raise cv2.error("OpenCV(4.13.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate 9 bytes")
+
+    monkeypatch.setattr(cv2, "imdecode", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^big\.png: too large to decode in the memory available$"):
+        decode_image(png16(RNG.integers(0, 65536, (4, 5, 3), dtype=np.uint16)), label="big.png")
+
+
+def test_other_runtime_errors_are_not_called_out_of_memory(monkeypatch):
+    def fail(self: Image.Image) -> None:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr("PIL.ImageFile.ImageFile.load", fail)
+    with pytest.raises(RuntimeError, match="a bug"):
+        decode_image(image_bytes(Image.fromarray(RGB8, mode="RGB")), label="x.png")
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_a_fifo_is_refused_without_being_opened(tmp_path, monkeypatch):
+    fifo = tmp_path / "pipe.png"
+    os.mkfifo(fifo)
+    forbid_opening(monkeypatch, fifo)  # opening it would wait for a writer: the suite would hang, not fail
+    for read in (decode_image, image_size):
+        with pytest.raises(CaeDenoiseError, match=r"pipe\.png: is a FIFO \(named pipe\), not an image file"):
+            read(fifo)
+
+
+def test_a_fifo_swapped_in_after_the_check_cannot_block(tmp_path, monkeypatch):
+    from cae_denoise import regular
+
+    fifo = tmp_path / "late.png"
+    os.mkfifo(fifo)
+    monkeypatch.setattr(regular, "check_regular", lambda *args: None)  # as if it was a regular file at the check
+    with pytest.raises(CaeDenoiseError, match=r"late\.png: is a FIFO \(named pipe\), not an image file"):
+        decode_image(fifo)  # opened without blocking (O_NONBLOCK), then refused from the open descriptor
+
+
+def test_memory_running_out_while_encoding_is_the_too_large_line(monkeypatch):
+    from cae_denoise import images
+
+    def fail(*args: object) -> None:
+        raise np._core._exceptions._ArrayMemoryError((4000, 5000, 3), np.dtype("u1"))
+
+    monkeypatch.setattr(images, "_quantise", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^a 7x5 PNG output: too large to encode in the memory available$"):
+        encode_image(RNG.random((5, 7, 3)))
+
+
+def test_opencv_running_out_of_memory_while_encoding_is_the_too_large_line(monkeypatch):
+    from cae_denoise import images
+
+    cv2 = images.opencv_png_writer()
+    if cv2 is None:
+        pytest.skip("needs opencv-python-headless>=4.13 (the png16 extra)")
+
+    def fail(*args: object) -> None:
+        raise cv2.error("OpenCV(4.13.0) alloc.cpp:73: error: (-4:Insufficient memory) Failed to allocate")
+
+    monkeypatch.setattr(cv2, "imencodeWithMetadata", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^a 7x5 PNG output: too large to encode"):
+        encode_image(RNG.random((5, 7, 3)))

@@ -203,3 +203,87 @@ def test_tiling_property_pixelwise(height, width, tile, overlap_fraction):
     tiled = denoise_array(model, image, tile=tile, overlap=overlap, batch_size=2)
     assert tiled.shape == image.shape
     np.testing.assert_allclose(tiled, denoise_array(model, image), atol=1e-6)
+
+
+def _full_size_sums(model: nn.Module, noisy: np.ndarray, tile: int, overlap: int, batch_size: int) -> np.ndarray:
+    """``denoise_array`` as it was before it summed strip by strip: one full-size sum and weight map (the
+    reference the strips must reproduce)."""
+    from cae_denoise.inference import _add_inside, _ramp, _starts
+
+    multiple = getattr(model, "size_multiple", 1)
+    tile = max(tile // multiple * multiple, multiple)
+    image = torch.from_numpy(noisy.copy())
+    height, width = image.shape[:2]
+    rows, columns = margin_indices(height, multiple), margin_indices(width, multiple)
+    tile_h, tile_w = min(tile, len(rows)), min(tile, len(columns))
+    positions = [(t, c) for t in _starts(len(rows), tile, overlap) for c in _starts(len(columns), tile, overlap)]
+    weight = _ramp(tile_h, overlap)[:, None, None] * _ramp(tile_w, overlap)[None, :, None]
+    total, weights = torch.zeros((height, width, 3)), torch.zeros((height, width, 1))
+    with torch.inference_mode():
+        for first in range(0, len(positions), batch_size):
+            chunk = positions[first : first + batch_size]
+            tiles = torch.stack([image[rows[t : t + tile_h, None], columns[None, c : c + tile_w]] for t, c in chunk])
+            output = run_model(model, tiles.permute(0, 3, 1, 2)).float().permute(0, 2, 3, 1)
+            for (t, c), result in zip(chunk, output, strict=True):
+                _add_inside(total, weights, result * weight, weight, t - BORDER_MARGIN, c - BORDER_MARGIN)
+    return (total / weights).clamp(0, 1).numpy()
+
+
+@pytest.mark.parametrize(
+    ("height", "width", "tile", "overlap", "batch_size"),
+    [(70, 90, 32, 8, 3), (97, 41, 16, 12, 5), (33, 130, 64, 32, 1), (45, 45, 24, 0, 7), (5, 300, 16, 4, 2)],
+)
+def test_summing_strip_by_strip_gives_what_full_size_sums_gave(height, width, tile, overlap, batch_size):
+    torch.manual_seed(0)
+    model = create_model("leaky", channels=4, depth=2).eval()
+    image = _noisy_image(height, width, seed=height)
+    strips = denoise_array(model, image, tile=tile, overlap=overlap, batch_size=batch_size)
+    np.testing.assert_allclose(strips, _full_size_sums(model, image, tile, overlap, batch_size), rtol=0, atol=1e-6)
+
+
+def test_the_sums_never_cover_more_than_a_strip_of_tile_rows(monkeypatch):
+    from cae_denoise import inference
+
+    heights = []
+    real_add = inference._Strips.add
+
+    def recording_add(self, weighted, weight, top, left):
+        real_add(self, weighted, weight, top, left)
+        heights.append(len(self.total))
+
+    monkeypatch.setattr(inference._Strips, "add", recording_add)
+    image = _noisy_image(300, 40)
+    denoise_array(PixelwiseModel().eval(), image, tile=32, overlap=8)
+    assert max(heights) <= 32 < 300, "a strip of one tile's height, not the whole image"
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory: you tried"),
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+        np._core._exceptions._ArrayMemoryError((60_000, 80_000, 3), np.dtype("f4")),
+    ],
+    ids=["cpu-allocator", "cuda", "numpy"],
+)
+def test_memory_running_out_while_denoising_is_the_too_large_line(monkeypatch, error):
+    from cae_denoise import inference
+    from cae_denoise.errors import CaeDenoiseError
+
+    def fail(*args, **kwargs):
+        raise error
+
+    monkeypatch.setattr(inference, "run_model", fail)
+    with pytest.raises(CaeDenoiseError, match=r"^90x70 pixels: too large to denoise in the memory available$"):
+        denoise_array(PixelwiseModel().eval(), _noisy_image(70, 90))
+
+
+def test_other_runtime_errors_while_denoising_stay_bugs(monkeypatch):
+    from cae_denoise import inference
+
+    def fail(*args, **kwargs):
+        raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")
+
+    monkeypatch.setattr(inference, "run_model", fail)
+    with pytest.raises(RuntimeError, match="shapes cannot be multiplied"):
+        denoise_array(PixelwiseModel().eval(), _noisy_image(20, 20))

@@ -8,20 +8,22 @@ training config, split, noise, history, versions, weights, optimizer and RNG sta
 from __future__ import annotations
 
 import io
+import os
 import pickle
 import warnings
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import torch
 from torch import nn
 
-from .config import MAX_CHANNELS, MAX_DEPTH, TrainConfig
+from .config import BOUNDS, MAX_PARAMETERS, TrainConfig
 from .errors import CaeDenoiseError, UsageError, one_line
 from .models import create_model, list_models, weights_sha256
 from .outputs import write_file
+from .regular import open_regular
 
 FORMAT = "cae-denoise-checkpoint"
 FORMAT_VERSION = 1
@@ -63,19 +65,20 @@ MAX_EXPANSION = 4
 MAX_UNPACKED_BYTES = 4 * 2**30
 
 
-def _check_expansion(path: Path) -> None:
+def _check_expansion(handle: BinaryIO, path: Path) -> None:
     """Refuse a (zip-format) checkpoint whose records would unpack to far more memory than the file's size."""
-    if not zipfile.is_zipfile(path):
+    if not zipfile.is_zipfile(handle):
         return  # not zip-based (a legacy pickle, or junk): torch.load refuses or reads it without inflating
     try:
-        with zipfile.ZipFile(path) as archive:
+        with zipfile.ZipFile(handle) as archive:
             unpacked = sum(info.file_size for info in archive.infolist())
     except (zipfile.BadZipFile, OSError, ValueError) as error:
         raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (damaged archive: {one_line(error)})") from error
-    limit = min(MAX_UNPACKED_BYTES, MAX_EXPANSION * max(path.stat().st_size, 2**20))
+    size = os.fstat(handle.fileno()).st_size
+    limit = min(MAX_UNPACKED_BYTES, MAX_EXPANSION * max(size, 2**20))
     if unpacked > limit:
         raise CaeDenoiseError(
-            f"{path}: refused, it would unpack to {unpacked / 2**20:,.0f} MiB from {path.stat().st_size / 2**20:,.1f} "
+            f"{path}: refused, it would unpack to {unpacked / 2**20:,.0f} MiB from {size / 2**20:,.1f} "
             "MiB on disk (a compressed checkpoint bomb?)"
         )
 
@@ -85,13 +88,18 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
     path = Path(path)
     if path.is_dir():
         raise CaeDenoiseError(f"{path}: is a folder, not a checkpoint file")
-    if not path.is_file():
+    if not path.exists():
         raise CaeDenoiseError(f"{path}: checkpoint file not found")
-    _check_expansion(path)
     try:
-        with warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise next to our own message
+        handle = open_regular(path, str(path), "a checkpoint file")  # a FIFO or device is refused, not waited on
+    except OSError as error:
+        raise CaeDenoiseError(f"{path}: cannot open the checkpoint ({one_line(error)})") from error
+    try:
+        with handle, warnings.catch_warnings():  # e.g. "Detected pickle protocol 4": noise next to our message
+            _check_expansion(handle, path)
+            handle.seek(0)
             warnings.simplefilter("ignore")
-            payload = torch.load(path, map_location="cpu", weights_only=True)
+            payload = torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         target = _refused_global(error)
         if target is None:
@@ -99,6 +107,8 @@ def load_checkpoint(path: str | Path) -> dict[str, Any]:
         raise CaeDenoiseError(
             f"{path}: refused, the file tries to load code ({target}); checkpoints may hold only tensors and values"
         ) from error
+    except CaeDenoiseError:  # from _check_expansion
+        raise
     except Exception as error:  # torch.load on arbitrary bytes raises KeyError, IndexError, RuntimeError, ...
         raise CaeDenoiseError(f"{path}: not a cae-denoise checkpoint (unreadable or truncated file)") from error
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
@@ -240,13 +250,9 @@ class LoadedModel:
         return weights_sha256(self.model)
 
 
-#: Bounds on what a checkpoint's metadata may ask us to build (a stranger's file must not exhaust memory).
-ARCH_ARG_RANGES: dict[str, tuple[float, float]] = {
-    "channels": (1, MAX_CHANNELS),
-    "depth": (1, MAX_DEPTH),
-    "negative_slope": (0.0, 1.0),
-}
-MAX_PARAMETERS = 100_000_000
+#: Bounds on what a checkpoint's metadata may ask us to build (a stranger's file must not exhaust memory): the
+#: same as for training (``config.BOUNDS``), so a run never writes a checkpoint it would then refuse.
+ARCH_ARG_RANGES: dict[str, tuple[float, float]] = {key: BOUNDS[key] for key in ("channels", "depth", "negative_slope")}
 
 
 def _checked_arch(payload: dict[str, Any], path: Path) -> tuple[str, dict[str, Any]]:

@@ -99,6 +99,7 @@ def train(
     val_noise: opt.ValNoiseOption = None,
     noisy_data: opt.NoisyDataOption = None,
     init: opt.InitOption = None,
+    max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
     resume: opt.ResumeOption = None,
     overwrite: opt.OverwriteRunOption = False,
 ) -> None:
@@ -154,6 +155,7 @@ def evaluate(
     device: opt.DeviceOption = "auto",
     report: opt.ReportOption = None,
     overwrite: opt.OverwriteReportOption = False,
+    max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
 ) -> None:
     from .noise import evaluation_noises
 
@@ -169,6 +171,7 @@ def evaluate(
         "evaluate",
         noisy_data=noisy_data,
         overwrite=overwrite,
+        max_megapixels=max_megapixels,
     )
 
 
@@ -186,6 +189,7 @@ def compare(
     report: opt.ReportOption = Path("compare_report.json"),
     grid: opt.GridOption = None,
     overwrite: opt.OverwriteReportOption = False,
+    max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
 ) -> None:
     from .noise import evaluation_noises
 
@@ -203,6 +207,7 @@ def compare(
         grid,
         noisy_data=noisy_data,
         overwrite=overwrite,
+        max_megapixels=max_megapixels,
     )
 
 
@@ -219,6 +224,7 @@ def _evaluate_and_report(
     *,
     noisy_data: str | None,
     overwrite: bool,
+    max_megapixels: int,
 ) -> None:
     from .config import resolve_device
     from .evaluate import evaluate_specs
@@ -241,6 +247,7 @@ def _evaluate_and_report(
             device=resolve_device(device),
             on_image=on_image,
             grid=collector,
+            max_megapixels=max_megapixels,
         )
     print_skipped_files(console, body)
     print_leakage_warnings(console, body)
@@ -274,6 +281,7 @@ def experiment(
     lr: opt.LrOption = opt.DEFAULTS.lr,
     device: opt.DeviceOption = opt.DEFAULTS.device,
     amp: opt.AmpOption = opt.DEFAULTS.amp,
+    max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
 ) -> None:
     from .experiment import run_experiment
     from .reports import write_report

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .config import TrainConfig
+from .config import BYTES_PER_PIXEL, MAX_PARAMETERS, TrainConfig, bound_text
 from .errors import UsageError
 
 DEFAULTS = TrainConfig()
@@ -49,14 +49,20 @@ TrainNoiseOption = Annotated[
         show_default=False,
     ),
 ]
-PatchOption = Annotated[int, typer.Option(help="Train on random PATCH x PATCH crops, with flips and rotations.")]
+PatchOption = Annotated[
+    int, typer.Option(help=f"Train on random PATCH x PATCH crops, with flips and rotations ({bound_text('patch')}).")
+]
 ResizeOption = Annotated[
     int | None,
     typer.Option(
-        help="Instead of crops, resize every image to RESIZE x RESIZE (the seed project's way).", show_default=False
+        help="Instead of crops, resize every image to RESIZE x RESIZE (the seed project's way; "
+        f"{bound_text('resize')}).",
+        show_default=False,
     ),
 ]
-BatchOption = Annotated[int, typer.Option(help="Samples per optimiser step (per process under torchrun).")]
+BatchOption = Annotated[
+    int, typer.Option(help=f"Samples per optimiser step (per process under torchrun; {bound_text('batch_size')}).")
+]
 LrOption = Annotated[float, typer.Option(help="Adam learning rate.")]
 EpochsOption = Annotated[int, typer.Option(help="Epochs; validation and checkpoints after each.")]
 StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.")]
@@ -65,17 +71,28 @@ DeviceOption = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu)
 ChannelsOption = Annotated[
     int | None,
     typer.Option(
-        help="Width of the first level, doubling at each level. Default: per architecture.", show_default=False
+        help=f"Width of the first level, doubling at each level ({bound_text('channels')}; at most "
+        f"{MAX_PARAMETERS // 10**6}M weights in all). Default: per architecture.",
+        show_default=False,
     ),
 ]
 DepthOption = Annotated[
-    int | None, typer.Option(help="Number of 2x downsampling levels. Default: per architecture.", show_default=False)
+    int | None,
+    typer.Option(
+        help=f"Number of 2x downsampling levels ({bound_text('depth')}). Default: per architecture.", show_default=False
+    ),
 ]
-SlopeOption = Annotated[float, typer.Option(help="LeakyReLU slope, for the architectures that use it.")]
+SlopeOption = Annotated[
+    float, typer.Option(help=f"LeakyReLU slope, for the architectures that use it ({bound_text('negative_slope')}).")
+]
 ScheduleOption = Annotated[str, typer.Option(help="Learning rate: constant, or cosine decay to 0.")]
 ClipOption = Annotated[float, typer.Option(help="Clip the gradient norm to this value; 0 turns clipping off.")]
 DeadLeavesOption = Annotated[
-    int, typer.Option(help="Add N procedural dead-leaves images (256x256) to the training images.")
+    int,
+    typer.Option(
+        help=f"Add N procedural dead-leaves images (256x256, about 0.4 s each) to the training images "
+        f"({bound_text('dead_leaves')})."
+    ),
 ]
 AmpOption = Annotated[bool, typer.Option(help="Mixed precision (bfloat16 autocast) on GPUs with bf16, or on CPU.")]
 CompileOption = Annotated[
@@ -90,6 +107,14 @@ ValNoiseOption = Annotated[
         help="Noise model for validation and the test evaluation instead of --val-sigma (e.g. camera:high, or the "
         "--noise you train on), so that best.pt is chosen on the noise the run learns.",
         show_default=False,
+    ),
+]
+MaxMegapixelsOption = Annotated[
+    int,
+    typer.Option(
+        help="Most megapixels the images of --data (and --noisy-data) may hold together, checked from the file "
+        f"headers before decoding; each takes {BYTES_PER_PIXEL} MB decoded (float32 RGB). Raise it for larger "
+        f"data sets ({bound_text('max_megapixels')}).",
     ),
 ]
 SplitOption = Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")]

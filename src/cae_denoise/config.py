@@ -16,6 +16,16 @@ if TYPE_CHECKING:
 
     from .noise import NoiseModel
 
+#: The files a training run writes in its folder (``--out``): a folder holding any of them holds a run.
+LAST, BEST, REPORT, CURVES, EVALUATION = (
+    "last.pt",
+    "best.pt",
+    "train_report.json",
+    "training_curves.png",
+    "eval_test.json",
+)
+RUN_FILES = (LAST, BEST, REPORT, CURVES, EVALUATION)
+
 SCHEDULES = ("constant", "cosine")
 #: Devices the tool can run on (``torch.device`` accepts more, such as meta or xpu, which it cannot use).
 DEVICE_TYPES = ("cpu", "cuda", "mps")
@@ -23,6 +33,43 @@ DEVICE_TYPES = ("cpu", "cuda", "mps")
 MAX_CHANNELS = 512
 #: Most 2x downsampling levels accepted.
 MAX_DEPTH = 6
+#: The smallest image side that can be scored: SSIM (``metrics.ssim``) uses an 11 x 11 window.
+MIN_SCORED_SIDE = 11
+#: The most weights a model may have, built for training or from a checkpoint (1.6 GB of Adam state and more).
+MAX_PARAMETERS = 100_000_000
+#: The most pixels one training step may hold (``batch_size`` samples of ``patch`` or ``resize`` squared): 2**24,
+#: e.g. 256 crops of 256 x 256, or 1,024 of 128 x 128 (the H100 measurements in the README use 64 of 128 x 128).
+MAX_STEP_PIXELS = 2**24
+#: The most decoded pixels the images of a data set may hold together (all of its files, both sides of real
+#: pairs), checked from the files' headers before any is decoded (``data.load_sources``). Decoded, a pixel takes
+#: ``BYTES_PER_PIXEL`` (float32 RGB); the training sampler keeps views, not copies, but real pairs are stacked
+#: into a second copy. Measured peak memory of ``train.build_data`` over 50 MP of 5 MP PNGs: 12.7 bytes per
+#: pixel with synthetic noise, 18.8 for real pairs (24 at most). So the default, 500 megapixels, is 6-12 GB
+#: while a run starts: room on a 24 GiB machine for the model and everything else. ``--max-megapixels`` raises it.
+DEFAULT_MAX_MEGAPIXELS = 500
+BYTES_PER_PIXEL = 12
+#: The range (inclusive) of every size-like setting, declared once: ``TrainConfig.validate`` refuses a value
+#: outside it before any work starts, a checkpoint's settings are checked against it when it is loaded, and
+#: the command-line help quotes it. The upper bounds keep a run within a machine's memory and the minutes a
+#: user expects: a 1,024-pixel crop, 4,096 samples per step, 1,000 dead-leaves images (0.4 s and 0.8 MB each).
+BOUNDS: dict[str, tuple[int | float, int | float]] = {
+    "patch": (8, 1024),
+    "resize": (MIN_SCORED_SIDE, 2048),
+    "batch_size": (1, 4096),
+    "channels": (1, MAX_CHANNELS),
+    "depth": (1, MAX_DEPTH),
+    "negative_slope": (0.0, 1.0),
+    "dead_leaves": (0, 1000),
+    "seed": (0, 2**63 - 1),
+    "val_sigma": (0.0, 255.0),
+    "max_megapixels": (1, 1_000_000),
+}
+
+
+def bound_text(name: str) -> str:
+    """A setting's range for help texts, e.g. ``8-1024``."""
+    low, high = BOUNDS[name]
+    return f"{low:g}-{high:g}" if isinstance(low, float) else f"{low}-{high:,}"
 
 
 @dataclass(frozen=True)
@@ -39,6 +86,8 @@ class TrainConfig:
     or CPUs); ``compile`` wraps the model in ``torch.compile``. ``init`` starts from the weights of a checkpoint
     (or ``default``) instead of random ones: fine-tuning; parameters it lacks keep their initial values.
     ``val_noise``, when set, replaces Gaussian noise at ``val_sigma`` for validation and the test evaluation.
+    ``max_megapixels`` bounds the decoded pixels of the data (``data.load_sources``). ``BOUNDS`` holds the range
+    of every size-like setting.
     """
 
     arch: str = "leaky"
@@ -67,6 +116,7 @@ class TrainConfig:
     noise: str | None = None
     init: str | None = None
     val_noise: str | None = None
+    max_megapixels: int = DEFAULT_MAX_MEGAPIXELS
 
     def __post_init__(self) -> None:
         if not self.out:  # the run folder follows the architecture unless given
@@ -114,7 +164,19 @@ class TrainConfig:
             if not _has_type(value, hints[key]):
                 kind = type(value).__name__
                 raise CaeDenoiseError(f"training setting {key!r} has a value of the wrong type ({kind})")
-        return cls(**data)
+        config = cls(**data)
+        for name, value, low, high in config.out_of_bounds():
+            raise CaeDenoiseError(f"training setting {name!r} is {value!r}, outside [{low}, {high}] (config.BOUNDS)")
+        return config
+
+    def out_of_bounds(self) -> list[tuple[str, Any, int | float, int | float]]:
+        """The settings whose values lie outside ``BOUNDS`` (NaN included), as (name, value, low, high)."""
+        found = []
+        for name, (low, high) in BOUNDS.items():
+            value = getattr(self, name)
+            if value is not None and not low <= value <= high:
+                found.append((name, value, low, high))
+        return found
 
     def arch_args(self) -> dict[str, Any]:
         """The given (not None) values of channels, depth and negative_slope that this architecture accepts.
@@ -146,31 +208,28 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Check every option before any work starts; raises ``UsageError`` naming the option."""
+        for name, value, low, high in self.out_of_bounds():
+            option, between = f"--{name.replace('_', '-')}", f"between {_number(low)} and {_number(high)}"
+            raise UsageError(f"{option} {_number(value)}: must be {between}")
         try:
             self.arch_args()
         except CaeDenoiseError as error:
             raise UsageError(f"--arch: {error}") from error
         self.noise_model()
+        side = self.resize or self.patch
         checks = [
-            (self.patch >= 8, f"--patch {self.patch}: must be at least 8 pixels"),
-            (self.resize is None or self.resize >= 8, f"--resize {self.resize}: must be at least 8 pixels"),
-            (self.batch_size >= 1, f"--batch-size {self.batch_size}: must be at least 1"),
             (0 < self.lr <= 1, f"--lr {self.lr}: must be in (0, 1]; Adam typically uses 1e-4 to 1e-3"),
-            (self.seed >= 0, f"--seed {self.seed}: must be 0 or more"),
             (self.epochs >= 1, f"--epochs {self.epochs}: must be at least 1"),
             (self.steps_per_epoch >= 1, f"--steps-per-epoch {self.steps_per_epoch}: must be at least 1"),
-            (
-                self.channels is None or 1 <= self.channels <= MAX_CHANNELS,
-                f"--channels {self.channels}: must be between 1 and {MAX_CHANNELS}",
-            ),
-            (
-                self.depth is None or 1 <= self.depth <= MAX_DEPTH,
-                f"--depth {self.depth}: must be between 1 and {MAX_DEPTH}",
-            ),
             (self.schedule in SCHEDULES, f"--schedule {self.schedule!r}: choose {' or '.join(SCHEDULES)}"),
             (self.grad_clip >= 0, f"--grad-clip {self.grad_clip}: must be 0 (off) or positive"),
-            (self.dead_leaves >= 0, f"--dead-leaves {self.dead_leaves}: must be 0 or more"),
-            (0 <= self.val_sigma <= 255, f"--val-sigma {self.val_sigma}: must be in [0, 255]"),
+            (
+                self.batch_size * side * side <= MAX_STEP_PIXELS,
+                f"--batch-size {self.batch_size} of {side}x{side} samples: {self.batch_size * side * side:,} pixels "
+                f"per step, over the {MAX_STEP_PIXELS:,} limit; lower --batch-size or "
+                f"{'--resize' if self.resize else '--patch'}",
+            ),
+            (self.init is None or bool(self.init.strip()), "--init: give a checkpoint file, or 'default'"),
         ]
         for ok, message in checks:
             if not ok:
@@ -183,12 +242,15 @@ class TrainConfig:
                 "the built-in photos have no noisy captures: pair your own --data CLEAN with --noisy-data NOISY, "
                 "or give --noisy-data alone to train without clean images"
             )
-        if self.noisy_data is not None and (self.dead_leaves or self.resize):
-            option = "--dead-leaves" if self.dead_leaves else "--resize"
+        self._refuse_what_does_not_apply()
+        multiple, weights = self._model_size()
+        if weights > MAX_PARAMETERS:
+            sizes = {key: value for key, value in self.arch_args().items() if key in ("channels", "depth")}
+            given = " ".join(f"--{key} {value}" for key, value in sizes.items())
             raise UsageError(
-                f"{option} applies to training on clean images with synthetic noise, not with --noisy-data"
+                f"--arch {self.arch} {given}: the model would have {weights:,} weights, over the "
+                f"{MAX_PARAMETERS:,} limit; lower --channels or --depth"
             )
-        multiple = self.size_multiple()
         if self.kind == "self-supervised":  # the model sees half-size sub-images
             multiple *= 2
         for option, size in (("--patch", self.patch), ("--resize", self.resize)):
@@ -199,14 +261,45 @@ class TrainConfig:
                 )
         resolve_device(self.device)
 
-    def size_multiple(self) -> int:
-        """What the architecture's input sides must be a multiple of (built on the meta device: no memory)."""
+    def _refuse_what_does_not_apply(self) -> None:
+        """Options that a run with ``--noisy-data`` would silently ignore, and a pair that is one folder twice."""
+        if self.noisy_data is None:
+            return
+        from .regular import same_file
+
+        if self.data is not None and same_file(self.data, self.noisy_data):
+            from .pairs import same_data_message
+
+            raise UsageError(same_data_message(self.data, self.noisy_data))
+        defaults = TrainConfig()
+        unused = [
+            ("--noise", self.noise is not None),
+            ("--sigma", self.sigma != defaults.sigma),
+            ("--val-noise", self.val_noise is not None),
+            ("--val-sigma", self.val_sigma != defaults.val_sigma),
+            ("--dead-leaves", bool(self.dead_leaves)),
+            ("--resize", self.resize is not None),
+        ]
+        for option, given in unused:
+            if given:
+                raise UsageError(
+                    f"{option} applies to training on clean images with synthetic noise, not with --noisy-data: "
+                    "no noise is added to real noisy photos, and they are scored on their own noise"
+                )
+
+    def _model_size(self) -> tuple[int, int]:
+        """The architecture's size multiple and its number of weights, built on the meta device (no memory)."""
         import torch
 
         from .models import create_model
 
         with torch.device("meta"):
-            return int(getattr(create_model(self.arch, **self.arch_args()), "size_multiple", 1))
+            model = create_model(self.arch, **self.arch_args())
+        return int(getattr(model, "size_multiple", 1)), sum(tensor.numel() for tensor in model.state_dict().values())
+
+    def size_multiple(self) -> int:
+        """What the architecture's input sides must be a multiple of (built on the meta device: no memory)."""
+        return self._model_size()[0]
 
 
 def resume_config(folder: str | Path, changed_options: list[str]) -> TrainConfig:
@@ -222,8 +315,8 @@ def resume_config(folder: str | Path, changed_options: list[str]) -> TrainConfig
             f"--resume continues {folder} with its saved settings; these options cannot change it: "
             f"{', '.join(changed_options)} (start a new run with another --out instead)"
         )
-    path = Path(folder) / "last.pt"
-    if not path.is_file():
+    path = Path(folder) / LAST
+    if not path.exists():  # a FIFO or device there is refused by name when it is read
         raise UsageError(f"--resume {folder}: no last.pt there to continue from")
     try:
         saved = TrainConfig.from_dict(read_resume_point(path).config)
@@ -256,6 +349,11 @@ def resolve_device(name: str) -> torch.device:
     if device.type == "mps" and not torch.backends.mps.is_available():
         raise UsageError(f"--device {name}: Apple MPS is not available here")
     return device
+
+
+def _number(value: int | float) -> str:
+    """A setting's value as a user typed it: integers whole, floats short (``5``, ``0.2``, ``nan``)."""
+    return f"{value:g}" if isinstance(value, float) else str(value)
 
 
 def _has_type(value: Any, hint: Any) -> bool:

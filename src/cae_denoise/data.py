@@ -13,7 +13,8 @@ import lzma
 import tarfile
 import zipfile
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -23,8 +24,10 @@ import numpy as np
 import torch
 from skimage.transform import resize as skimage_resize
 
-from .errors import CaeDenoiseError, UsageError, one_line
-from .images import is_image_name, read_rgb
+from .config import BYTES_PER_PIXEL, DEFAULT_MAX_MEGAPIXELS, MIN_SCORED_SIDE, RUN_FILES
+from .errors import CaeDenoiseError, UsageError, one_line, out_of_memory, too_large
+from .images import image_size, is_image_name, read_rgb
+from .regular import not_regular, open_regular
 
 BUILTIN = "builtin"
 
@@ -126,11 +129,65 @@ def load_builtin(names: list[str] | tuple[str, ...] | None = None) -> list[Named
 
 # --- folders and archives ---------------------------------------------------------------------------------
 
+#: The smallest side an image of a data set may have: SSIM (``metrics.ssim``) scores images of 11 x 11 or more.
+MIN_IMAGE_SIDE = MIN_SCORED_SIDE
 
-def _folder_members(root: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink() and is_image_name(path.name):
-            yield path.relative_to(root).as_posix(), path.read_bytes
+
+@dataclass(frozen=True)
+class _Member:
+    """One file of a source: its name, what to read it from (a regular file's path, or an archive member's
+    bytes, fetched when asked), and its position in the source, which orders skipped files."""
+
+    name: str
+    fetch: Callable[[], Path | bytes]
+    position: int
+
+
+@dataclass
+class _Listing:
+    """What a source holds: its members (in the order to read them: stored order for archives), the files
+    skipped from the listing alone, and whether its images are sorted by name once decoded."""
+
+    members: list[_Member]
+    skipped: list[tuple[int, str, str]] = field(default_factory=list)
+    sort_by_name: bool = False
+
+
+def _is_run_output(path: Path) -> bool:
+    """Whether a file is one a training run wrote (``config.RUN_FILES``), beside the run's other files."""
+    others = [name for name in RUN_FILES if name != path.name]
+    return path.name in RUN_FILES and any((path.parent / name).is_file() for name in others)
+
+
+def _folder_listing(root: Path) -> _Listing:
+    """Image files under ``root`` in sorted order. Links are not followed, and other kinds of file (FIFOs,
+    devices: they could block or never end) are not opened: both are skipped with a note. So is a run's
+    curves picture beside its checkpoints (``config.RUN_FILES``): a run folder given as its own ``--data``
+    does not train on its previous run's pictures."""
+    listing = _Listing([])
+    for position, path in enumerate(sorted(root.rglob("*"))):
+        name = path.relative_to(root).as_posix()
+        try:
+            if path.is_symlink():
+                if is_image_name(path.name) or path.is_dir():
+                    kind = "a folder" if path.is_dir() else "a file"
+                    listing.skipped.append(
+                        (position, name, f"a link to {kind}: links in a data folder are not followed")
+                    )
+                continue
+            if not is_image_name(path.name):
+                continue
+            kind = not_regular(path.lstat().st_mode)
+        except OSError as error:
+            listing.skipped.append((position, name, f"unreadable file ({one_line(error)})"))
+            continue
+        if kind is not None:
+            listing.skipped.append((position, name, f"is {kind}, not a regular file: not opened"))
+        elif _is_run_output(path):
+            listing.skipped.append((position, name, "a training run's own picture (beside its checkpoints), not data"))
+        elif not path.is_dir():
+            listing.members.append(_Member(name, partial(Path, path), position))
+    return listing
 
 
 def _mib(size: int) -> str:
@@ -172,15 +229,20 @@ def _read_zip_member(archive: zipfile.ZipFile, info: zipfile.ZipInfo, label: str
         raise CaeDenoiseError(f"{label}: unreadable archive member ({one_line(error)})") from error
 
 
-def _zip_members(path: Path, spec: str) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def _zip_listing(handle: IO[bytes], path: Path, spec: str, stack: ExitStack) -> _Listing:
+    """A zip's image members by name (zip members are cheap to reach in any order)."""
     try:
-        archive = zipfile.ZipFile(path)
+        archive = stack.enter_context(zipfile.ZipFile(handle))
     except (*_ARCHIVE_READ_ERRORS, ValueError, NotImplementedError) as error:  # e.g. "zip file version 25.5"
         raise CaeDenoiseError(f"{path}: not a readable zip archive ({one_line(error)})") from error
-    with archive:
-        for info in sorted(archive.infolist(), key=lambda item: item.filename):
-            if is_image_name(info.filename) and not info.is_dir():  # is_dir fails on an empty name
-                yield info.filename, partial(_read_zip_member, archive, info, f"{spec}:{info.filename}")
+    infos = sorted(archive.infolist(), key=lambda item: item.filename)
+    chosen = [info for info in infos if is_image_name(info.filename) and not info.is_dir()]  # is_dir fails on ""
+    return _Listing(
+        [
+            _Member(info.filename, partial(_read_zip_member, archive, info, f"{spec}:{info.filename}"), position)
+            for position, info in enumerate(chosen)
+        ]
+    )
 
 
 def _read_tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo, label: str) -> bytes:
@@ -188,7 +250,7 @@ def _read_tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo, label: s
     _check_member_size(member.size, label)
     try:
         handle = archive.extractfile(member)
-        if handle is None:  # not a regular file; _tar_members passes none of those
+        if handle is None:  # not a regular file; _tar_listing passes none of those
             raise CaeDenoiseError(f"{label}: not a regular file")
         with handle:
             return _read_bounded(handle, label)
@@ -196,58 +258,151 @@ def _read_tar_member(archive: tarfile.TarFile, member: tarfile.TarInfo, label: s
         raise CaeDenoiseError(f"{label}: unreadable archive member ({one_line(error)})") from error
 
 
-def _tar_members(path: Path, spec: str) -> Iterator[tuple[str, Callable[[], bytes]]]:
+def _tar_listing(handle: IO[bytes], path: Path, spec: str, stack: ExitStack) -> _Listing:
+    """A tar's regular image members in the order they are stored, so that reading them all is one pass
+    through a compressed archive (reading them by name seeks backwards, which restarts gzip from the start:
+    quadratic). The decoded images are then sorted by name. Links and devices are never followed."""
     try:
-        archive = tarfile.open(path)  # noqa: SIM115 - closed by the with-block below
+        archive = stack.enter_context(tarfile.open(fileobj=handle))  # noqa: SIM115 - closed by the stack
     except _ARCHIVE_READ_ERRORS as error:
         raise CaeDenoiseError(f"{path}: not a readable tar archive ({one_line(error)})") from error
-    with archive:
-        try:
-            members = archive.getmembers()  # walks the whole archive: a damaged one fails here
-        except _ARCHIVE_READ_ERRORS as error:
-            raise CaeDenoiseError(f"{path}: damaged or truncated tar archive ({one_line(error)})") from error
-        for member in sorted(members, key=lambda item: item.name):
-            if member.isfile() and is_image_name(member.name):  # links and devices are never followed
-                yield member.name, partial(_read_tar_member, archive, member, f"{spec}:{member.name}")
+    try:
+        members = archive.getmembers()  # walks the whole archive: a damaged one fails here
+    except _ARCHIVE_READ_ERRORS as error:
+        raise CaeDenoiseError(f"{path}: damaged or truncated tar archive ({one_line(error)})") from error
+    listing = _Listing([], sort_by_name=True)
+    for position, member in enumerate(member for member in members if is_image_name(member.name)):
+        if member.isfile():
+            read = partial(_read_tar_member, archive, member, f"{spec}:{member.name}")
+            listing.members.append(_Member(member.name, read, position))
+        elif not member.isdir():
+            link = member.issym() or member.islnk()
+            reason = "a link in the archive: not followed" if link else "not a regular file in the archive: not read"
+            listing.skipped.append((position, member.name, reason))
+    return listing
 
 
 def _is_tar_name(path: Path) -> bool:
     return path.name.lower().endswith((".tar", ".tar.gz", ".tgz", ".tar.bz2", ".tar.xz"))
 
 
-def load_source(spec: str | Path) -> Source:
-    """Decode every image of a source; unreadable files are skipped and listed in ``Source.skipped``."""
-    spec = str(spec)
-    if spec == BUILTIN:
-        return Source(spec, load_builtin())
+def _listing(spec: str, stack: ExitStack) -> _Listing:
+    """The members of a folder or archive; the archive stays open until ``stack`` closes."""
     path = Path(spec)
     if path.is_dir():
-        members = _folder_members(path)
-    elif not path.exists():
+        return _folder_listing(path)
+    if not path.exists():
         raise CaeDenoiseError(f"{spec}: no such folder or archive (use a folder, .zip, .tar[.gz] or 'builtin')")
-    elif path.suffix.lower() == ".zip":
-        members = _zip_members(path, spec)
-    elif _is_tar_name(path):
-        members = _tar_members(path, spec)
-    else:
+    is_zip = path.suffix.lower() == ".zip"
+    if not is_zip and not _is_tar_name(path):
         raise CaeDenoiseError(f"{spec}: not a folder, .zip or .tar[.gz] archive")
-    images, skipped, seen = [], [], set()
-    for name, read in members:
-        label = f"{spec}:{name}"
-        if name in seen:  # an archive may hold one name twice: which one is meant is a guess
-            skipped.append((name, "duplicate member name; only the first is used"))
+    try:
+        handle = stack.enter_context(open_regular(path, spec, "an archive file"))
+    except OSError as error:
+        raise CaeDenoiseError(f"{spec}: cannot open the archive ({one_line(error)})") from error
+    return (_zip_listing if is_zip else _tar_listing)(handle, path, spec, stack)
+
+
+@dataclass
+class _Scan:
+    """A source's members whose headers were read: each with its pixel count, in reading order."""
+
+    spec: str
+    listing: _Listing
+    sizes: dict[int, tuple[int, int]] = field(default_factory=dict)  # by position
+
+    def skip(self, member: _Member, reason: str) -> None:
+        self.listing.skipped.append((member.position, member.name, reason))
+
+
+def _reason(error: CaeDenoiseError | OSError, label: str) -> str:
+    if isinstance(error, OSError):  # a file of a folder that vanished or may not be read
+        return f"unreadable file ({one_line(error)})"
+    return str(error).removeprefix(f"{label}: ")
+
+
+def _read_headers(scan: _Scan) -> None:
+    """Each member's size from its header alone (``images.image_size``); duplicates, unreadable headers and
+    images too small to score are skipped here, before anything is decoded."""
+    seen = set()
+    for member in scan.listing.members:
+        label = f"{scan.spec}:{member.name}"
+        if member.name in seen:  # an archive may hold one name twice: which one is meant is a guess
+            scan.skip(member, "duplicate member name; only the first is used")
             continue
-        seen.add(name)
+        seen.add(member.name)
         try:
-            images.append(NamedImage(name, read_rgb(read(), label=label)))
-        except CaeDenoiseError as error:
-            skipped.append((name, str(error).removeprefix(f"{label}: ")))
-        except OSError as error:  # a file of a folder that vanished or may not be read
-            skipped.append((name, f"unreadable file ({one_line(error)})"))
+            width, height = image_size(member.fetch(), label=label)
+        except (CaeDenoiseError, OSError) as error:
+            scan.skip(member, _reason(error, label))
+            continue
+        if min(width, height) < MIN_IMAGE_SIDE:
+            scan.skip(
+                member, f"{width}x{height} pixels: smaller than the {MIN_IMAGE_SIDE}x{MIN_IMAGE_SIDE} that SSIM needs"
+            )
+            continue
+        scan.sizes[member.position] = (width, height)
+
+
+def _check_budget(scans: list[_Scan], max_pixels: int) -> None:
+    """Refuse sources whose images together hold more than ``max_pixels``, before any is decoded."""
+    total = sum(width * height for scan in scans for width, height in scan.sizes.values())
+    if total <= max_pixels:
+        return
+    count = sum(len(scan.sizes) for scan in scans)
+    where = " and ".join(scan.spec for scan in scans)
+    raise CaeDenoiseError(
+        f"{where}: {count} images of {total / 1e6:,.1f} megapixels in all, over the {max_pixels / 1e6:,g}-megapixel "
+        f"budget for a data set (decoded they take {total * BYTES_PER_PIXEL / 2**30:,.1f} GiB); raise it with "
+        "--max-megapixels, or use fewer or smaller images"
+    )
+
+
+def _decode_scan(scan: _Scan) -> Source:
+    """Decode the members whose headers were read; one that fails is skipped with its reason."""
+    images = []
+    for member in scan.listing.members:
+        expected = scan.sizes.get(member.position)
+        if expected is None:
+            continue
+        label = f"{scan.spec}:{member.name}"
+        try:
+            pixels = read_rgb(member.fetch(), label=label)
+        except (CaeDenoiseError, OSError) as error:
+            scan.skip(member, _reason(error, label))
+            continue
+        if pixels.shape[1::-1] != expected and pixels.shape[:2] != expected:  # turned by EXIF: sides swap
+            scan.skip(member, "changed while being read")
+            continue
+        images.append(NamedImage(member.name, pixels))
+    listing = scan.listing
+    if listing.sort_by_name:
+        images.sort(key=lambda image: image.name)
+    order = (lambda item: (item[1], item[0])) if listing.sort_by_name else (lambda item: item[0])
+    skipped = [(name, reason) for _, name, reason in sorted(listing.skipped, key=order)]
     if not images:
         detail = f" ({len(skipped)} files could not be read)" if skipped else ""
-        raise CaeDenoiseError(f"{spec}: contains no readable images{detail}")
-    return Source(spec, images, skipped)
+        raise CaeDenoiseError(f"{scan.spec}: contains no readable images{detail}")
+    return Source(scan.spec, images, skipped)
+
+
+def load_sources(specs: list[str], *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> list[Source]:
+    """Decode every image of these sources (see ``load_source``), their images together within one budget of
+    ``max_megapixels``, checked from the headers before anything is decoded."""
+    with ExitStack() as stack:
+        scans = [_Scan(spec, _listing(spec, stack)) for spec in specs if spec != BUILTIN]
+        for scan in scans:
+            _read_headers(scan)
+        _check_budget(scans, int(max_megapixels * 1e6))
+        decoded = iter([_decode_scan(scan) for scan in scans])
+    return [Source(spec, load_builtin()) if spec == BUILTIN else next(decoded) for spec in specs]
+
+
+def load_source(spec: str | Path, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> Source:
+    """Decode every image of a source; unreadable files are skipped and listed in ``Source.skipped``, as are
+    links, FIFOs and devices in a folder and images smaller than ``MIN_IMAGE_SIDE``. Sources that would hold
+    more than ``max_megapixels`` decoded are refused from the files' headers, before anything is decoded."""
+    return load_sources([str(spec)], max_megapixels=max_megapixels)[0]
 
 
 # --- splits -----------------------------------------------------------------------------------------------
@@ -307,6 +462,16 @@ def make_split(source: Source, fraction: float = 0.1) -> Split:
 # --- training samples -------------------------------------------------------------------------------------
 
 
+def _check_resized_budget(count: int, size: int, max_megapixels: float) -> None:
+    """Refuse ``--resize`` copies of ``count`` images that would hold more than ``max_megapixels`` together."""
+    total = count * size * size
+    if total > max_megapixels * 1e6:
+        raise CaeDenoiseError(
+            f"--resize {size}: {count} images of {size}x{size} hold {total / 1e6:,.1f} megapixels, over the "
+            f"{max_megapixels:,g}-megapixel budget for a data set; lower --resize, or raise --max-megapixels"
+        )
+
+
 def resize_square(pixels: np.ndarray, size: int) -> np.ndarray:
     """Resize an HxWx3 image to ``size`` x ``size`` with anti-aliasing (the seed experiment's preprocessing)."""
     resized = skimage_resize(pixels, (size, size), order=3, anti_aliasing=True, preserve_range=True)
@@ -317,23 +482,39 @@ class PatchSampler:
     """Random training batches (NCHW float32 in [0, 1]) from a list of images.
 
     With ``patch``: random ``patch`` x ``patch`` crops, images picked in proportion to their area.
-    With ``resize``: whole images pre-resized to ``resize`` x ``resize``. Both apply a random flip / 90-degree
-    rotation (the 8 symmetries of the square). All randomness comes from the ``generator`` passed in.
+    With ``resize``: whole images pre-resized to ``resize`` x ``resize``, refused when all of them together would
+    hold more than ``max_megapixels``. Both apply a random flip / 90-degree rotation (the 8 symmetries of the
+    square). All randomness comes from the ``generator`` passed in. The images are not copied: ``tensors`` are
+    CHW views of their HWC arrays. Memory running out while preparing them is the one "too large" error.
     """
 
-    def __init__(self, images: list[NamedImage], *, patch: int | None = None, resize: int | None = None) -> None:
+    def __init__(
+        self,
+        images: list[NamedImage],
+        *,
+        patch: int | None = None,
+        resize: int | None = None,
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
+    ) -> None:
         if (patch is None) == (resize is None):
             raise ValueError("give exactly one of patch and resize")
-        if resize is not None:
-            arrays = [resize_square(image.pixels, resize) for image in images]
-            self.size = resize
-        else:
-            arrays = [image.pixels for image in images if min(image.pixels.shape[:2]) >= patch]
-            self.size = patch
-            if not arrays:
-                raise CaeDenoiseError(f"no training image is at least {patch}x{patch} pixels; lower --patch")
-        self.skipped_small = len(images) - len(arrays)
-        self.tensors = [torch.from_numpy(np.ascontiguousarray(a.transpose(2, 0, 1))) for a in arrays]
+        pixels = sum(image.pixels.shape[0] * image.pixels.shape[1] for image in images)
+        try:
+            if resize is not None:
+                _check_resized_budget(len(images), resize, max_megapixels)
+                arrays = [resize_square(image.pixels, resize) for image in images]
+                self.size = resize
+            else:
+                arrays = [image.pixels for image in images if min(image.pixels.shape[:2]) >= patch]
+                self.size = patch
+                if not arrays:
+                    raise CaeDenoiseError(f"no training image is at least {patch}x{patch} pixels; lower --patch")
+            self.skipped_small = len(images) - len(arrays)
+            self.tensors = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in arrays]
+        except Exception as error:
+            if not out_of_memory(error):
+                raise
+            raise too_large(f"{len(images)} training images ({pixels / 1e6:,.1f} megapixels)", "hold") from error
         areas = torch.tensor([t.shape[1] * t.shape[2] for t in self.tensors], dtype=torch.float64)
         self.weights = areas / areas.sum()
 
@@ -364,17 +545,35 @@ class DevicePatchSampler(PatchSampler):
     """
 
     def __init__(
-        self, images: list[NamedImage], *, device: torch.device, patch: int | None = None, resize: int | None = None
+        self,
+        images: list[NamedImage],
+        *,
+        device: torch.device,
+        patch: int | None = None,
+        resize: int | None = None,
+        max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
     ) -> None:
-        super().__init__(images, patch=patch, resize=resize)
+        super().__init__(images, patch=patch, resize=resize, max_megapixels=max_megapixels)
         channels = self.tensors[0].shape[0]
         heights = [tensor.shape[1] for tensor in self.tensors]
         widths = [tensor.shape[2] for tensor in self.tensors]
-        stack = torch.zeros(len(self.tensors), channels, max(heights), max(widths))
-        for index, tensor in enumerate(self.tensors):
-            stack[index, :, : tensor.shape[1], : tensor.shape[2]] = tensor
+        padded = len(self.tensors) * max(heights) * max(widths)
+        if padded > max_megapixels * 1e6:  # one large image among many small ones
+            raise CaeDenoiseError(
+                f"the {len(self.tensors)} training images padded to the largest ({max(widths)}x{max(heights)}) "
+                f"would hold {padded / 1e6:,.1f} megapixels on {device}, over the {max_megapixels:,g}-megapixel "
+                "budget; crop the largest images, or raise --max-megapixels"
+            )
+        try:
+            stack = torch.zeros(len(self.tensors), channels, max(heights), max(widths), device=device)
+            for index, tensor in enumerate(self.tensors):
+                stack[index, :, : tensor.shape[1], : tensor.shape[2]] = tensor
+        except Exception as error:
+            if not out_of_memory(error):
+                raise
+            raise too_large(f"{len(self.tensors)} training images", f"hold on {device}") from error
         self.device = device
-        self.stack = stack.to(device)
+        self.stack = stack
         self.heights = torch.tensor(heights, device=device)
         self.widths = torch.tensor(widths, device=device)
         self.weights = self.weights.to(device)

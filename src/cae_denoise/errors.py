@@ -34,3 +34,26 @@ def one_line(error: BaseException, limit: int = 200) -> str:
     type's name when it has none: for quoting a library's error inside our own one-line message."""
     text = " ".join(str(error).split()) or type(error).__name__
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+#: Words in the messages of OpenCV's and PyTorch's errors when an allocation failed (``cv2.error`` "Insufficient
+#: memory" / "Failed to allocate", PyTorch's "DefaultCPUAllocator: can't allocate memory", "CUDA out of memory").
+_ALLOCATION_FAILURE_WORDS = ("insufficient memory", "failed to allocate", "can't allocate memory", "out of memory")
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether ``error`` says that memory ran out, whichever library raised it: ``MemoryError`` (NumPy's
+    ``_ArrayMemoryError`` is one), ``torch.OutOfMemoryError``, or a PyTorch ``RuntimeError`` or OpenCV
+    ``cv2.error`` whose message says an allocation failed. Other runtime errors are bugs and stay what they are."""
+    if isinstance(error, MemoryError) or type(error).__name__ == "OutOfMemoryError":
+        return True
+    if isinstance(error, RuntimeError) or type(error).__module__.split(".")[0] == "cv2":
+        text = str(error).lower()
+        return any(words in text for words in _ALLOCATION_FAILURE_WORDS)
+    return False
+
+
+def too_large(label: str, action: str) -> CaeDenoiseError:
+    """The one "too large" error, for an allocation that failed: ``LABEL: too large to ACTION in the memory
+    available`` (``action``: decode, denoise, encode, hold...)."""
+    return CaeDenoiseError(f"{label}: too large to {action} in the memory available")

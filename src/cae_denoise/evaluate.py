@@ -15,7 +15,7 @@ import numpy as np
 import torch
 
 from .classical import Denoiser
-from .data import NamedImage, load_source, make_split, resize_square
+from .data import DEFAULT_MAX_MEGAPIXELS, NamedImage, load_source, make_split, resize_square
 from .errors import CaeDenoiseError, UsageError
 from .methods import Method, common_resize, resolve_methods
 from .metrics import (
@@ -152,9 +152,11 @@ def compare_with_reference(
     return summary
 
 
-def load_test_images(data: str, split: str = "test", resize: int | None = None) -> tuple[list[NamedImage], list[str]]:
+def load_test_images(
+    data: str, split: str = "test", resize: int | None = None, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+) -> tuple[list[NamedImage], list[str]]:
     """Images of one split of a source (resized if ``resize``), and the files that had to be skipped."""
-    source = load_source(data)
+    source = load_source(data, max_megapixels=max_megapixels)
     images = source.by_names(make_split(source).part(split))
     if resize:
         images = [NamedImage(image.name, resize_square(image.pixels, resize)) for image in images]
@@ -212,6 +214,7 @@ def evaluate_specs(
     device: str | torch.device = "cpu",
     on_image: Callable[[str, str], None] | None = None,
     grid: GridCollector | None = None,
+    max_megapixels: float = DEFAULT_MAX_MEGAPIXELS,
 ) -> dict[str, Any]:
     """Evaluate methods on the same noisy test images; returns the report body.
 
@@ -220,7 +223,8 @@ def evaluate_specs(
     are tuned to the true sigma of one Gaussian level, else to each noisy image's estimated level. With
     ``noisy_data``: the real pairs of ``data`` (clean) and ``noisy_data`` are scored as they are (one level;
     classical methods get each image's estimated noise level). ``grid``, if given, collects output crops at
-    the first level for ``GridCollector.picture``.
+    the first level for ``GridCollector.picture``. The data may hold at most ``max_megapixels`` decoded
+    (``data.load_sources``).
 
     The first method is the reference: ``levels[i]["differences"]`` holds every other method's paired
     statistics against it. ``noisy`` (the input itself) is always scored as the floor.
@@ -235,7 +239,7 @@ def evaluate_specs(
     methods = resolve_methods(specs, device)
     common = {"device": device, "seed": seed, "on_image": on_image}
     if noisy_data is None:
-        images, skipped = load_test_images(data, split, common_resize(methods))
+        images, skipped = load_test_images(data, split, common_resize(methods), max_megapixels)
         levels = [
             _level(methods, images, noise=noise, on_output=grid if position == 0 else None, **common)
             for position, noise in enumerate(noises)
@@ -243,7 +247,7 @@ def evaluate_specs(
     else:
         if common_resize(methods):
             raise UsageError("models trained with --resize cannot be scored on real pairs; they expect resized images")
-        paired = load_pairs(data, noisy_data)
+        paired = load_pairs(data, noisy_data, max_megapixels=max_megapixels)
         pairs = paired.by_names(make_split(paired.clean_source()).part(split))
         images = [NamedImage(pair.name, pair.clean) for pair in pairs]
         skipped = [f"{name}: {reason}" for name, reason in paired.skipped]

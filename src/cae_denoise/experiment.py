@@ -16,13 +16,12 @@ from typing import Any
 
 import numpy as np
 
-from .config import TrainConfig
+from .config import EVALUATION, LAST, TrainConfig
 from .errors import CaeDenoiseError, UsageError
 from .evaluate import NOISY
 from .metrics import HIGHER_IS_BETTER, METRIC_NAMES
 from .pipeline import train_and_evaluate
 from .stats import describe, paired_difference
-from .train import EVALUATION, LAST
 
 
 def run_dir(out: Path, arch: str, seed: int) -> Path:

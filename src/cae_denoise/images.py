@@ -19,11 +19,13 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
+from typing import BinaryIO
 
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from .errors import CaeDenoiseError, one_line
+from .errors import CaeDenoiseError, one_line, out_of_memory, too_large
+from .regular import open_regular
 
 #: File suffixes treated as images when scanning folders and archives.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm"})
@@ -135,15 +137,42 @@ def _reading(label: str, problem: str) -> Iterator[None]:
     except PermissionError as error:
         raise CaeDenoiseError(f"{label}: permission denied") from error
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as error:
-        raise CaeDenoiseError(
-            f"{label}: refused, more than {Image.MAX_IMAGE_PIXELS:,} pixels (possible decompression bomb)"
-        ) from error
+        raise _bomb(label) from error
     except UnidentifiedImageError as error:
         raise CaeDenoiseError(f"{label}: not an image Pillow can read (unknown or corrupt format)") from error
-    except MemoryError as error:
-        raise CaeDenoiseError(f"{label}: too large to decode in the memory available") from error
     except _MALFORMED_FILE_ERRORS as error:
         raise CaeDenoiseError(f"{label}: {problem} ({one_line(error)})") from error
+    except Exception as error:  # NumPy's MemoryError, OpenCV's "Insufficient memory": see errors.out_of_memory
+        if not out_of_memory(error):
+            raise
+        raise too_large(label, "decode") from error
+
+
+def _bomb(label: str) -> CaeDenoiseError:
+    limit = Image.MAX_IMAGE_PIXELS
+    return CaeDenoiseError(f"{label}: refused, more than {limit:,} pixels (possible decompression bomb)")
+
+
+def _check_pixel_count(width: int, height: int, label: str) -> None:
+    """Refuse an image above Pillow's ``Image.MAX_IMAGE_PIXELS``, as Pillow does (for files it does not read)."""
+    if width * height > Image.MAX_IMAGE_PIXELS:
+        raise _bomb(label)
+
+
+def _frames_error(label: str, frames: int) -> CaeDenoiseError:
+    kind = "animated or multi-page"
+    return CaeDenoiseError(f"{label}: has {frames} frames ({kind}); cae-denoise reads single images only")
+
+
+@contextmanager
+def _stream(source: str | Path | bytes, label: str) -> Iterator[BinaryIO]:
+    """The file's bytes as a seekable stream: ``source`` itself, or the file opened if it is a regular one
+    (``regular.open_regular``: a FIFO or device is refused, never waited on)."""
+    if isinstance(source, bytes):
+        yield io.BytesIO(source)
+    else:
+        with open_regular(source, label, "an image file") as handle:
+            yield handle
 
 
 def _check_single_frame(image: Image.Image, label: str) -> None:
@@ -153,9 +182,7 @@ def _check_single_frame(image: Image.Image, label: str) -> None:
     """
     frames = getattr(image, "n_frames", 1)
     if frames > 1 and image.format != "MPO":
-        raise CaeDenoiseError(
-            f"{label}: has {frames} frames (animated or multi-page); cae-denoise reads single images only"
-        )
+        raise _frames_error(label, frames)
 
 
 def _exif_tags(exif: bytes) -> Image.Exif:
@@ -198,13 +225,12 @@ def _ppm_max_value(image: Image.Image) -> int:
     return declared[0] if declared and isinstance(declared[0], int) else 0
 
 
-def _open(source: str | Path | bytes, label: str) -> Image.Image:
+def _open(stream: BinaryIO, label: str) -> Image.Image:
     """Open, fully decode and turn upright (EXIF orientation) a single-frame image; errors name ``label``.
 
     The result's ``info`` holds ``cae_denoise_16bit`` (the file's samples are 16-bit), ``exif`` (see
     ``_upright_exif``; absent when the file has none) and Pillow's ``icc_profile`` when the file has one.
     """
-    stream = io.BytesIO(source) if isinstance(source, bytes) else source
     with _reading(label, "corrupt or truncated image"), Image.open(stream) as image:
         _check_single_frame(image, label)
         raw_modes = [str(tile.args) for tile in image.tile]
@@ -228,42 +254,213 @@ def _open(source: str | Path | bytes, label: str) -> Image.Image:
     return upright
 
 
+def _check_float_range(values: np.ndarray, label: str) -> None:
+    """Float samples must be finite and in [0, 1]: another scale would be a guess, so it is refused."""
+    if not np.isfinite(values).all():
+        raise CaeDenoiseError(f"{label}: contains NaN or infinite pixel values")
+    low, high = float(values.min(initial=np.inf)), float(values.max(initial=-np.inf))
+    if low < 0.0 or high > 1.0:
+        raise CaeDenoiseError(
+            f"{label}: float samples range from {low:g} to {high:g}, outside [0, 1]; cae-denoise reads float images "
+            "as [0, 1] and does not guess another scale (rescale the file to [0, 1], or save it as 16-bit)"
+        )
+
+
 def _to_float(image: Image.Image, label: str) -> tuple[np.ndarray, int]:
     """Convert a Pillow image in mode L, I;16*, I, F, RGB or RGBA to float32 in [0, 1] and its bit depth.
 
-    Float images (mode F) are read as [0, 1] when no value exceeds 1, else as [0, 255]; NaN or infinite
-    values are refused, since no scaling gives them a meaning.
+    Float images (mode F) must hold values in [0, 1] (``_check_float_range``).
     """
     if image.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         values = np.asarray(image, dtype=np.float64)
         return np.clip(values / 65535.0, 0.0, 1.0).astype(np.float32), 16
     if image.mode == "F":
         values = np.asarray(image, dtype=np.float32)
-        if not np.isfinite(values).all():
-            raise CaeDenoiseError(f"{label}: contains NaN or infinite pixel values")
-        scale = 1.0 if float(values.max(initial=0.0)) <= 1.0 else 255.0
-        return np.clip(values / scale, 0.0, 1.0).astype(np.float32), 16
+        _check_float_range(values, label)
+        return values, 16
     return np.divide(np.asarray(image), np.float32(255.0), dtype=np.float32), 8  # one full-size allocation
 
 
 def decode_image(source: str | Path | bytes, label: str | None = None) -> DecodedImage:
     """Decode an image file (path or bytes) keeping its gray/colour kind, alpha, bit depth, EXIF and ICC profile.
 
-    Raises ``CaeDenoiseError`` naming ``label`` (default: the path) for anything unreadable, animated or
-    multi-page files, and float images holding NaN or infinite values.
+    Raises ``CaeDenoiseError`` naming ``label`` (default: the path) for anything unreadable, a file that is not a
+    regular one (a FIFO, a device), animated or multi-page files, float images holding NaN, infinite or
+    out-of-range values, and TIFF samples with no standard mapping to [0, 1] (signed or 32-bit integers).
     """
     label = label or str(source if not isinstance(source, bytes) else "<bytes>")
-    image = _open(source, label)
+    with _reading(label, "corrupt or truncated image"), _stream(source, label) as stream:
+        if _is_tiff(stream):
+            decoded = _decode_tiff(stream, label)
+            if decoded is not None:
+                return decoded
+        return _decode_with_pillow(stream, label)
+
+
+def image_size(source: str | Path | bytes, label: str | None = None) -> tuple[int, int]:
+    """(width, height) of an image file from its header alone, without decoding a pixel (turned by EXIF or
+    not: the pixel count is the same). Raises as ``decode_image`` does for a header that cannot be read, a file
+    that is not a regular one, and images above ``Image.MAX_IMAGE_PIXELS``."""
+    label = label or str(source if not isinstance(source, bytes) else "<bytes>")
+    with _reading(label, "corrupt or truncated image"), _stream(source, label) as stream:
+        if _is_tiff(stream):
+            import tifffile
+
+            with tifffile.TiffFile(stream) as tiff:
+                size = int(tiff.pages[0].imagewidth), int(tiff.pages[0].imagelength)
+        else:
+            with Image.open(stream) as image:
+                size = image.size
+    _check_pixel_count(*size, label)
+    return size
+
+
+def _decode_with_pillow(stream: BinaryIO, label: str) -> DecodedImage:
+    """``decode_image`` through Pillow (16-bit colour samples, which Pillow reads at 8 bits, re-read through
+    ``_SIXTEEN_BIT_READERS``)."""
+    image = _open(stream, label)
     with _reading(label, "unsupported image mode or content"):  # e.g. LAB/HSV, which Pillow cannot convert to RGB
         decoded = _decode(image, label)
     if decoded.bit_depth == 16 and image.mode not in _WIDE_GRAY_MODES:
         with _reading(label, "corrupt 16-bit samples"):
-            data = source if isinstance(source, bytes) else Path(source).read_bytes()
+            stream.seek(0)
+            data = stream.read()
             file_format = image.info["cae_denoise_format"]
             if file_format == "PPM" and image.info["cae_denoise_ppm_max_value"] != 65535:
                 file_format = f"PPM with samples up to {image.info['cae_denoise_ppm_max_value']}"
             return _with_16_bit_samples(decoded, data, file_format, image.info["cae_denoise_orientation"])
     return decoded
+
+
+# --- TIFFs that Pillow does not read as stored: through tifffile -------------------------------------------
+
+#: TIFF photometric interpretations read through tifffile: gray (0 is white, 1 is black) and RGB.
+_TIFF_MINISWHITE, _TIFF_MINISBLACK, _TIFF_RGB = 0, 1, 2
+#: TIFF extra-sample kinds that are an alpha channel (associated and unassociated).
+_TIFF_ALPHA_KINDS = (1, 2)
+_TIFF_ORIENTATION, _TIFF_ICC_PROFILE = 274, 34675
+
+
+def _is_tiff(stream: BinaryIO) -> bool:
+    """Whether the stream starts with a TIFF or BigTIFF header (the stream is left at its start)."""
+    head = stream.read(4)
+    stream.seek(0)
+    return head in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+")
+
+
+def _pillow_reads(page: object) -> bool:
+    """Whether Pillow reads this TIFF page's samples as stored: 1- and 8-bit images, 16-bit gray in one channel,
+    and colour models other than gray and RGB (palette, YCbCr, CMYK, CIELab), which tifffile does not convert.
+    Pillow reads 16-bit colour at 8 bits (a plane-by-plane one scrambled), float colour and 16-bit gray + alpha
+    not at all, and 32-bit or signed integers as 32-bit integers that it would clip."""
+    dtype = getattr(page, "dtype", None)
+    if getattr(page, "photometric", None) not in (_TIFF_MINISWHITE, _TIFF_MINISBLACK, _TIFF_RGB) or dtype is None:
+        return True
+    if dtype.itemsize == 1 and dtype.kind in "bu":
+        return True
+    return dtype == np.uint16 and page.samplesperpixel == 1 and page.photometric == _TIFF_MINISBLACK
+
+
+def _check_tiff_samples(dtype: np.dtype, label: str) -> None:
+    """Refuse TIFF samples that have no standard mapping to [0, 1]: signed integers, 32- and 64-bit integers."""
+    if dtype.kind == "f" or dtype == np.uint16:
+        return
+    bits = dtype.itemsize * 8
+    if dtype.kind == "i":
+        raise CaeDenoiseError(
+            f"{label}: signed {bits}-bit integer samples have no standard mapping to [0, 1]; cae-denoise does not "
+            "guess one (convert the file to unsigned 8 or 16 bits, or to float in [0, 1])"
+        )
+    raise CaeDenoiseError(
+        f"{label}: {bits}-bit integer samples are not read: cae-denoise reads 8- and 16-bit integer and [0, 1] float "
+        "TIFFs, and would have to guess which values are black and white (convert the file to 16 bits)"
+    )
+
+
+def _tiff_metadata(stream: BinaryIO) -> tuple[int, bytes | None, bytes | None]:
+    """A TIFF's orientation, descriptive tags (``_DESCRIPTIVE_EXIF_TAGS``, as an EXIF block with Orientation 1,
+    or None) and ICC profile (or None), read from its first directory with Pillow, without reading pixels."""
+    from PIL import TiffImagePlugin
+
+    stream.seek(0)
+    head = stream.read(16)
+    head = head if b"+" in head[2:4] else head[:8]  # BigTIFF ("II+\0", "MM\0+") has a 16-byte header
+
+    def directory(offset: int) -> TiffImagePlugin.ImageFileDirectory_v2:
+        loaded = TiffImagePlugin.ImageFileDirectory_v2(head)
+        stream.seek(offset)
+        loaded.load(stream)
+        return loaded
+
+    first = directory(TiffImagePlugin.ImageFileDirectory_v2(head).next)
+    kept = Image.Exif()
+    for tag in _DESCRIPTIVE_EXIF_TAGS & set(first):
+        kept[tag] = dict(directory(first[tag])) if tag in _EXIF_SUBDIRECTORIES else first[tag]
+    orientation = first.get(_TIFF_ORIENTATION, 1)
+    exif = None
+    if kept:
+        kept[ExifTags.Base.Orientation] = 1
+        exif = kept.tobytes()
+    icc_profile = first.get(_TIFF_ICC_PROFILE)
+    return orientation, exif, icc_profile if isinstance(icc_profile, bytes) and icc_profile else None
+
+
+def _tiff_channels(samples: np.ndarray, axes: str, label: str) -> np.ndarray:
+    """A page's samples as HxWxC, whether stored pixel by pixel (``YXS``, ``YX``) or plane by plane (``SYX``)."""
+    if axes == "SYX":
+        return np.moveaxis(samples, 0, -1)
+    if axes == "YX":
+        return samples[..., None]
+    if axes != "YXS":
+        raise CaeDenoiseError(f"{label}: TIFF layout {axes} is not a single 2-D image")
+    return samples
+
+
+def _decode_tiff(stream: BinaryIO, label: str) -> DecodedImage | None:
+    """A gray or RGB TIFF of 16-bit or float samples, stored pixel by pixel or plane by plane, read through
+    tifffile and turned upright; None when Pillow reads the file as stored (``_pillow_reads``), or when tifffile
+    cannot decode a file Pillow reads at 8 bits (16-bit samples stored pixel by pixel): Pillow then does, and
+    says so. The output keeps 16 bits for 16-bit and float samples."""
+    import tifffile
+
+    with tifffile.TiffFile(stream) as tiff:
+        page = tiff.pages[0]
+        if _pillow_reads(page):
+            return None
+        if len(tiff.pages) > 1:
+            raise _frames_error(label, len(tiff.pages))
+        _check_pixel_count(page.imagewidth, page.imagelength, label)
+        _check_tiff_samples(page.dtype, label)
+        photometric, extras, axes = page.photometric, tuple(page.extrasamples), page.axes
+        try:
+            samples = page.asarray()
+        except ValueError as error:  # e.g. LZW or JPEG compression, which need the imagecodecs package
+            if page.planarconfig == 1 and page.dtype == np.uint16:
+                stream.seek(0)
+                return None
+            raise CaeDenoiseError(f"{label}: tifffile cannot decode this TIFF ({one_line(error)})") from error
+    with _reading(label, "unreadable TIFF metadata"):
+        orientation, exif, icc_profile = _tiff_metadata(stream)
+    samples = _tiff_channels(samples, axes, label)
+    colours = 3 if photometric == _TIFF_RGB else 1
+    if samples.shape[2] < colours:
+        raise CaeDenoiseError(f"{label}: an RGB TIFF with {samples.shape[2]} sample(s) per pixel")
+    if orientation in _ORIENTATIONS:
+        samples = _ORIENTATIONS[orientation](samples)
+    if samples.dtype.kind == "f":
+        _check_float_range(samples, label)
+        values = samples.astype(np.float32)
+    else:
+        values = np.divide(samples, np.float32(65535.0), dtype=np.float32)
+    colour = values[..., :colours]
+    if photometric == _TIFF_MINISWHITE:
+        colour = 1.0 - colour
+    has_alpha = bool(extras) and extras[0] in _TIFF_ALPHA_KINDS and samples.shape[2] > colours
+    alpha = np.ascontiguousarray(values[..., colours]) if has_alpha else None
+    unread = samples.shape[2] - colours - has_alpha
+    notes = (f"{unread} extra channel(s) of the TIFF not read",) if unread else ()
+    rgb = np.repeat(colour, 3, axis=2) if colours == 1 else np.ascontiguousarray(colour)
+    return DecodedImage(rgb, alpha, colours == 1, 16, exif, icc_profile, notes)
 
 
 def _opencv_16_bit_pixels(data: bytes) -> np.ndarray | None:
@@ -517,8 +714,37 @@ def encode_image(
     Pillow. ``exif`` (an EXIF block, as ``DecodedImage.exif``) and ``icc_profile`` are written into every
     format. Dropped: a profile whose colour space does not fit the output (GRAY for gray, RGB for colour),
     EXIF above 64 KiB in JPEG (one marker segment), and in TIFF the EXIF tags outside
-    ``_DESCRIPTIVE_EXIF_TAGS``.
+    ``_DESCRIPTIVE_EXIF_TAGS``. Memory running out (NumPy, OpenCV) is the one "too large" error.
     """
+    try:
+        return _encode_image(
+            rgb,
+            alpha=alpha,
+            grayscale=grayscale,
+            bit_depth=bit_depth,
+            fmt=fmt,
+            exif=exif,
+            icc_profile=icc_profile,
+            png_level=png_level,
+        )
+    except Exception as error:
+        if not out_of_memory(error):
+            raise
+        raise too_large(f"a {rgb.shape[1]}x{rgb.shape[0]} {fmt.upper()} output", "encode") from error
+
+
+def _encode_image(
+    rgb: np.ndarray,
+    *,
+    alpha: np.ndarray | None = None,
+    grayscale: bool = False,
+    bit_depth: int = 8,
+    fmt: str = "png",
+    exif: bytes | None = None,
+    icc_profile: bytes | None = None,
+    png_level: int = DEFAULT_PNG_LEVEL,
+) -> bytes:
+    """``encode_image`` itself."""
     fmt_name = _OUTPUT_FORMATS.get(fmt.lower())
     if fmt_name is None:
         raise CaeDenoiseError(f"unsupported output format {fmt!r}; choose one of png, jpeg, tiff")

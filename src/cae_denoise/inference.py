@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CaeDenoiseError
+from .errors import CaeDenoiseError, out_of_memory, too_large
 from .models import ESTIMATE_CROP, central_crop, learns_level, takes_noise_level
 from .noise import estimate_noise_sigma
 
@@ -136,8 +136,8 @@ def denoise_array(
     default to ``default_tiling(device)``); ``on_tiles(done, total)`` is called after each batch. A model
     that takes a noise level is told ``noise_level`` (0-255) if given, else the whole image's estimated level
     times ``strength`` (above 1: smoother, below 1: more detail kept), the same for every tile; other models
-    ignore both. Besides the input, memory holds one float32 HxWx3 sum, an HxW weight map and the tiles in
-    flight.
+    ignore both. Besides the input and the output, memory holds the blending sums of one strip of tile rows
+    (``_Strips``) and the tiles in flight. Memory running out (NumPy, PyTorch) is the one "too large" error.
     """
     device = torch.device(device)
     default_tile, default_batch = default_tiling(device)
@@ -146,6 +146,28 @@ def denoise_array(
     batch_size = batch_size or default_batch
     if overlap >= tile:
         raise ValueError("overlap must be smaller than tile")
+    height, width = noisy.shape[:2]
+    try:
+        return _denoise_tiles(model, noisy, device, tile, overlap, batch_size, strength, noise_level, on_tiles)
+    except Exception as error:
+        if not out_of_memory(error):
+            raise
+        raise too_large(f"{width}x{height} pixels", "denoise") from error
+
+
+def _denoise_tiles(
+    model: nn.Module,
+    noisy: np.ndarray,
+    device: torch.device,
+    tile: int,
+    overlap: int,
+    batch_size: int,
+    strength: float,
+    noise_level: float | None,
+    on_tiles: Callable[[int, int], None] | None,
+) -> np.ndarray:
+    """``denoise_array``'s work once its arguments are checked."""
+    multiple = getattr(model, "size_multiple", 1)
     array = np.ascontiguousarray(noisy, dtype=np.float32)
     level = None
     if takes_noise_level(model):
@@ -155,10 +177,10 @@ def denoise_array(
     rows, columns = margin_indices(height, multiple), margin_indices(width, multiple)
     padded_h, padded_w = len(rows), len(columns)
     tile_h, tile_w = min(tile, padded_h), min(tile, padded_w)
-    positions = [(top, left) for top in _starts(padded_h, tile, overlap) for left in _starts(padded_w, tile, overlap)]
+    tops, lefts = _starts(padded_h, tile, overlap), _starts(padded_w, tile, overlap)
+    positions = [(top, left) for top in tops for left in lefts]
     weight = (_ramp(tile_h, overlap)[:, None, None] * _ramp(tile_w, overlap)[None, :, None]).to(device)
-    total = torch.zeros((height, width, 3), device=device)
-    weights = torch.zeros((height, width, 1), device=device)
+    strips = _Strips(np.empty((height, width, 3), np.float32), device)
     for first in range(0, len(positions), batch_size):
         chunk = positions[first : first + batch_size]
         tiles = torch.stack(  # gathered: margin pixels are mirrored image pixels
@@ -166,20 +188,58 @@ def denoise_array(
         ).to(device)
         output = run_model(model, tiles.permute(0, 3, 1, 2), level).float().permute(0, 2, 3, 1)  # NHWC views
         for (top, left), result in zip(chunk, output, strict=True):
-            _add_inside(total, weights, result * weight, weight, top - BORDER_MARGIN, left - BORDER_MARGIN)
+            strips.add(result * weight, weight, top - BORDER_MARGIN, left - BORDER_MARGIN)
+            if left == lefts[-1]:  # a tile row is complete: the rows no later tile reaches are final
+                later = tops.index(top) + 1
+                strips.finish(tops[later] - BORDER_MARGIN if later < len(tops) else height)
         if on_tiles:
             on_tiles(first + len(chunk), len(positions))
-    total /= weights
-    if not bool(torch.isfinite(total).all()):  # e.g. finite but huge weights that overflow
-        raise CaeDenoiseError("the model's output holds NaN or infinite values; its weights are broken")
-    return total.clamp_(0.0, 1.0).cpu().numpy()
+    return strips.output
+
+
+class _Strips:
+    """The blending sums of the image rows that tiles still reach, finished strip by strip into ``output``.
+
+    Tiles come row by row, and each tile row reaches only rows below the start of the one before, so the sums
+    need to cover at most one tile's height of rows: rows above the next tile row's top are final as soon as
+    a tile row is done (sum divided by weight, clipped, written into ``output``, then dropped). The additions
+    are the same, in the same order, as into full-size sums, so the result is identical.
+    """
+
+    def __init__(self, output: np.ndarray, device: torch.device) -> None:
+        self.output, self.device = output, device
+        self.start = 0  # the first row not yet final: the sums' row 0
+        self.total = torch.zeros((0, output.shape[1], 3), device=device)
+        self.weights = torch.zeros((0, output.shape[1], 1), device=device)
+
+    def add(self, weighted: torch.Tensor, weight: torch.Tensor, top: int, left: int) -> None:
+        """Add a weighted tile placed at (``top``, ``left``) of the image (negative: in the margin)."""
+        bottom = min(top + weighted.shape[0], len(self.output))
+        missing = bottom - self.start - len(self.total)
+        if missing > 0:
+            width = self.output.shape[1]
+            self.total = torch.cat([self.total, torch.zeros((missing, width, 3), device=self.device)])
+            self.weights = torch.cat([self.weights, torch.zeros((missing, width, 1), device=self.device)])
+        _add_inside(self.total, self.weights, weighted, weight, top - self.start, left)  # final rows: never reached
+
+    def finish(self, end: int) -> None:
+        """Rows from ``start`` up to ``end`` are final: write them into ``output`` and drop their sums."""
+        count = end - self.start
+        if count <= 0:
+            return
+        strip = self.total[:count] / self.weights[:count]
+        if not bool(torch.isfinite(strip).all()):  # e.g. finite but huge weights that overflow
+            raise CaeDenoiseError("the model's output holds NaN or infinite values; its weights are broken")
+        self.output[self.start : end] = strip.clamp_(0.0, 1.0).cpu().numpy()
+        self.total, self.weights = self.total[count:], self.weights[count:]
+        self.start = end
 
 
 def _add_inside(
     total: torch.Tensor, weights: torch.Tensor, weighted: torch.Tensor, weight: torch.Tensor, top: int, left: int
 ) -> None:
-    """Add a weighted tile placed at (``top``, ``left``) of the image (negative: in the margin) into the sums,
-    leaving out the part of it that lies in the mirrored margin."""
+    """Add a weighted tile placed at (``top``, ``left``) of the sums (negative: in the mirrored margin) into
+    them, leaving out the part of it that lies outside them."""
     height, width = total.shape[:2]
     inside_top, inside_left = max(top, 0), max(left, 0)
     bottom, right = min(top + weighted.shape[0], height), min(left + weighted.shape[1], width)

@@ -13,8 +13,17 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from .data import BUILTIN, NamedImage, Source, load_source
+from .data import BUILTIN, DEFAULT_MAX_MEGAPIXELS, NamedImage, Source, load_sources
 from .errors import CaeDenoiseError, UsageError
+from .regular import same_file
+
+
+def same_data_message(clean_spec: str, noisy_spec: str) -> str:
+    """Why ``--data`` and ``--noisy-data`` may not name the same images."""
+    return (
+        f"--data {clean_spec} and --noisy-data {noisy_spec} are the same images: real pairs need the clean and the "
+        "noisy captures in two places (give --noisy-data alone to train on noisy photos without clean ones)"
+    )
 
 
 @dataclass(frozen=True)
@@ -70,11 +79,14 @@ def _by_key(source: Source) -> tuple[dict[str, NamedImage], list[tuple[str, str]
     return unique, skipped
 
 
-def load_pairs(clean_spec: str, noisy_spec: str) -> PairedSource:
-    """Decode both sources and pair their files by relative path (any extension); see the module docstring."""
+def load_pairs(clean_spec: str, noisy_spec: str, *, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS) -> PairedSource:
+    """Decode both sources and pair their files by relative path (any extension); see the module docstring.
+    Both sides together must hold at most ``max_megapixels`` (``data.load_sources``)."""
     if BUILTIN in (clean_spec, noisy_spec):
         raise UsageError("the built-in photos have no noisy captures: give your own --data CLEAN with --noisy-data")
-    clean, noisy = load_source(clean_spec), load_source(noisy_spec)
+    if same_file(clean_spec, noisy_spec):
+        raise UsageError(same_data_message(clean_spec, noisy_spec))
+    clean, noisy = load_sources([clean_spec, noisy_spec], max_megapixels=max_megapixels)
     skipped = [(f"{clean_spec}:{name}", reason) for name, reason in clean.skipped]
     skipped += [(f"{noisy_spec}:{name}", reason) for name, reason in noisy.skipped]
     clean_by_key, ambiguous = _by_key(clean)

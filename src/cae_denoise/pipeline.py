@@ -13,14 +13,14 @@ from typing import Any
 import torch
 
 from .checkpoint import load_model
-from .config import TrainConfig
-from .data import load_source, make_split
+from .config import EVALUATION, TrainConfig
+from .data import DEFAULT_MAX_MEGAPIXELS, load_source, make_split
 from .evaluate import evaluate_specs
 from .methods import model_denoiser
 from .noreference import no_reference_scores
 from .objectives import SELF_SUPERVISED
 from .reports import environment, write_report
-from .train import EVALUATION, StepInfo, TrainResult, TrainStart, train
+from .train import StepInfo, TrainResult, TrainStart, train
 
 
 @dataclass
@@ -52,7 +52,9 @@ def train_and_evaluate(
     if not result.is_main:
         return RunOutcome(result, None, None)
     if config.kind == SELF_SUPERVISED:
-        body = evaluate_without_reference(result.best, config.noisy_data, device=result.device)
+        body = evaluate_without_reference(
+            result.best, config.noisy_data, device=result.device, max_megapixels=config.max_megapixels
+        )
     else:
         body = evaluate_specs(
             [str(result.best)],
@@ -61,16 +63,19 @@ def train_and_evaluate(
             noises=[config.val_noise_model()],
             device=result.device,
             on_image=on_image,
+            max_megapixels=config.max_megapixels,
         )
     path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
     return RunOutcome(result, body, path)
 
 
-def evaluate_without_reference(checkpoint: Path, noisy_data: str, *, device: torch.device | str) -> dict[str, Any]:
+def evaluate_without_reference(
+    checkpoint: Path, noisy_data: str, *, device: torch.device | str, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
+) -> dict[str, Any]:
     """The no-reference checks (``noreference.py``) of a checkpoint on the test split of noisy photos, next to
     the same checks of the noisy input itself (whose removed part is nothing)."""
     loaded = load_model(checkpoint, device)
-    source = load_source(noisy_data)
+    source = load_source(noisy_data, max_megapixels=max_megapixels)
     images = source.by_names(make_split(source).test)
     pixels = [image.pixels for image in images]
     return {

@@ -26,7 +26,7 @@ from torch import nn
 
 from . import distributed
 from .checkpoint import load_model, read_resume_point, save_checkpoint, training_payload
-from .config import TrainConfig, resolve_device
+from .config import BEST, CURVES, LAST, REPORT, RUN_FILES, TrainConfig, resolve_device
 from .data import DevicePatchSampler, NamedImage, PatchSampler, Split, load_source, make_split, resize_square
 from .errors import CaeDenoiseError, UsageError, one_line
 from .evaluate import evaluate_methods
@@ -42,11 +42,6 @@ from .pictures import save_png, training_curves
 from .reports import environment, write_report
 from .synthetic import dead_leaves_set
 
-LAST, BEST, REPORT = "last.pt", "best.pt", "train_report.json"
-CURVES = "training_curves.png"
-EVALUATION = "eval_test.json"
-#: The files a run writes in its folder: a folder holding any of them holds a run.
-RUN_FILES = (LAST, BEST, REPORT, CURVES, EVALUATION)
 #: Rank r of a torchrun job samples with seed + r * RANK_SEED_STRIDE, so ranks draw different patches.
 RANK_SEED_STRIDE = 7919
 DEAD_LEAVES_SIZE = 256
@@ -137,21 +132,23 @@ def build_data(config: TrainConfig, device: torch.device | None = None) -> Train
     so one crop and one flip/rotation fall on both. Self-supervised: noisy images alone.
     """
     if config.kind == PAIRS:
-        paired = load_pairs(config.data, config.noisy_data)
+        paired = load_pairs(config.data, config.noisy_data, max_megapixels=config.max_megapixels)
         split = make_split(paired.clean_source())
         stacked = [NamedImage(p.name, np.concatenate([p.clean, p.noisy], axis=2)) for p in paired.by_names(split.train)]
         val = paired.by_names(split.val)
         counts = {"pairs": len(paired.pairs), "skipped": len(paired.skipped)}
-        sampler = _sampler(stacked, device, patch=config.patch)
+        sampler = _sampler(stacked, device, patch=config.patch, max_megapixels=config.max_megapixels)
         val_images = [NamedImage(p.name, p.clean) for p in val]
         return TrainingData(split, sampler, val_images, [p.noisy for p in val], paired.skipped, counts)
-    source = load_source(config.noisy_data if config.kind == SELF_SUPERVISED else config.data)
+    source = load_source(
+        config.noisy_data if config.kind == SELF_SUPERVISED else config.data, max_megapixels=config.max_megapixels
+    )
     split = make_split(source)
     train_images = source.by_names(split.train)
     if config.dead_leaves:
         train_images += dead_leaves_set(config.dead_leaves, DEAD_LEAVES_SIZE, config.seed)
     patch = None if config.resize else config.patch
-    sampler = _sampler(train_images, device, patch=patch, resize=config.resize)
+    sampler = _sampler(train_images, device, patch=patch, resize=config.resize, max_megapixels=config.max_megapixels)
     val_images = source.by_names(split.val)
     if config.resize is not None:
         val_images = [NamedImage(image.name, resize_square(image.pixels, config.resize)) for image in val_images]
@@ -159,7 +156,7 @@ def build_data(config: TrainConfig, device: torch.device | None = None) -> Train
     return TrainingData(split, sampler, val_images, None, source.skipped, counts)
 
 
-def _sampler(images: list[NamedImage], device: torch.device | None, **sizes: int | None) -> PatchSampler:
+def _sampler(images: list[NamedImage], device: torch.device | None, **sizes: float | None) -> PatchSampler:
     if device is not None and device.type == "cuda":
         return DevicePatchSampler(images, device=device, **sizes)
     return PatchSampler(images, **sizes)
