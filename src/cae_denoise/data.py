@@ -127,10 +127,29 @@ def load_builtin(names: list[str] | tuple[str, ...] | None = None) -> list[Named
 # --- folders and archives ---------------------------------------------------------------------------------
 
 
+#: Pictures a training run writes into its own folder (``train.CURVES``), and the files that mark a folder as a
+#: run's: with ``--out`` inside (or equal to) ``--data``, a rerun must not train or test on the earlier run's chart.
+RUN_PICTURES = ("training_curves.png",)
+RUN_MARKERS = ("train_report.json", "last.pt")
+
+
+def _is_run_picture(path: Path) -> bool:
+    return path.name in RUN_PICTURES and any((path.parent / marker).is_file() for marker in RUN_MARKERS)
+
+
+def folder_images(root: Path) -> list[Path]:
+    """The files a folder source reads, in name order: image files (recursively, links not followed), without
+    the pictures of a training run kept in the folder (``RUN_PICTURES``)."""
+    return [
+        path
+        for path in sorted(root.rglob("*"))
+        if path.is_file() and not path.is_symlink() and is_image_name(path.name) and not _is_run_picture(path)
+    ]
+
+
 def _folder_members(root: Path) -> Iterator[tuple[str, Callable[[], bytes]]]:
-    for path in sorted(root.rglob("*")):
-        if path.is_file() and not path.is_symlink() and is_image_name(path.name):
-            yield path.relative_to(root).as_posix(), path.read_bytes
+    for path in folder_images(root):
+        yield path.relative_to(root).as_posix(), path.read_bytes
 
 
 def _mib(size: int) -> str:
