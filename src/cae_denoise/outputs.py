@@ -234,8 +234,8 @@ def check_output_option(path: Path | None, option: str, suffix: str | None, *, o
     if suffix is not None and path.suffix.lower() != suffix:
         raise UsageError(f"{shorten(named)}: give a {suffix} file name")
     refuse_if_read(path, option, UsageError)
+    check_writable_place(path, option)  # first: a name too long for the filesystem cannot even be looked up
     if path.is_dir():
         raise UsageError(f"{named}: is a folder, give a file name")
     if (path.exists() or path.is_symlink()) and not overwrite:
         raise UsageError(f"{path} exists; pass --overwrite to replace it")
-    check_writable_place(path, option)
