@@ -346,6 +346,24 @@ def test_an_interrupt_before_the_first_step_claims_no_save(tmp_path, image_folde
     assert "--resume" not in result.stderr and not out.exists()  # the folder the run made (and its lock) are gone
 
 
+def test_an_interrupt_during_the_final_evaluation_says_what_training_saved(tmp_path, image_folder, monkeypatch):
+    from cae_denoise import pipeline
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(pipeline, "evaluate_specs", interrupted)
+    out = tmp_path / "run"
+    result = invoke("train", "--data", image_folder, "--out", out, *TINY)
+    assert result.exit_code == 130, result.output
+    assert f"interrupted: saved {out / 'last.pt'}; continue with: cae-denoise train --resume {out}" in result.stderr
+    assert not (out / "eval_test.json").exists() and not (out / LOCK_NAME).exists()
+    monkeypatch.undo()
+    resumed = invoke("train", "--resume", out)  # a finished run: no step, then the evaluation
+    assert resumed.exit_code == 0, resumed.output
+    assert (out / "eval_test.json").is_file()
+
+
 def test_a_side_by_side_picture_that_cannot_be_written_does_not_unsay_the_output(tmp_path, model, monkeypatch):
     source = photo(tmp_path / "a.png")
     report = tmp_path / "report.json"
@@ -484,7 +502,10 @@ def test_an_experiment_with_a_damaged_evaluation_is_one_line(tmp_path, image_fol
         (["denoise", "{photo}", "--strength", "2", "--noise-level", "20"], "give --strength or --noise-level"),
         (["denoise", "{photo}", "--format", "jpeg", "--png-level", "3"], "--png-level applies to PNG files"),
         (["evaluate", "{model}", "--noisy-data", "{photos}", "--sigma", "15"], "--sigma: with --noisy-data"),
-        (["evaluate", "{model}", "--noisy-data", "{photos}", "--seed", "3"], "--seed: with --noisy-data"),
+        (
+            ["evaluate", "{model}", "--noisy-data", "{photos}", "--sigma", "15", "--noise", "camera"],
+            "--sigma, --noise:",
+        ),
         (["compare", "{model}", "nlm", "--noisy-data", "{photos}", "--noise", "camera"], "--noise: with --noisy-data"),
         (["train", "--patch", "16", "--resize", "32"], "give --patch or --resize, not both"),
         (["train", "--val-sigma", "15", "--val-noise", "camera"], "give --val-sigma or --val-noise, not both"),

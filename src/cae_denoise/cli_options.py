@@ -178,9 +178,9 @@ def refuse_options_that_do_not_apply(context: typer.Context, archs: list[str]) -
 
 
 def refuse_noise_with_pairs(context: typer.Context, noisy_data: str | None) -> None:
-    """With real pairs (``--noisy-data``) evaluation adds no noise: ``--sigma``, ``--noise`` and the noise
-    ``--seed`` would be ignored, so they are refused."""
-    given = given_on_command_line(context, ["sigma", "noise", "seed"])
+    """With real pairs (``--noisy-data``) evaluation adds no noise: ``--sigma`` and ``--noise`` would be ignored,
+    so they are refused (``--seed`` still seeds the bootstrap intervals of ``compare``)."""
+    given = given_on_command_line(context, ["sigma", "noise"])
     if noisy_data is not None and given:
         raise UsageError(
             f"{', '.join(given)}: with --noisy-data the real noisy photos are scored as they are, no noise is added; "

@@ -17,6 +17,7 @@ from .config import TrainConfig
 from .data import load_source, make_split
 from .distributed import context_from_env
 from .evaluate import evaluate_specs
+from .interrupts import as_interrupted
 from .methods import model_denoiser
 from .noreference import no_reference_scores
 from .objectives import SELF_SUPERVISED
@@ -75,18 +76,21 @@ def _train_and_evaluate(
     )
     if not result.is_main:
         return RunOutcome(result, None, None)
-    if config.kind == SELF_SUPERVISED:
-        body = evaluate_without_reference(result.best, config.noisy_data, device=result.device)
-    else:
-        body = evaluate_specs(
-            [str(result.best)],
-            data=config.data,
-            noisy_data=config.noisy_data,
-            noises=[config.val_noise_model()],
-            device=result.device,
-            on_image=on_image,
-        )
-    path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
+    try:
+        if config.kind == SELF_SUPERVISED:
+            body = evaluate_without_reference(result.best, config.noisy_data, device=result.device)
+        else:
+            body = evaluate_specs(
+                [str(result.best)],
+                data=config.data,
+                noisy_data=config.noisy_data,
+                noises=[config.val_noise_model()],
+                device=result.device,
+                on_image=on_image,
+            )
+        path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
+    except KeyboardInterrupt as error:  # training is over: last.pt holds it if this call trained
+        raise as_interrupted(error, result.last if result.steps_taken else None) from None
     return RunOutcome(result, body, path)
 
 

@@ -115,7 +115,7 @@ class TrainStart:
 
 @dataclass
 class TrainResult:
-    """Where the run wrote its files, its split, and its per-epoch history."""
+    """Where the run wrote its files, its split, its per-epoch history, and how many steps this call took."""
 
     out: Path
     best: Path
@@ -126,6 +126,7 @@ class TrainResult:
     split: Split
     device: torch.device
     is_main: bool = True
+    steps_taken: int = 0
 
 
 # --- building the parts -----------------------------------------------------------------------------------
@@ -437,6 +438,7 @@ def _train(
             remove_file(out / name)
     started = time.perf_counter() - state.seconds
     steps_at_start = state.global_step
+    saved, steps_saved = None, state.global_step  # last.pt as this call last wrote it, and at which step
     loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=device)  # read once an epoch
     value = math.nan  # the loss last read back from the device
     model.train()
@@ -497,28 +499,36 @@ def _train(
                     improved = selection_score(scores) > state.best_score
                     state.best_score = max(state.best_score, selection_score(scores))
                     payload = checkpoint(sampler_states)
-                    save_checkpoint(out / LAST, payload, overwrite=True)
+                    saved, steps_saved = save_checkpoint(out / LAST, payload, overwrite=True), state.global_step
                     if improved:
                         save_checkpoint(out / BEST, payload, overwrite=True)
                 distributed.barrier(context)
                 if main and on_epoch_end:
                     on_epoch_end(record)
+        checksums = distributed.gather(weights_sha256(model), context)
+        if main:
+            body = _report_body(config, data, model, state, device, context, checksums)
+            write_report(out / REPORT, "train", body, overwrite=True)
+            title = shorten(f"{config.arch} on {config.describe_data()}", 100)  # about what fits the picture
+            save_png(training_curves(state.history, title), out / CURVES, overwrite=True)
     except KeyboardInterrupt as error:
-        saved = None
-        if main and state.global_step > steps_at_start:  # before this call's first step there is nothing new
+        if main and state.global_step > steps_saved:  # steps taken since last.pt was last written: keep them
             state.seconds = time.perf_counter() - started
             state.epoch_loss_sum = float(loss_sum)
             saved = save_checkpoint(out / LAST, checkpoint([generator.get_state()]), overwrite=True)
         raise as_interrupted(error, saved) from None
-    checksums = distributed.gather(weights_sha256(model), context)
-    if main:
-        body = _report_body(config, data, model, state, device, context, checksums)
-        write_report(out / REPORT, "train", body, overwrite=True)
-        title = shorten(f"{config.arch} on {config.describe_data()}", 100)  # about what fits the picture's width
-        save_png(training_curves(state.history, title), out / CURVES, overwrite=True)
     distributed.teardown(context)
     return TrainResult(
-        out, out / BEST, out / LAST, out / REPORT, state.history, state.seconds, data.split, device, main
+        out,
+        out / BEST,
+        out / LAST,
+        out / REPORT,
+        state.history,
+        state.seconds,
+        data.split,
+        device,
+        main,
+        steps_taken=state.global_step - steps_at_start,
     )
 
 
