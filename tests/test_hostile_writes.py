@@ -534,3 +534,9 @@ def test_long_values_are_quoted_short(tmp_path, model):
         assert len(line) < 200 and "100,002 characters" in line  # repr() adds the quotes
     mixture = "+".join(["gaussian:5"] * 5000)
     assert len(noise_label({"kind": "synthetic", "spec": mixture})) < 100
+
+
+def test_the_data_scan_knows_the_names_of_a_run_s_files():
+    from cae_denoise import data, train
+
+    assert train.CURVES in data.RUN_PICTURES and set(data.RUN_MARKERS) <= set(train.RUN_FILES)

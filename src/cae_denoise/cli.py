@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 from . import cli_options as opt
-from .errors import CaeDenoiseError, UsageError
+from .errors import CaeDenoiseError, UsageError, shorten
 from .images import DEFAULT_PNG_LEVEL
 from .interrupts import as_interrupted, terminate_as_interrupt
 from .progress import (
@@ -244,7 +244,6 @@ def _evaluate_and_report(
     overwrite: bool,
 ) -> None:
     from .config import resolve_device
-    from .errors import shorten
     from .evaluate import evaluate_specs
     from .outputs import check_output_option, protecting
     from .pictures import GridCollector, save_png

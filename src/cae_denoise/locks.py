@@ -127,23 +127,22 @@ def run_lock(folder: str | Path, *, on_note: Callable[[str], None] | None = None
     folder = Path(folder)
     path = resolved(folder) / LOCK_NAME
     thread = threading.get_ident()
-    with _HELD_LOCK:
+    me, created = _this_process(), _created_folders(folder.absolute())
+    with _HELD_LOCK:  # one thread of this process at a time looks at and takes locks
         holder_thread = _HELD.get(path)
+        if holder_thread is None:
+            try:
+                ensure_folder(folder, f"--out {folder}")
+                _acquire(path, folder, me, on_note)
+            except BaseException:
+                _remove_empty(created)
+                raise
+            _HELD[path] = thread
     if holder_thread == thread:  # nested: the outer block holds it and removes it
         yield path
         return
     if holder_thread is not None:
         raise CaeDenoiseError(f"{folder} is in use by another run in this process; use another folder")
-    created = _created_folders(folder.absolute())
-    me = _this_process()
-    with _HELD_LOCK:  # one thread of this process at a time takes a lock
-        try:
-            ensure_folder(folder, f"--out {folder}")
-            _acquire(path, folder, me, on_note)
-        except BaseException:
-            _remove_empty(created)
-            raise
-        _HELD[path] = thread
     try:
         yield path
     finally:
