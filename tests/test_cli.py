@@ -248,7 +248,11 @@ def test_experiment_through_the_cli(image_folder, tmp_path):
     )
     stderr = " ".join(result.stderr.split())
     assert "leaky vs baseline over seeds, PSNR" in stderr and "description only, no verdict" in stderr
-    again = invoke(*args)
+    report = (out / "experiment.json").read_bytes()
+    refused = invoke(*args)  # a finished experiment's report is not replaced without --overwrite
+    assert_one_line_error(refused, "experiment.json exists; pass --overwrite", code=2)
+    assert (out / "experiment.json").read_bytes() == report and "skipped" not in refused.stderr
+    again = invoke(*args, "--overwrite")
     assert again.exit_code == 0 and again.stderr.count("already done, skipped") == 4
 
 

@@ -63,7 +63,12 @@ def test_summary_matches_the_runs(experiment):
 
 def test_rerun_skips_finished_runs(experiment):
     base, out, body, _ = experiment
-    again = run_experiment(base, ["baseline", "leaky"], 2, out)
+    report = (out / "experiment.json").read_bytes()
+    assert json.loads(report)["summary"] == json.loads(json.dumps(body["summary"]))
+    with pytest.raises(CaeDenoiseError, match=r"experiment\.json exists; pass --overwrite"):
+        run_experiment(base, ["baseline", "leaky"], 2, out, on_run=lambda *args: pytest.fail("a run started"))
+    assert (out / "experiment.json").read_bytes() == report
+    again = run_experiment(base, ["baseline", "leaky"], 2, out, overwrite=True)
     assert all(run["skipped"] for run in again["runs"])
     assert again["summary"] == body["summary"]
 
@@ -73,7 +78,7 @@ def test_rerun_with_other_settings_refuses_the_stale_runs(experiment, tmp_path):
     copy = tmp_path / "copy"
     shutil.copytree(out, copy)
     with pytest.raises(CaeDenoiseError, match=r"baseline_seed0 was trained with other settings \(epochs\)"):
-        run_experiment(dataclasses.replace(base, epochs=2), ["baseline", "leaky"], 2, copy)
+        run_experiment(dataclasses.replace(base, epochs=2), ["baseline", "leaky"], 2, copy, overwrite=True)
 
 
 def _scores(values: list[float]) -> list[dict]:

@@ -34,8 +34,9 @@ RNG = np.random.default_rng(20)
 
 
 def train_args(data: Path | str, out: Path, *more: object) -> list[object]:
-    tiny = ["--patch", "16", "--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "1", "--channels", "4"]
-    return ["train", "--data", data, "--out", out, "--device", "cpu", *tiny, *more]
+    tiny = ["--batch-size", "2", "--epochs", "1", "--steps-per-epoch", "1", "--channels", "4"]
+    patch = [] if "--resize" in more else ["--patch", "16"]  # the two are refused together
+    return ["train", "--data", data, "--out", out, "--device", "cpu", *patch, *tiny, *more]
 
 
 def photos(folder: Path, count: int = 3, size: tuple[int, int] = (24, 26)) -> Path:
@@ -123,7 +124,6 @@ def test_a_fifo_named_as_a_checkpoint_is_refused(tmp_path, option, monkeypatch):
         (["--negative-slope", "5"], "--negative-slope 5: must be between 0 and 1"),
         (["--init", ""], "--init: give a checkpoint file, or 'default'"),
         (["--max-megapixels", "0"], "--max-megapixels 0: must be between 1 and 1000000"),
-        (["--seed=1180591620717411303424"], "--seed 1180591620717411303424: must be between 0 and"),
     ],
 )
 def test_training_options_out_of_bounds_are_refused_before_any_work(tmp_path, image_folder, args, fragment):

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from .config import BOUNDS, MAX_PARAMETERS, TrainConfig
-from .errors import CaeDenoiseError, UsageError, one_line
+from .errors import CaeDenoiseError, UsageError, one_line, shorten
 from .models import create_model, list_models, weights_sha256
 from .outputs import write_file
 from .regular import open_regular
@@ -208,7 +208,8 @@ def read_resume_point(path: str | Path) -> ResumePoint:
             or not isinstance(value, int | float)
             or (kind is int and not isinstance(value, int))
         ):
-            raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (train_state {name} is {value!r})")
+            shown = shorten(repr(value))
+            raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (train_state {name} is {shown})")
     if set(state) != set(TRAIN_STATE_FIELDS):
         raise CaeDenoiseError(f"{path}: not a resumable training checkpoint (train_state fields {sorted(state)})")
     for row in point.history:
@@ -276,7 +277,8 @@ def _checked_arch(payload: dict[str, Any], path: Path) -> tuple[str, dict[str, A
         integral = isinstance(low, int)
         right_type = isinstance(value, int if integral else int | float) and not isinstance(value, bool)
         if not right_type or not (low <= value <= high):
-            raise CaeDenoiseError(f"{path}: architecture argument {key}={value!r} is outside [{low}, {high}]")
+            shown = shorten(repr(value))
+            raise CaeDenoiseError(f"{path}: architecture argument {key}={shown} is outside [{low}, {high}]")
     return arch, arch_args
 
 
@@ -311,16 +313,37 @@ def _check_weights(model_on_meta: nn.Module, weights: Any, path: Path, arch: str
             raise CaeDenoiseError(f"{path}: weight {name} holds NaN or infinite values; the model is broken")
 
 
+def _check_metadata(payload: dict[str, Any], path: Path) -> None:
+    """The descriptive fields evaluation reads, when present: ``split`` maps part names to lists of image names,
+    ``training`` is a mapping whose ``kind`` (if any) is a name."""
+    if "split" in payload:
+        split = payload["split"]
+        names_ok = isinstance(split, dict) and all(
+            isinstance(part, str) and isinstance(names, list | tuple) and all(isinstance(n, str) for n in names)
+            for part, names in split.items()
+        )
+        if not names_ok:
+            raise CaeDenoiseError(
+                f"{path}: field 'split' must map train/val/test to lists of image names, got {type(split).__name__}"
+            )
+    if "training" in payload:
+        training = payload["training"]
+        if not isinstance(training, dict) or not isinstance(training.get("kind", ""), str):
+            kind = type(training.get("kind")).__name__ if isinstance(training, dict) else type(training).__name__
+            raise CaeDenoiseError(f"{path}: field 'training' must be a mapping with a 'kind' name, got {kind}")
+
+
 def load_model(spec: str | Path, device: torch.device | str = "cpu") -> LoadedModel:
     """Rebuild the recorded architecture of a checkpoint (or ``"default"``) and load its weights.
 
     Everything the file says is checked before anything is built: the architecture and its arguments
-    (types and ranges), the size of the model (built first on the meta device, which allocates nothing),
-    the names and shapes of the weights, and that every weight is finite.
+    (types and ranges), the descriptive fields (``_check_metadata``), the size of the model (built first on
+    the meta device, which allocates nothing), the names and shapes of the weights, and that every weight is finite.
     """
     path = resolve_model_path(spec)
     payload = load_checkpoint(path)
     arch, arch_args = _checked_arch(payload, path)
+    _check_metadata(payload, path)
     with torch.device("meta"):
         skeleton = create_model(arch, **arch_args)
     size = sum(tensor.numel() for tensor in skeleton.state_dict().values())

@@ -1,7 +1,8 @@
 """The ``cae-denoise`` command line: parse options, call one library function, render with rich.
 
 Options, arguments and help texts are declared once in ``cli_options.py``; defaults come from ``TrainConfig``.
-Errors a user can cause become one red line and exit code 2 (bad usage) or 1 (bad input); Ctrl-C exits with 130.
+Errors a user can cause become one red line and exit code 2 (bad usage) or 1 (bad input); Ctrl-C exits with 130,
+and SIGTERM, handled the same way (``interrupts.terminate_as_interrupt``), with 143.
 """
 
 from __future__ import annotations
@@ -18,8 +19,9 @@ from rich.console import Console
 from rich.text import Text
 
 from . import cli_options as opt
-from .errors import CaeDenoiseError, UsageError
+from .errors import CaeDenoiseError, UsageError, shorten
 from .images import DEFAULT_PNG_LEVEL
+from .interrupts import as_interrupted, terminate_as_interrupt
 from .progress import (
     DenoiseProgress,
     ExperimentProgress,
@@ -46,18 +48,21 @@ Command = TypeVar("Command", bound=Callable[..., Any])
 
 
 def friendly_errors(command: Command) -> Command:
-    """Turn a user error into one red line and exit code 2 (bad usage) or 1 (bad input); Ctrl-C into 130."""
+    """Turn a user error into one red line and exit code 2 (bad usage) or 1 (bad input); Ctrl-C into 130, and
+    SIGTERM, which raises the same exception in the command (so its files are cleaned up alike), into 143."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
-            return command(*args, **kwargs)
+            with terminate_as_interrupt():
+                return command(*args, **kwargs)
         except CaeDenoiseError as error:
             console.print(Text.assemble(("error: ", "bold red"), printable(str(error))), soft_wrap=True)
             raise typer.Exit(2 if isinstance(error, UsageError) else 1) from None
-        except KeyboardInterrupt:
-            console.print("[yellow]interrupted[/]")
-            raise typer.Exit(130) from None
+        except KeyboardInterrupt as error:
+            stop = as_interrupted(error)
+            console.print(f"[yellow]{stop.word}[/]")
+            raise typer.Exit(stop.exit_code) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -65,6 +70,11 @@ def friendly_errors(command: Command) -> Command:
 def _say(message: str) -> None:
     """Print a line literally (file names may hold brackets that rich would take as markup)."""
     console.print(Text(printable(message)), soft_wrap=True)
+
+
+def _note(message: str) -> None:
+    """A yellow ``note:`` line, printed literally."""
+    console.print(Text.assemble(("note: ", "yellow"), printable(message)), soft_wrap=True)
 
 
 # --- train -----------------------------------------------------------------------------------------------
@@ -115,6 +125,7 @@ def train(
         if noisy_data is not None and not opt.given_on_command_line(context, ["data"]):
             options["data"] = None  # noisy photos alone: no clean side
         config = opt.train_config_from(options)
+        opt.refuse_options_that_do_not_apply(context, [config.arch])
     config.validate()  # every option checked before the progress bar starts
     with new_progress(console) as progress:
         shown = TrainingProgress(progress, f"{config.arch} on {config.describe_data()}", config.total_steps)
@@ -126,11 +137,19 @@ def train(
                 on_start=shown.on_start,
                 on_step=shown.on_step,
                 on_epoch_end=shown.on_epoch_end,
+                on_note=_note,
             )
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as error:
             progress.stop()
-            _say(f"interrupted: saved {config.out}/last.pt; continue with: cae-denoise train --resume {config.out}")
-            raise typer.Exit(130) from None
+            stop = as_interrupted(error)
+            again = f"continue with: cae-denoise train --resume {config.out}"
+            if stop.saved is not None:
+                _say(f"{stop.word}: saved {stop.saved}; {again}")
+            elif resume is not None:
+                _say(f"{stop.word} before a step was taken: {Path(config.out) / 'last.pt'} is as it was; {again}")
+            else:
+                _say(f"{stop.word} before the first training step: nothing was saved")
+            raise typer.Exit(stop.exit_code) from None
     if outcome.evaluation is None:  # a torchrun rank other than 0: rank 0 reports
         return
     result = outcome.training
@@ -145,6 +164,7 @@ def train(
 @app.command(help=opt.help_text(opt.EVALUATE_HELP))
 @friendly_errors
 def evaluate(
+    context: typer.Context,
     checkpoint: opt.CheckpointArgument,
     data: opt.DataOption = "builtin",
     noisy_data: opt.NoisyDataOption = None,
@@ -159,6 +179,7 @@ def evaluate(
 ) -> None:
     from .noise import evaluation_noises
 
+    opt.refuse_noise_with_pairs(context, noisy_data)
     default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
     _evaluate_and_report(
         [checkpoint],
@@ -178,6 +199,7 @@ def evaluate(
 @app.command(help=opt.help_text(opt.COMPARE_HELP))
 @friendly_errors
 def compare(
+    context: typer.Context,
     methods: opt.MethodsArgument,
     data: opt.DataOption = "builtin",
     noisy_data: opt.NoisyDataOption = None,
@@ -195,6 +217,7 @@ def compare(
 
     if len(methods) < 2:
         raise UsageError("compare needs at least two checkpoints or methods")
+    opt.refuse_noise_with_pairs(context, noisy_data)
     _evaluate_and_report(
         list(methods),
         data,
@@ -228,34 +251,38 @@ def _evaluate_and_report(
 ) -> None:
     from .config import resolve_device
     from .evaluate import evaluate_specs
-    from .outputs import check_output_option
+    from .outputs import check_output_option, protecting
     from .pictures import GridCollector, save_png
+    from .reads import files_read
     from .reports import write_report
     from .tables import noise_label, print_evaluation, print_leakage_warnings, print_skipped_files
 
-    check_output_option(report, "--report", ".json", overwrite=overwrite)
-    check_output_option(grid, "--grid", ".png", overwrite=overwrite)
-    collector = GridCollector() if grid is not None else None
-    with image_progress(console, kind) as on_image:
-        body = evaluate_specs(
-            specs,
-            data=data,
-            noisy_data=noisy_data,
-            split=split,
-            noises=noises,
-            seed=seed,
-            device=resolve_device(device),
-            on_image=on_image,
-            grid=collector,
-            max_megapixels=max_megapixels,
-        )
-    print_skipped_files(console, body)
-    print_leakage_warnings(console, body)
-    print_evaluation(console, body, f"{data} ({split}, {len(body['images'])} images), seed {seed}")
-    _say(f"wrote {write_report(report, kind, body, overwrite=overwrite)}")
-    if grid is not None and collector is not None:
-        picture = save_png(collector.picture(body["images"]), grid, overwrite=overwrite)
-        _say(f"wrote {picture} ({noise_label(body['levels'][0]['noise'])}, central crops)")
+    checkpoints = [(None, spec) for spec in specs]
+    reads = files_read(checkpoints=checkpoints, data=[("--data", data), ("--noisy-data", noisy_data)])
+    with protecting(reads):
+        check_output_option(report, "--report", ".json", overwrite=overwrite)
+        check_output_option(grid, "--grid", ".png", overwrite=overwrite)
+        collector = GridCollector() if grid is not None else None
+        with image_progress(console, kind) as on_image:
+            body = evaluate_specs(
+                specs,
+                data=data,
+                noisy_data=noisy_data,
+                split=split,
+                noises=noises,
+                seed=seed,
+                device=resolve_device(device),
+                on_image=on_image,
+                grid=collector,
+                max_megapixels=max_megapixels,
+            )
+        print_skipped_files(console, body)
+        print_leakage_warnings(console, body)
+        print_evaluation(console, body, f"{shorten(data)} ({split}, {len(body['images'])} images), seed {seed}")
+        _say(f"wrote {write_report(report, kind, body, overwrite=overwrite)}")
+        if grid is not None and collector is not None:
+            picture = save_png(collector.picture(body["images"]), grid, overwrite=overwrite)
+            _say(f"wrote {picture} ({noise_label(body['levels'][0]['noise'])}, central crops)")
 
 
 # --- experiment --------------------------------------------------------------------------------------------
@@ -282,21 +309,30 @@ def experiment(
     device: opt.DeviceOption = opt.DEFAULTS.device,
     amp: opt.AmpOption = opt.DEFAULTS.amp,
     max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
+    overwrite: opt.OverwriteExperimentOption = False,
 ) -> None:
-    from .experiment import run_experiment
-    from .reports import write_report
+    from .experiment import REPORT, run_experiment
     from .tables import print_experiment
 
     opt.refuse_sigma_with_noise(context, noise)
     names = [name.strip() for name in archs.split(",") if name.strip()]
     base = opt.train_config_from(
-        {key: value for key, value in locals().items() if key not in ("out", "archs", "seeds", "context")}
+        {key: value for key, value in locals().items() if key not in ("out", "archs", "seeds", "context", "overwrite")}
     )
+    opt.refuse_options_that_do_not_apply(context, names)
     with new_progress(console) as progress:
         shown = ExperimentProgress(progress, len(names) * seeds, base.total_steps)
-        body = run_experiment(base, names, seeds, out, on_run=shown.on_run, on_step=shown.on_step)
+        try:
+            body = run_experiment(
+                base, names, seeds, out, overwrite=overwrite, on_run=shown.on_run, on_step=shown.on_step, on_note=_note
+            )
+        except KeyboardInterrupt as error:
+            progress.stop()
+            stop = as_interrupted(error)
+            _say(f"{stop.word}: finished runs are kept, the one in progress resumes: run the same command to go on")
+            raise typer.Exit(stop.exit_code) from None
     print_experiment(console, body)
-    _say(f"wrote {write_report(out / 'experiment.json', 'experiment', body, overwrite=True)}")
+    _say(f"wrote {out / REPORT}")
 
 
 # --- denoise ---------------------------------------------------------------------------------------------
@@ -305,6 +341,7 @@ def experiment(
 @app.command(help=opt.help_text(opt.DENOISE_HELP))
 @friendly_errors
 def denoise(
+    context: typer.Context,
     inputs: opt.InputsArgument,
     model: opt.ModelOption = "default",
     output_dir: opt.OutputDirOption = None,
@@ -320,12 +357,12 @@ def denoise(
 ) -> None:
     from .checkpoint import load_model
     from .config import resolve_device
-    from .files import OutputSettings, Smoothing, check_denoise_options, denoise_files, report_body
+    from .files import OutputSettings, Smoothing, check_denoise_options, denoise_files
     from .outputs import check_output_option
-    from .reports import write_report
 
+    opt.refuse_denoise_options_that_do_not_apply(context, fmt, noise_level, side_by_side)
     check_denoise_options(fmt, tile, png_level)
-    check_output_option(report, "--report", ".json", overwrite=overwrite)
+    check_output_option(report, "--report", ".json", overwrite=overwrite)  # again, with the inputs, before any work
     target = resolve_device(device)
     loaded = load_model(model, target)
     smoothing = Smoothing(strength, noise_level)
@@ -342,19 +379,22 @@ def denoise(
             tile=tile,
             smoothing=smoothing,
             write_side_by_side=side_by_side,
+            report=report,
             on_start=shown.on_start,
             on_file=shown.on_file,
             on_tiles=shown.on_tiles,
+            on_note=_note,
         )
     seconds = time.perf_counter() - started
     done = [r for r in results if r.error is None]
+    pictures = sum(r.side_by_side_error is not None for r in done)
+    unwritten = f", {pictures} side-by-side picture(s) not written" if pictures else ""
     megapixels = sum(r.megapixels for r in done)
     rate = f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 else ""
-    console.print(f"{len(done)}/{len(results)} files denoised, {megapixels:.1f} MP in {seconds:.1f} s{rate}")
+    console.print(f"{len(done)}/{len(results)} files denoised{unwritten}, {megapixels:.1f} MP in {seconds:.1f} s{rate}")
     if report is not None:
-        body = report_body(loaded, results, target, seconds)
-        _say(f"wrote {write_report(report, 'denoise', body, overwrite=overwrite)}")
-    if len(done) < len(results):
+        _say(f"wrote {report}")
+    if len(done) < len(results) or pictures:
         raise typer.Exit(1)
 
 
@@ -363,12 +403,14 @@ def denoise(
 def export(
     checkpoint: opt.CheckpointArgument,
     target: opt.ExportTargetArgument,
-    fmt: opt.ExportFormatOption = "torchscript",
+    fmt: opt.ExportFormatOption = None,
     overwrite: opt.OverwriteFileOption = False,
 ) -> None:
-    from .export import export_model
+    from .export import export_format, export_model
 
-    _say(f"wrote {export_model(checkpoint, target, fmt=fmt, overwrite=overwrite)} ({fmt})")
+    chosen = export_format(target, fmt)
+    how = f"{chosen}, as its name says" if fmt is None and chosen == "onnx" else chosen
+    _say(f"wrote {export_model(checkpoint, target, fmt=chosen, overwrite=overwrite)} ({how})")
 
 
 def _show_version(value: bool) -> None:

@@ -5,15 +5,20 @@
 
 from __future__ import annotations
 
+import inspect
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from .config import BYTES_PER_PIXEL, MAX_PARAMETERS, TrainConfig, bound_text
-from .errors import UsageError
+from .config import BOUNDS, BYTES_PER_PIXEL, MAX_PARAMETERS, TrainConfig, bound_text
+from .errors import CaeDenoiseError, UsageError, shorten
 
 DEFAULTS = TrainConfig()
+#: The largest training seed: torch seeds its generators from 64 bits, and a run adds rank and step offsets.
+MAX_SEED = int(BOUNDS["seed"][1])
+#: The most seeds per architecture an experiment runs.
+MAX_SEEDS = 1000
 
 
 def help_text(text: str) -> str:
@@ -66,7 +71,7 @@ BatchOption = Annotated[
 LrOption = Annotated[float, typer.Option(help="Adam learning rate.")]
 EpochsOption = Annotated[int, typer.Option(help="Epochs; validation and checkpoints after each.")]
 StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.")]
-SeedOption = Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.")]
+SeedOption = Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.", max=MAX_SEED)]
 DeviceOption = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
 ChannelsOption = Annotated[
     int | None,
@@ -177,6 +182,50 @@ def refuse_sigma_with_noise(context: typer.Context, noise: str | None) -> None:
         raise UsageError("give --sigma or --noise, not both (--sigma 5-50 is the same as --noise gaussian:5-50)")
 
 
+def refuse_options_that_do_not_apply(context: typer.Context, archs: list[str]) -> None:
+    """Training options the run would ignore are refused, never dropped silently: ``--patch`` with ``--resize``
+    (whole images, no crops), ``--val-sigma`` with ``--val-noise``, ``--negative-slope`` when no architecture of
+    the run has a LeakyReLU."""
+    given = set(given_on_command_line(context, ["patch", "resize", "val_sigma", "val_noise", "negative_slope"]))
+    if {"--patch", "--resize"} <= given:
+        raise UsageError("give --patch or --resize, not both: --resize trains on whole resized images, not crops")
+    if {"--val-sigma", "--val-noise"} <= given:
+        raise UsageError("give --val-sigma or --val-noise, not both (--val-sigma 15 is --val-noise gaussian:15)")
+    if "--negative-slope" in given:
+        from .models import model_factory
+
+        try:
+            takes = [arch for arch in archs if "negative_slope" in inspect.signature(model_factory(arch)).parameters]
+        except CaeDenoiseError:
+            return  # an unknown architecture: validation names it
+        if not takes:
+            raise UsageError(f"--negative-slope applies to LeakyReLU models; {', '.join(archs)} has none")
+
+
+def refuse_noise_with_pairs(context: typer.Context, noisy_data: str | None) -> None:
+    """With real pairs (``--noisy-data``) evaluation adds no noise: ``--sigma`` and ``--noise`` would be ignored,
+    so they are refused (``--seed`` still seeds the bootstrap intervals of ``compare``)."""
+    given = given_on_command_line(context, ["sigma", "noise"])
+    if noisy_data is not None and given:
+        raise UsageError(
+            f"{', '.join(given)}: with --noisy-data the real noisy photos are scored as they are, no noise is added; "
+            f"drop {'it' if len(given) == 1 else 'them'}"
+        )
+
+
+def refuse_denoise_options_that_do_not_apply(
+    context: typer.Context, fmt: str, noise_level: float | None, side_by_side: bool
+) -> None:
+    """``--strength`` scales the estimated level that ``--noise-level`` replaces; ``--png-level`` needs a PNG
+    to write (``--format png``, or the side-by-side picture)."""
+    given = given_on_command_line(context, ["strength", "png_level"])
+    if noise_level is not None and "--strength" in given:
+        raise UsageError("give --strength or --noise-level, not both: --strength scales the estimated noise level, "
+                         "--noise-level replaces it")  # fmt: skip
+    if "--png-level" in given and fmt.lower() != "png" and not side_by_side:
+        raise UsageError(f"--png-level applies to PNG files; --format {shorten(fmt)} writes none")
+
+
 # --- options and arguments of single commands ---------------------------------------------------------------
 
 StrengthOption = Annotated[
@@ -218,8 +267,12 @@ GridOption = Annotated[
     typer.Option(help="Also write a PNG: noisy | each method | clean on 3 test crops, with zooms.", show_default=False),
 ]
 ArchsOption = Annotated[str, typer.Option(help="Comma-separated architectures; the first is the reference.")]
-SeedsOption = Annotated[int, typer.Option(help="Seeds per architecture (0..N-1).")]
+SeedsOption = Annotated[int, typer.Option(help="Seeds per architecture (0..N-1).", max=MAX_SEEDS)]
 ExperimentOutOption = Annotated[Path, typer.Option(help="Folder for all runs and the report.")]
+OverwriteExperimentOption = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace an existing OUT/experiment.json (finished runs are still skipped)."),
+]
 InputsArgument = Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")]
 ModelOption = Annotated[
     str, typer.Option("--model", "-m", help="Checkpoint to denoise with, or 'default' (the shipped model).")
@@ -258,7 +311,13 @@ DenoiseReportOption = Annotated[
 
 
 ExportFormatOption = Annotated[
-    str, typer.Option("--format", help="torchscript (loads with torch.jit.load), or onnx (needs the onnx package).")
+    str | None,
+    typer.Option(
+        "--format",
+        help="torchscript (loads with torch.jit.load), or onnx (needs the onnx package). Default: onnx for a .onnx "
+        "file, else torchscript.",
+        show_default=False,
+    ),
 ]
 ExportTargetArgument = Annotated[Path, typer.Argument(help="The file to write, e.g. denoiser.pt or denoiser.onnx.")]
 OverwriteFileOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at the target.")]
@@ -332,7 +391,7 @@ EXPERIMENT_HELP = """Train each architecture with several seeds on the same data
 Prints mean +/- std over seeds for SSIM, MSE and PSNR, and each architecture's change from the first, paired by
 seed, with the same statistics as compare: a verdict needs 6 or more seeds (use --seeds 6 or more to test a claim;
 fewer give a description only). Runs live in OUT/ARCH_seedK; rerunning skips finished runs and resumes interrupted
-ones. Writes OUT/experiment.json.
+ones. Writes OUT/experiment.json (an existing one only with --overwrite).
 
 [bold]Examples[/]
 

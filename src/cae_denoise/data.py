@@ -190,6 +190,12 @@ def _folder_listing(root: Path) -> _Listing:
     return listing
 
 
+def folder_images(root: Path) -> list[Path]:
+    """The files a folder source reads (``_folder_listing``'s members), in name order: what a run over the
+    folder reads, and so may never replace."""
+    return [root / member.name for member in _folder_listing(root).members]
+
+
 def _mib(size: int) -> str:
     """A byte count in MiB, rounded up to a tenth so a size just over a limit never reads as the limit."""
     whole, tenth = divmod(-(-size * 10 // 2**20), 10)

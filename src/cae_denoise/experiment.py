@@ -3,7 +3,8 @@
 This is how a claim such as "LeakyReLU beats ReLU" is tested: the unit of comparison is the seed (each
 seed's mean over the test images), paired across architectures by seed, with the same statistics as
 ``compare`` (``stats.paired_difference``). Runs live in ``out/ARCH_seedK``; a run whose evaluation exists is
-skipped, and an interrupted one resumes from its ``last.pt``.
+skipped, and an interrupted one resumes from its ``last.pt``. The report is ``out/experiment.json``; the
+experiment holds ``out``'s lock while it runs (``locks.run_lock``), and each run its own folder's.
 """
 
 from __future__ import annotations
@@ -19,9 +20,15 @@ import numpy as np
 from .config import EVALUATION, LAST, TrainConfig
 from .errors import CaeDenoiseError, UsageError
 from .evaluate import NOISY
+from .locks import run_lock
 from .metrics import HIGHER_IS_BETTER, METRIC_NAMES
+from .outputs import check_output_option, protecting
 from .pipeline import train_and_evaluate
+from .reads import files_read
+from .reports import write_report
 from .stats import describe, paired_difference
+
+REPORT = "experiment.json"
 
 
 def run_dir(out: Path, arch: str, seed: int) -> Path:
@@ -29,13 +36,33 @@ def run_dir(out: Path, arch: str, seed: int) -> Path:
     return out / f"{arch}_seed{seed}"
 
 
+def _run_scores(evaluation: Any) -> tuple[dict[str, Any], dict[str, float], dict[str, float]]:
+    """A run's evaluation: the model's training settings, its mean scores and the noisy input's; KeyError,
+    TypeError, ... (caught by the caller) when the file lacks them."""
+    saved = next(m["train_config"] for m in evaluation["methods"].values() if m.get("kind") == "model")
+    level = evaluation["levels"][0]
+    model_label = next(label for label in level["methods"] if label != NOISY)
+    means = level["methods"][model_label]["mean"], level["methods"][NOISY]["mean"]
+    if not isinstance(saved, dict) or not all(
+        isinstance(mean, dict) and all(isinstance(mean[metric], int | float) for metric in METRIC_NAMES)
+        for mean in means
+    ):
+        raise TypeError("scores are not numbers")
+    return saved, *means
+
+
 def _finished_evaluation(config: TrainConfig) -> dict[str, Any] | None:
     """The saved evaluation of a finished run with exactly these settings; None if the run is not finished."""
     path = Path(config.out) / EVALUATION
     if not path.is_file():
         return None
-    evaluation = json.loads(path.read_text())
-    saved = next(m["train_config"] for m in evaluation["methods"].values() if m.get("kind") == "model")
+    try:
+        evaluation = json.loads(path.read_text(encoding="utf-8"))
+        saved, _, _ = _run_scores(evaluation)
+    except (OSError, UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError, StopIteration):
+        raise CaeDenoiseError(
+            f"{path}: not a readable evaluation of that run (truncated or edited?); remove it to evaluate the run again"
+        ) from None
     changed = sorted(k for k, v in config.to_dict().items() if k != "out" and saved.get(k) != v)
     if changed:
         raise CaeDenoiseError(
@@ -78,13 +105,16 @@ def run_experiment(
     seeds: int,
     out: str | Path,
     *,
+    overwrite: bool = False,
     on_run: Callable[[str, int, bool], None] | None = None,
     **callbacks: Any,
 ) -> dict[str, Any]:
-    """Train and evaluate ``archs`` x ``seeds`` runs (seeds 0..N-1) under ``base``; returns the report body.
+    """Train and evaluate ``archs`` x ``seeds`` runs (seeds 0..N-1) under ``base``, write ``out/experiment.json``
+    (an existing one only with ``overwrite``, refused before any run starts) and return its body.
 
     Each run is evaluated with ``base.val_noise_model()`` (Gaussian at ``val_sigma`` by default) on the test
-    split. ``on_run(arch, seed, skipped)`` is called after each run; ``callbacks`` go to ``train_and_evaluate``.
+    split. ``on_run(arch, seed, skipped)`` is called after each run; ``callbacks`` (``on_step``, ``on_note``, ...)
+    go to ``train_and_evaluate``.
     """
     if len(archs) < 1 or seeds < 1:
         raise UsageError("an experiment needs at least one architecture and one seed")
@@ -96,6 +126,25 @@ def run_experiment(
     }
     for config in configs.values():
         config.validate()
+    reads = files_read(
+        checkpoints=[("--init", base.init)], data=[("--data", base.data), ("--noisy-data", base.noisy_data)]
+    )
+    with run_lock(out, on_note=callbacks.get("on_note")), protecting(reads):
+        check_output_option(out / REPORT, "--out", ".json", overwrite=overwrite)
+        body = _run_all(base, archs, seeds, configs, on_run, callbacks)
+        write_report(out / REPORT, "experiment", body, overwrite=overwrite)
+    return body
+
+
+def _run_all(
+    base: TrainConfig,
+    archs: list[str],
+    seeds: int,
+    configs: dict[tuple[str, int], TrainConfig],
+    on_run: Callable[[str, int, bool], None] | None,
+    callbacks: dict[str, Any],
+) -> dict[str, Any]:
+    """Every run (trained, or skipped when finished) and the report body summarising them."""
     scores: dict[str, list[dict[str, float]]] = {arch: [] for arch in archs}
     noisy: list[dict[str, float]] = []
     runs = []
@@ -105,10 +154,9 @@ def run_experiment(
         if evaluation is None:
             outcome = train_and_evaluate(config, resume=(Path(config.out) / LAST).is_file(), **callbacks)
             evaluation = outcome.evaluation
-        level = evaluation["levels"][0]
-        model_label = next(label for label in level["methods"] if label != NOISY)
-        scores[arch].append(level["methods"][model_label]["mean"])
-        noisy.append(level["methods"][NOISY]["mean"])
+        _, model_scores, noisy_scores = _run_scores(evaluation)
+        scores[arch].append(model_scores)
+        noisy.append(noisy_scores)
         runs.append({"arch": arch, "seed": seed, "folder": config.out, "skipped": skipped})
         if on_run:
             on_run(arch, seed, skipped)

@@ -23,11 +23,12 @@ import torch
 from torch import nn
 
 from .checkpoint import load_model
-from .errors import UsageError
+from .errors import UsageError, shorten
 from .inference import BORDER_MARGIN, margin_indices
 from .models import ESTIMATE_CROP, central_crop, learns_level, takes_noise_level
 from .noise import estimate_noise_sigma_batch
-from .outputs import write_file
+from .outputs import check_output_option, protecting, write_file
+from .reads import files_read
 
 FORMATS = ("torchscript", "onnx")
 
@@ -94,12 +95,36 @@ def _example(multiple: int) -> torch.Tensor:
     return torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
 
 
-def export_model(
-    checkpoint: str | Path, target: str | Path, *, fmt: str = "torchscript", overwrite: bool = False
-) -> Path:
-    """Write ``checkpoint`` (or ``"default"``) as a self-contained TorchScript or ONNX file at ``target``."""
+def export_format(target: str | Path, fmt: str | None = None) -> str:
+    """The format to write ``target`` in: ``fmt``, or without it the one its name says (``.onnx``: ONNX, anything
+    else: TorchScript). A name that contradicts ``fmt`` is refused, so no TorchScript file is named ``.onnx``."""
+    onnx_name = Path(target).suffix.lower() == ".onnx"
+    if fmt is None:
+        return "onnx" if onnx_name else "torchscript"
     if fmt not in FORMATS:
-        raise UsageError(f"--format {fmt!r}: choose {' or '.join(FORMATS)}")
+        raise UsageError(f"--format {shorten(repr(fmt))}: choose {' or '.join(FORMATS)}")
+    if fmt == "torchscript" and onnx_name:
+        raise UsageError(f"{target}: an .onnx name for a TorchScript file; pass --format onnx, or name it .pt")
+    if fmt == "onnx" and not onnx_name:
+        raise UsageError(f"{target}: --format onnx writes an ONNX file; give it an .onnx name")
+    return fmt
+
+
+def export_model(
+    checkpoint: str | Path, target: str | Path, *, fmt: str | None = None, overwrite: bool = False
+) -> Path:
+    """Write ``checkpoint`` (or ``"default"``) as a self-contained TorchScript or ONNX file at ``target``, in the
+    format ``export_format`` chooses. ``target`` is checked before any work, and is never the checkpoint itself."""
+    fmt = export_format(target, fmt)
+    target = Path(target)
+    with protecting(files_read(checkpoints=[(None, checkpoint)])):
+        check_output_option(target, "", None, overwrite=overwrite)
+        data = _exported(checkpoint, fmt)
+        return write_file(target, data, overwrite=overwrite)
+
+
+def _exported(checkpoint: str | Path, fmt: str) -> bytes:
+    """The bytes of the exported file."""
     loaded = load_model(checkpoint, "cpu")
     network = loaded.model.to(memory_format=torch.contiguous_format).eval()
     multiple = int(getattr(network, "size_multiple", 1))
@@ -120,7 +145,7 @@ def export_model(
         else:
             wrapper = PaddedLevelDenoiser if told_level else PaddedDenoiser
             _export_onnx(wrapper(network, multiple), inputs, buffer)
-    return write_file(target, buffer.getvalue(), overwrite=overwrite)
+    return buffer.getvalue()
 
 
 def _export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], buffer: io.BytesIO) -> None:

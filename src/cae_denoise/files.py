@@ -1,6 +1,8 @@
 """Denoise image files (``cae-denoise denoise``): expand inputs, name outputs, keep going past a bad file.
 
-An input is never overwritten, nor an existing output unless asked.
+An input (nor the model's checkpoint) is never overwritten, nor an existing output unless asked. Outputs are named
+after the path the user gave and land next to it (a link ``dir/link.png`` gives ``dir/link_denoised.png``, wherever
+the link points).
 
 Each output keeps its input's kind: grayscale stays grayscale, alpha is carried through untouched,
 16-bit input is written as 16-bit where the format allows, and the EXIF block (orientation reset, since the
@@ -23,7 +25,7 @@ import numpy as np
 import torch
 
 from .checkpoint import LoadedModel
-from .errors import CaeDenoiseError, UsageError
+from .errors import CaeDenoiseError, UsageError, shorten
 from .images import (
     DEFAULT_PNG_LEVEL,
     DecodedImage,
@@ -36,8 +38,10 @@ from .images import (
 from .inference import denoise_array, estimated_level
 from .models import takes_noise_level
 from .noise import estimate_noise_sigma
-from .outputs import ensure_folder, write_file
+from .outputs import NAME_MAX, ReadSet, check_output_option, ensure_folder, protecting, resolved, write_file
 from .pictures import side_by_side
+from .reads import files_read
+from .reports import write_report
 
 SUFFIX = "_denoised"
 FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "tiff": ".tif", "tif": ".tif"}
@@ -61,6 +65,7 @@ class FileResult:
     estimated_sigma: float | None = None
     model_level: float | None = None
     side_by_side: Path | None = None
+    side_by_side_error: str | None = None
     bit_depth: int | None = None
     timings: dict[str, float] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
@@ -71,6 +76,7 @@ class FileResult:
             "input": str(self.source),
             "output": str(self.output) if self.output else None,
             "side_by_side": str(self.side_by_side) if self.side_by_side else None,
+            "side_by_side_error": self.side_by_side_error,
             "error": self.error,
             "megapixels": self.megapixels,
             "bit_depth": self.bit_depth,
@@ -121,15 +127,6 @@ def side_by_side_path(output: Path) -> Path:
     return output.with_name(f"{output.stem}_side_by_side.png")
 
 
-def _resolved(path: Path) -> Path:
-    """``path`` made absolute with links resolved; a link loop (which cannot be resolved) stays as given, and
-    reading it then fails with a one-line error naming it."""
-    try:
-        return path.resolve()
-    except (OSError, RuntimeError):
-        return path.absolute()
-
-
 def _has_magic(part: str) -> bool:
     return any(char in part for char in "*?[")
 
@@ -148,30 +145,53 @@ def _is_output(path: Path) -> bool:
     return path.stem.endswith((SUFFIX, f"{SUFFIX}_side_by_side"))
 
 
-def expand_inputs(items: list[str]) -> list[Path]:
-    """Files as given, image files inside folders (recursively, links to folders not followed) and glob
-    matches, without duplicates. Folders and globs skip earlier outputs (``*_denoised*``), so running again on a
-    folder does not denoise its results; a file named explicitly is always taken."""
+def _links_not_followed(folder: Path) -> list[Path]:
+    """Links inside ``folder`` that its scan does not take: to folders (never descended), broken, or looping;
+    of the broken ones only those named like images."""
+    return sorted(
+        path
+        for path in folder.rglob("*")
+        if path.is_symlink() and not path.is_file() and (path.is_dir() or is_image_name(path.name))
+    )
+
+
+def expand_inputs(items: list[str], on_note: Callable[[str], None] | None = None) -> list[Path]:
+    """Files as given, image files inside folders (recursively; a link to a file is taken under its own name,
+    links to folders are not followed) and glob matches, without duplicates (the same file under two names is
+    taken once, under the first). Paths stay as the user named them (a link is not replaced by its target), so
+    outputs are named after them. Folders and globs skip earlier outputs (``*_denoised*``), so running again on a
+    folder does not denoise its results; a file named explicitly is always taken. ``on_note`` hears of the links a
+    folder scan leaves out."""
     found: list[Path] = []
     for item in items:
         path = Path(item)
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name) and not _is_output(p))
+            skipped = _links_not_followed(path)
+            if skipped and on_note:
+                names = ", ".join(shorten(str(link.relative_to(path)), 60) for link in skipped[:3])
+                more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+                on_note(
+                    f"{item}: {len(skipped)} link(s) left out (to folders, which are not followed, or broken): "
+                    f"{names}{more}"
+                )
         elif _has_magic(item) and not path.exists():
             found += [match for match in _glob(item) if not _is_output(match)]
         else:
             found.append(path)
-    unique = list(dict.fromkeys(_resolved(path) for path in found))
+    unique: dict[Path, Path] = {}
+    for path in found:
+        unique.setdefault(resolved(path), path)
     if not unique:
-        raise CaeDenoiseError(f"no input images found in: {' '.join(items)}")
-    return unique
+        raise CaeDenoiseError(f"no input images found in: {shorten(' '.join(items))}")
+    return list(unique.values())
 
 
 def output_path(source: Path, out_dir: Path | None, fmt: str) -> Path:
     """``photo.jpg`` -> ``photo_denoised.png`` next to it, or under ``out_dir``."""
     suffix = FORMAT_SUFFIXES.get(fmt.lower())
     if suffix is None:
-        raise UsageError(f"--format {fmt!r}: choose png, jpeg or tiff")
+        raise UsageError(f"--format {shorten(repr(fmt))}: choose png, jpeg or tiff")
     return (out_dir or source.parent) / f"{source.stem}{SUFFIX}{suffix}"
 
 
@@ -192,6 +212,7 @@ def report_body(loaded: LoadedModel, results: list[FileResult], device: torch.de
         "files": [result.to_dict() for result in results],
         "denoised": sum(result.error is None for result in results),
         "failed": sum(result.error is not None for result in results),
+        "side_by_side_not_written": sum(result.side_by_side_error is not None for result in results),
         "wall_time_s": seconds,
     }
 
@@ -207,28 +228,42 @@ class PlannedFile:
 
 
 def plan_outputs(
-    sources: list[Path], out_dir: Path | None, fmt: str, *, overwrite: bool, write_side_by_side: bool
+    sources: list[Path],
+    out_dir: Path | None,
+    fmt: str,
+    *,
+    overwrite: bool,
+    write_side_by_side: bool,
+    reads: ReadSet | None = None,
 ) -> list[PlannedFile]:
     """Name every output of a run before anything is written, and refuse the inputs whose outputs would
     clash: two inputs naming one output (``x.png`` and ``x.jpg``; ``a/x.png`` and ``b/x.png`` with ``-o``),
-    an output that is an input, or an existing file without ``overwrite``."""
+    an output that is a file the run reads (an input, the model: ``reads``, by default the inputs), a name too
+    long for a file, or an existing file without ``overwrite``."""
+    if reads is None:
+        reads = files_read(inputs=sources)
     plans = []
     for source in sources:
         output = output_path(source, out_dir, fmt)
         plans.append(PlannedFile(source, output, side_by_side_path(output) if write_side_by_side else None))
-    resolved = {path: _resolved(path) for plan in plans for path in filter(None, (plan.output, plan.side_by_side))}
+    where = {path: resolved(path) for plan in plans for path in filter(None, (plan.output, plan.side_by_side))}
     claimed: dict[Path, list[Path]] = {}
     for plan in plans:
         for path in filter(None, (plan.output, plan.side_by_side)):
-            claimed.setdefault(resolved[path], []).append(plan.source)
-    inputs = set(sources)
+            claimed.setdefault(where[path], []).append(plan.source)
     for plan in plans:
         for path in filter(None, (plan.output, plan.side_by_side)):
-            others = [other for other in claimed[resolved[path]] if other != plan.source]
+            others = [other for other in claimed[where[path]] if other != plan.source]
+            role = reads.role_of(path)
             if others:
                 plan.refusal = f"{plan.source}: {others[0]} would write the same output {path}; rename one of them"
-            elif resolved[path] in inputs:
-                plan.refusal = f"{plan.source}: output {path} would overwrite an input; use -o DIR"
+            elif role is not None:
+                plan.refusal = f"{plan.source}: output {path} would overwrite {role}; use -o DIR"
+            elif len(os.fsencode(path.name)) > NAME_MAX:
+                plan.refusal = (
+                    f"{plan.source}: its output's name would be {len(os.fsencode(path.name))} bytes, over the "
+                    f"{NAME_MAX} a file name may have; rename the input"
+                )
             elif (path.exists() or path.is_symlink()) and not overwrite:
                 plan.refusal = f"{plan.source}: {path} exists; pass --overwrite to replace it"
             if plan.refusal:
@@ -270,8 +305,9 @@ def _read(source: Path) -> tuple[DecodedImage, float, dict[str, float]]:
 
 def _encode_and_write(
     plan: PlannedFile, decoded: DecodedImage, clean: np.ndarray, settings: OutputSettings
-) -> dict[str, float]:
-    """Encode the output (and the side-by-side picture) and write them (in the writer thread); the timings."""
+) -> tuple[dict[str, float], str | None]:
+    """Encode and write the output, then the side-by-side picture (in the writer thread). Returns the timings
+    and why the picture could not be written, if it could not: the output is written all the same, and counted."""
     tick = time.perf_counter()
     data = encode_image(
         clean,
@@ -283,16 +319,23 @@ def _encode_and_write(
         icc_profile=decoded.icc_profile,
         png_level=settings.png_level,
     )
-    picture = None
-    if plan.side_by_side is not None:
+    encoded = time.perf_counter()
+    write_file(plan.output, data, overwrite=settings.overwrite)
+    timings = {"encode": encoded - tick, "write": time.perf_counter() - encoded}
+    if plan.side_by_side is None:
+        return timings, None
+    tick = time.perf_counter()
+    try:
         picture = encode_image(
             side_by_side(decoded.rgb, clean), grayscale=decoded.grayscale, png_level=settings.png_level
         )
-    encoded = time.perf_counter()
-    write_file(plan.output, data, overwrite=settings.overwrite)
-    if plan.side_by_side is not None and picture is not None:
+        encoded = time.perf_counter()
         write_file(plan.side_by_side, picture, overwrite=settings.overwrite)
-    return {"encode": encoded - tick, "write": time.perf_counter() - encoded}
+    except CaeDenoiseError as error:
+        return timings, f"side-by-side picture not written: {error}"
+    timings["encode"] += encoded - tick
+    timings["write"] += time.perf_counter() - encoded
+    return timings, None
 
 
 def _denoise_one(
@@ -346,38 +389,76 @@ def denoise_files(
     tile: int | None = None,
     smoothing: Smoothing = Smoothing(),
     write_side_by_side: bool = False,
+    report: str | Path | None = None,
     on_start: Callable[[int], None] | None = None,
     on_file: Callable[[FileResult], None] | None = None,
     on_tiles: Callable[[int, int], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> list[FileResult]:
     """Denoise every input; a file that fails or is refused is recorded with its reason and the rest still run.
 
     Three stages overlap: a reader thread decodes the next file while the model runs on this one, and writer
     threads (``encoder_threads``) encode and write the previous ones, so at most ``2 + encoder_threads()`` images
     are in memory at once. Results (and ``on_file`` calls) come in input order. ``on_start`` gets the number of
-    files found, ``on_tiles`` (done, total) tiles of the file in the model. ``smoothing`` sets the level a
-    level-conditioned model is told.
+    files found, ``on_tiles`` (done, total) tiles of the file in the model, ``on_note`` what the input scan left
+    out. ``smoothing`` sets the level a level-conditioned model is told. ``report``, a ``.json`` path checked
+    before any work, receives ``report_body`` at the end. No file the run reads (an input, the model) is replaced.
     """
-    sources = expand_inputs(inputs)
-    target_dir = Path(out_dir) if out_dir else None
-    if target_dir is not None and target_dir.exists() and not target_dir.is_dir():
-        raise UsageError(f"-o {target_dir}: exists and is not a folder")
-    plans = plan_outputs(
-        sources, target_dir, settings.fmt, overwrite=settings.overwrite, write_side_by_side=write_side_by_side
-    )
-    if target_dir is not None and any(not plan.refusal for plan in plans):  # nothing to write: no empty folder
-        ensure_folder(target_dir, f"-o {target_dir}")
-    if on_start:
-        on_start(len(plans))
+    started = time.perf_counter()
+    sources = expand_inputs(inputs, on_note)
+    reads = files_read(inputs=sources, checkpoints=[("--model", loaded.name)])
+    with protecting(reads):
+        report_path = Path(report) if report is not None else None
+        check_output_option(report_path, "--report", ".json", overwrite=settings.overwrite)
+        target_dir = Path(out_dir) if out_dir else None
+        if target_dir is not None and target_dir.exists() and not target_dir.is_dir():
+            raise UsageError(f"-o {target_dir}: exists and is not a folder")
+        plans = plan_outputs(
+            sources,
+            target_dir,
+            settings.fmt,
+            overwrite=settings.overwrite,
+            write_side_by_side=write_side_by_side,
+            reads=reads,
+        )
+        if target_dir is not None and any(not plan.refusal for plan in plans):  # nothing to write: no empty folder
+            ensure_folder(target_dir, f"-o {target_dir}")
+        if on_start:
+            on_start(len(plans))
+        results = _run_plans(
+            loaded, plans, settings, device=device, tile=tile, smoothing=smoothing, on_file=on_file, on_tiles=on_tiles
+        )
+        if report_path is not None:
+            body = report_body(loaded, results, device, time.perf_counter() - started)
+            write_report(report_path, "denoise", body, overwrite=settings.overwrite)
+    return results
+
+
+def _run_plans(
+    loaded: LoadedModel,
+    plans: list[PlannedFile],
+    settings: OutputSettings,
+    *,
+    device: torch.device | str,
+    tile: int | None,
+    smoothing: Smoothing,
+    on_file: Callable[[FileResult], None] | None,
+    on_tiles: Callable[[int, int], None] | None,
+) -> list[FileResult]:
+    """The three overlapping stages of ``denoise_files`` over the planned files; results in input order."""
     results: list[FileResult] = []
 
     def finish(result: FileResult, write: Future | None) -> None:
         if write is not None:
             try:
-                result.timings.update(write.result())
-                result.seconds = sum(result.timings.values())
+                timings, picture_error = write.result()
             except CaeDenoiseError as error:
                 result = FileResult(result.source, error=str(error))
+            else:
+                result.timings.update(timings)
+                result.seconds = sum(result.timings.values())
+                if picture_error is not None:
+                    result.side_by_side, result.side_by_side_error = None, f"{result.source}: {picture_error}"
         results.append(result)
         if on_file:
             on_file(result)

@@ -15,12 +15,14 @@ import torch
 from .checkpoint import load_model
 from .config import EVALUATION, TrainConfig
 from .data import DEFAULT_MAX_MEGAPIXELS, load_source, make_split
+from .distributed import context_from_env
 from .evaluate import evaluate_specs
+from .interrupts import as_interrupted
 from .methods import model_denoiser
 from .noreference import no_reference_scores
 from .objectives import SELF_SUPERVISED
 from .reports import environment, write_report
-from .train import StepInfo, TrainResult, TrainStart, train
+from .train import StepInfo, TrainResult, TrainStart, run_folder, train
 
 
 @dataclass
@@ -41,31 +43,57 @@ def train_and_evaluate(
     on_step: Callable[[StepInfo], None] | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
     on_image: Callable[[str, str], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Train (or resume) as ``config`` says, then score ``best.pt`` on the test split of the same data and write
     ``OUT/eval_test.json``: against seeded ``config.val_noise_model()`` noise (noise seed 0), on the real pairs, or,
     with noisy photos alone, by the no-reference checks. ``overwrite``
-    lets a new run replace an old one in the same folder (see ``train.existing_run_files``)."""
+    lets a new run replace an old one in the same folder (see ``train.existing_run_files``). The folder's lock is
+    held, and the files the run reads are protected, until the evaluation is written (``train.run_folder``)."""
+    config.validate()
+    with run_folder(config, resume=resume, lock=context_from_env().is_main, on_note=on_note):
+        return _train_and_evaluate(config, resume, overwrite, on_start, on_step, on_epoch_end, on_image, on_note)
+
+
+def _train_and_evaluate(
+    config: TrainConfig,
+    resume: bool,
+    overwrite: bool,
+    on_start: Callable[[TrainStart], None] | None,
+    on_step: Callable[[StepInfo], None] | None,
+    on_epoch_end: Callable[[dict[str, float]], None] | None,
+    on_image: Callable[[str, str], None] | None,
+    on_note: Callable[[str], None] | None,
+) -> RunOutcome:
     result = train(
-        config, resume=resume, overwrite=overwrite, on_start=on_start, on_step=on_step, on_epoch_end=on_epoch_end
+        config,
+        resume=resume,
+        overwrite=overwrite,
+        on_start=on_start,
+        on_step=on_step,
+        on_epoch_end=on_epoch_end,
+        on_note=on_note,
     )
     if not result.is_main:
         return RunOutcome(result, None, None)
-    if config.kind == SELF_SUPERVISED:
-        body = evaluate_without_reference(
-            result.best, config.noisy_data, device=result.device, max_megapixels=config.max_megapixels
-        )
-    else:
-        body = evaluate_specs(
-            [str(result.best)],
-            data=config.data,
-            noisy_data=config.noisy_data,
-            noises=[config.val_noise_model()],
-            device=result.device,
-            on_image=on_image,
-            max_megapixels=config.max_megapixels,
-        )
-    path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
+    try:
+        if config.kind == SELF_SUPERVISED:
+            body = evaluate_without_reference(
+                result.best, config.noisy_data, device=result.device, max_megapixels=config.max_megapixels
+            )
+        else:
+            body = evaluate_specs(
+                [str(result.best)],
+                data=config.data,
+                noisy_data=config.noisy_data,
+                noises=[config.val_noise_model()],
+                device=result.device,
+                on_image=on_image,
+                max_megapixels=config.max_megapixels,
+            )
+        path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
+    except KeyboardInterrupt as error:  # training is over: last.pt holds it if this call trained
+        raise as_interrupted(error, result.last if result.steps_taken else None) from None
     return RunOutcome(result, body, path)
 
 

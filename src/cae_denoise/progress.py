@@ -14,6 +14,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
+from .errors import shorten
+
 
 def printable(text: str) -> str:
     """``text`` safe for one terminal line: control characters (newlines, escape sequences that could recolour
@@ -46,14 +48,14 @@ class TrainingProgress:
     """One training run: a line describing the data, a bar over steps, a line per epoch."""
 
     def __init__(self, progress: Progress, description: str, total_steps: int) -> None:
-        self.progress, self.description = progress, description
-        self.task = progress.add_task("train", total=total_steps, info="")
+        self.progress, self.description, self.total_steps = progress, shorten(description, 160), total_steps
 
     def on_start(self, start: Any) -> None:
+        """The bar appears once the run has its data and model (an error before shows alone)."""
         data, split = start.data, start.data.split
         skipped = f", {data.skipped_files} files skipped (see train_report.json)" if data.skipped_files else ""
         processes = f", {start.world_size} processes (DDP)" if start.world_size > 1 else ""
-        self.progress.update(self.task, completed=start.global_step)
+        self.task = self.progress.add_task("train", total=self.total_steps, completed=start.global_step, info="")
         self.progress.console.print(
             Text(
                 printable(
@@ -101,11 +103,11 @@ class DenoiseProgress:
 
     def __init__(self, progress: Progress) -> None:
         self.progress = progress
-        self.files = progress.add_task("files", total=None, info="")
-        self.tiles = progress.add_task("tiles", total=None, info="")
 
     def on_start(self, count: int) -> None:
-        self.progress.update(self.files, total=count)
+        """The bars appear once the files are found and their outputs planned (an error before shows alone)."""
+        self.files = self.progress.add_task("files", total=count, info="")
+        self.tiles = self.progress.add_task("tiles", total=None, info="")
 
     def on_tiles(self, done: int, total: int) -> None:
         self.progress.update(self.tiles, completed=done, total=total)
@@ -127,3 +129,6 @@ class DenoiseProgress:
         )
         for note in result.notes:
             self.progress.console.print(Text.assemble(("note: ", "yellow"), printable(f"{result.source}: {note}")))
+        if result.side_by_side_error:
+            line = Text.assemble(("error: ", "bold red"), printable(result.side_by_side_error))
+            self.progress.console.print(line, soft_wrap=True)

@@ -12,6 +12,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from .errors import shorten
 from .metrics import METRIC_NAMES
 from .progress import printable
 
@@ -41,12 +42,13 @@ def _changes(rows: dict[str, Any] | None) -> str:
 
 
 def noise_label(noise: dict[str, Any]) -> str:
-    """``sigma 25`` for seeded Gaussian noise, else where the real noisy images came from."""
+    """``sigma 25`` for seeded Gaussian noise, else the noise model's spec or where the real noisy images came from
+    (long values shortened, ``errors.shorten``: a title stays one line)."""
     if noise["kind"] == "gaussian":
         return f"sigma {noise['sigma_255']:g}"
     if noise["kind"] == "synthetic":
-        return f"noise {noise['spec']}"
-    return f"real noisy/clean pairs ({noise['noisy_data']})"
+        return f"noise {shorten(noise['spec'])}"
+    return f"real noisy/clean pairs ({shorten(str(noise['noisy_data']))})"
 
 
 def print_no_reference(console: Console, report: dict[str, Any], title: str) -> None:
@@ -113,10 +115,8 @@ def print_leakage_warnings(console: Console, report: dict[str, Any]) -> None:
 def print_experiment(console: Console, body: dict[str, Any]) -> None:
     """Mean +/- std over seeds per architecture, then each one's paired change from the first, by seed."""
     summary = body["summary"]
-    table = Table(
-        title=f"{body['seeds']} seeds per architecture, test noise {body.get('test_noise', body['sigma_255'])}",
-        title_justify="left",
-    )
+    noise = shorten(str(body.get("test_noise", body["sigma_255"])))
+    table = Table(title=f"{body['seeds']} seeds per architecture, test noise {noise}", title_justify="left")
     table.add_column("architecture")
     for metric in METRIC_NAMES:
         table.add_column(f"{metric.upper()} (mean +/- std)", justify="right")

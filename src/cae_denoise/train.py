@@ -3,19 +3,18 @@
 Small functions build the parts (data, model, optimiser); ``train`` then runs one loop, top to bottom:
 sample a batch, step, and at each epoch end validate and save. The loop never prints; it reports through
 ``on_start`` / ``on_step`` / ``on_epoch_end`` callbacks (the CLI draws a progress bar from them).
-``last.pt`` is written after every epoch and on Ctrl-C, ``best.pt`` whenever validation PSNR improves over
-the whole run (resumes included).
+``last.pt`` is written after every epoch and on Ctrl-C or SIGTERM, ``best.pt`` whenever validation PSNR
+improves over the whole run (resumes included). A run holds its folder's lock (``locks.run_lock``) and never
+replaces a file it reads (``files_read``).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,17 +27,20 @@ from . import distributed
 from .checkpoint import load_model, read_resume_point, save_checkpoint, training_payload
 from .config import BEST, CURVES, LAST, REPORT, RUN_FILES, TrainConfig, resolve_device
 from .data import DevicePatchSampler, NamedImage, PatchSampler, Split, load_source, make_split, resize_square
-from .errors import CaeDenoiseError, UsageError, one_line
+from .errors import CaeDenoiseError, UsageError, one_line, shorten
 from .evaluate import evaluate_methods
 from .inference import preferred_layout
+from .interrupts import Interrupted, as_interrupted, deferred_interrupts
+from .locks import run_lock
 from .methods import model_denoiser
 from .models import count_parameters, create_model, weights_sha256
 from .noise import noise_record
 from .noreference import no_reference_scores
 from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC, objective_for
-from .outputs import ensure_folder
+from .outputs import ReadSet, ensure_folder, protecting, refuse_if_read, remove_file
 from .pairs import load_pairs
 from .pictures import save_png, training_curves
+from .reads import files_read
 from .reports import environment, write_report
 from .synthetic import dead_leaves_set
 
@@ -108,7 +110,7 @@ class TrainStart:
 
 @dataclass
 class TrainResult:
-    """Where the run wrote its files, its split, and its per-epoch history."""
+    """Where the run wrote its files, its split, its per-epoch history, and how many steps this call took."""
 
     out: Path
     best: Path
@@ -119,6 +121,7 @@ class TrainResult:
     split: Split
     device: torch.device
     is_main: bool = True
+    steps_taken: int = 0
 
 
 # --- building the parts -----------------------------------------------------------------------------------
@@ -331,28 +334,26 @@ def _to_device(tensor: torch.Tensor, device: torch.device, layout: torch.memory_
     return tensor.contiguous(memory_format=layout) if tensor.dim() == 4 and tensor.is_floating_point() else tensor
 
 
+def run_files_read(config: TrainConfig, *, resume: bool) -> ReadSet:
+    """The files a run reads, which it must never replace: its data and, unless it resumes, its ``--init``
+    checkpoint. Its own ``last.pt``, which a resumed run reads and then carries on, is not one of them."""
+    return files_read(
+        checkpoints=[] if resume else [("--init", config.init)],
+        data=[("--data", config.data), ("--noisy-data", config.noisy_data)],
+    )
+
+
 @contextmanager
-def interrupt_between_steps() -> Iterator[Callable[[], bool]]:
-    """Defer Ctrl-C (SIGINT) to the next step boundary, so a saved state is never half a step.
-
-    Yields a function telling whether Ctrl-C was pressed; a second Ctrl-C interrupts at once. Outside the
-    main thread (where signal handlers cannot be installed) it changes nothing.
-    """
-    pressed: list[bool] = []
-    if threading.current_thread() is not threading.main_thread():
-        yield lambda: False
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        if pressed:
-            raise KeyboardInterrupt
-        pressed.append(True)
-
-    previous = signal.signal(signal.SIGINT, handler)
-    try:
-        yield lambda: bool(pressed)
-    finally:
-        signal.signal(signal.SIGINT, previous)
+def run_folder(
+    config: TrainConfig, *, resume: bool, lock: bool = True, on_note: Callable[[str], None] | None = None
+) -> Iterator[None]:
+    """For the block: hold ``config.out``'s lock (if ``lock``: rank 0 of a torchrun job) and protect every file the
+    run reads from its writes (``run_files_read``)."""
+    with ExitStack() as stack:
+        if lock:
+            stack.enter_context(run_lock(config.out, on_note=on_note))
+        stack.enter_context(protecting(run_files_read(config, resume=resume)))
+        yield
 
 
 # --- the loop ---------------------------------------------------------------------------------------------
@@ -366,18 +367,37 @@ def train(
     on_start: Callable[[TrainStart], None] | None = None,
     on_step: Callable[[StepInfo], None] | None = None,
     on_epoch_end: Callable[[dict[str, float]], None] | None = None,
+    on_note: Callable[[str], None] | None = None,
 ) -> TrainResult:
     """Train as ``config`` says, resuming from ``config.out/last.pt`` if ``resume``. A folder that already
-    holds a run is refused unless ``resume`` or ``overwrite`` (see ``existing_run_files``).
+    holds a run is refused unless ``resume`` or ``overwrite`` (see ``existing_run_files``), and so is a folder
+    another run is using (``run_folder``); ``on_note`` hears of a stale lock replaced.
 
-    Ctrl-C saves ``last.pt`` (resumable) and re-raises ``KeyboardInterrupt``. Under torchrun every rank
-    trains; only rank 0 validates, writes files and calls the callbacks.
+    Ctrl-C (and SIGTERM) let the step in flight finish, save ``last.pt`` (resumable) if this call took a step,
+    and raise ``interrupts.Interrupted`` (a ``KeyboardInterrupt``) whose ``saved`` names it (None when nothing was
+    saved). Under torchrun every rank trains; only rank 0 validates, writes files and calls the callbacks.
     """
     config.validate()
     context = distributed.context_from_env()
+    with run_folder(config, resume=resume, lock=context.is_main, on_note=on_note):
+        return _train(config, context, resume, overwrite, on_start, on_step, on_epoch_end)
+
+
+def _train(
+    config: TrainConfig,
+    context: distributed.Context,
+    resume: bool,
+    overwrite: bool,
+    on_start: Callable[[TrainStart], None] | None,
+    on_step: Callable[[StepInfo], None] | None,
+    on_epoch_end: Callable[[dict[str, float]], None] | None,
+) -> TrainResult:
+    """``train`` inside its folder's lock: build the parts, then one loop that steps, validates and saves."""
     main = context.is_main
     out = Path(config.out)
     replaced = existing_run_files(out, resume=resume, overwrite=overwrite)
+    for name in RUN_FILES:  # e.g. --init OUT/best.pt with --overwrite: refused now, not after an epoch
+        refuse_if_read(out / name, error=UsageError)
     device = distributed.setup(context, resolve_device(config.device))
     data = build_data(config, device)
     model = build_model(config, device, resume=resume)
@@ -412,17 +432,19 @@ def train(
     if main:  # everything is built: only now may an old run's files go (so none outlives the new run)
         ensure_folder(out, f"--out {out}")
         for name in replaced:
-            (out / name).unlink(missing_ok=True)
+            remove_file(out / name)
     started = time.perf_counter() - state.seconds
+    steps_at_start = state.global_step
+    saved, steps_saved = None, state.global_step  # last.pt as this call last wrote it, and at which step
     loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=device)  # read once an epoch
     value = math.nan  # the loss last read back from the device
     model.train()
     try:
-        with interrupt_between_steps() as interrupted:
+        with deferred_interrupts() as interrupted:
             while state.epoch < config.epochs:
                 while state.step_in_epoch < config.steps_per_epoch:
-                    if interrupted():
-                        raise KeyboardInterrupt
+                    if (received := interrupted()) is not None:
+                        raise Interrupted(received)
                     tick = time.perf_counter()
                     tensors = objective.prepare(data.sampler.batch(config.batch_size, generator), generator)
                     tensors = tuple(_to_device(tensor, device, layout) for tensor in tensors)
@@ -474,27 +496,36 @@ def train(
                     improved = selection_score(scores) > state.best_score
                     state.best_score = max(state.best_score, selection_score(scores))
                     payload = checkpoint(sampler_states)
-                    save_checkpoint(out / LAST, payload, overwrite=True)
+                    saved, steps_saved = save_checkpoint(out / LAST, payload, overwrite=True), state.global_step
                     if improved:
                         save_checkpoint(out / BEST, payload, overwrite=True)
                 distributed.barrier(context)
                 if main and on_epoch_end:
                     on_epoch_end(record)
-    except KeyboardInterrupt:
+        checksums = distributed.gather(weights_sha256(model), context)
         if main:
+            body = _report_body(config, data, model, state, device, context, checksums)
+            write_report(out / REPORT, "train", body, overwrite=True)
+            title = shorten(f"{config.arch} on {config.describe_data()}", 100)  # about what fits the picture
+            save_png(training_curves(state.history, title), out / CURVES, overwrite=True)
+    except KeyboardInterrupt as error:
+        if main and state.global_step > steps_saved:  # steps taken since last.pt was last written: keep them
             state.seconds = time.perf_counter() - started
             state.epoch_loss_sum = float(loss_sum)
-            save_checkpoint(out / LAST, checkpoint([generator.get_state()]), overwrite=True)
-        raise
-    checksums = distributed.gather(weights_sha256(model), context)
-    if main:
-        body = _report_body(config, data, model, state, device, context, checksums)
-        write_report(out / REPORT, "train", body, overwrite=True)
-        title = f"{config.arch} on {config.describe_data()}"
-        save_png(training_curves(state.history, title), out / CURVES, overwrite=True)
+            saved = save_checkpoint(out / LAST, checkpoint([generator.get_state()]), overwrite=True)
+        raise as_interrupted(error, saved) from None
     distributed.teardown(context)
     return TrainResult(
-        out, out / BEST, out / LAST, out / REPORT, state.history, state.seconds, data.split, device, main
+        out,
+        out / BEST,
+        out / LAST,
+        out / REPORT,
+        state.history,
+        state.seconds,
+        data.split,
+        device,
+        main,
+        steps_taken=state.global_step - steps_at_start,
     )
 
 
