@@ -144,7 +144,7 @@ def train(
 @app.command(help=opt.help_text(opt.EVALUATE_HELP))
 @friendly_errors
 def evaluate(
-    checkpoint: opt.CheckpointArgument,
+    checkpoint: opt.EvaluatedArgument,
     data: opt.DataOption = "builtin",
     noisy_data: opt.NoisyDataOption = None,
     split: opt.SplitOption = "test",
@@ -157,7 +157,7 @@ def evaluate(
 ) -> None:
     from .noise import evaluation_noises
 
-    default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
+    default_report = Path(f"{checkpoint.removesuffix('.pt').replace(':oracle', '_oracle')}_eval.json")
     _evaluate_and_report(
         [checkpoint],
         data,
