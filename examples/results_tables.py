@@ -7,13 +7,14 @@ The first reads ``experiment.json`` (from ``cae-denoise experiment``) and ``comp
 ``cae-denoise compare``) in that folder, as ``examples/reproduce_seed_experiment.sh`` writes them. The second
 renders a ``compare`` report over several noise levels (``--sigma 15,25,50`` or ``--noise camera:low,camera:high``)
 as one table, PSNR / SSIM per
-level and the seconds each method took.
+level and the seconds each method took, and, for each oracle variant (``NAME:oracle``), the sigma it chose.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 from cae_denoise.metrics import METRIC_NAMES
@@ -90,6 +91,27 @@ def levels_table(body: dict) -> str:
     return "\n".join(lines)
 
 
+def oracle_lines(body: dict) -> list[str]:
+    """One line per oracle variant: the median over images of the sigma it chose, and of the estimated level, per
+    noise level (the oracle uses the clean photos: an upper bound, not what a user can reach)."""
+    lines = []
+    for name in body["levels"][0]["methods"]:
+        per_level, runs = [], []
+        for level in body["levels"]:
+            choices = level["methods"][name].get("oracle", {}).get("per_image", [])
+            if choices:
+                chosen = statistics.median(row["sigma_255"] for row in choices)
+                estimated = statistics.median(row["estimated_sigma_255"] for row in choices)
+                per_level.append(f"{noise_label(level['noise'])}: {chosen:.1f} (estimated {estimated:.1f})")
+                runs += [row["evaluations"] for row in choices]
+        if per_level:
+            lines.append(
+                f"- {name}: median oracle sigma over images, {'; '.join(per_level)}; "
+                f"{statistics.mean(runs):.1f} runs per image"
+            )
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("folder", type=Path, nargs="?", help="the experiment's --out folder")
@@ -100,6 +122,10 @@ def main() -> None:
         seed = body["levels"][0]["noise"]["seed"]
         print(f"{body['data']} ({body['split']}, {len(body['images'])} images), noise seed {seed}\n")
         print(levels_table(body))
+        lines = oracle_lines(body)
+        if lines:
+            print("\nOracle sigmas use the clean photos: an upper bound for the method, not something a user can do.")
+            print("\n".join(lines))
         return
     folder = args.folder
     experiment = json.loads((folder / "experiment.json").read_text())

@@ -12,6 +12,7 @@ from helpers import texture
 from cae_denoise.classical import CLASSICAL_SETTINGS, classical_denoiser, classical_names
 from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.evaluate import evaluate_specs
+from cae_denoise.methods import TOLD
 from cae_denoise.metrics import psnr
 from cae_denoise.noise import GaussianNoise
 
@@ -79,7 +80,7 @@ def test_missing_optional_packages_are_user_errors(monkeypatch):
 def test_classical_methods_in_an_evaluation(image_folder, checkpoint):
     body = evaluate_specs(["tv", str(checkpoint), "noisy"], data=str(image_folder), sigmas_255=[25])
     assert list(body["methods"]) == ["tv", "leaky", "noisy"]
-    assert body["methods"]["tv"] == {"kind": "classical", "settings": CLASSICAL_SETTINGS["tv"]}
+    assert body["methods"]["tv"] == {"kind": "classical", "settings": CLASSICAL_SETTINGS["tv"], "noise_level": TOLD[""]}
     assert body["methods"]["leaky"]["kind"] == "model"
     level = body["levels"][0]
     assert level["reference"] == "tv"

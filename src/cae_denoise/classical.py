@@ -1,8 +1,10 @@
 """Classical denoisers as named comparators: ``nlm``, ``tv``, ``wavelet``, ``bm3d`` (optional) and ``noisy``.
 
-Each is built for a known noise level ``sigma`` (0-255 scale) and returns an ``f(noisy) -> clean`` on HxWx3
-float32 images in [0, 1]. They are given the true sigma (an oracle advantage a photo would not give them),
-with the settings of ``shared/FACTS.md``'s measurements, so our models are compared against their best case.
+Each is built for a noise level ``sigma`` (0-255 scale) and returns an ``f(noisy) -> clean`` on HxWx3 float32
+images in [0, 1], with the settings of ``shared/FACTS.md``'s measurements. Which level they are told is decided
+in ``methods.Method.denoiser``: the true sigma of one Gaussian level (an advantage a photo would not give them),
+else each noisy image's estimated level (what a user has), or, for ``NAME:oracle``, the level that scores best
+against the clean image (``oracle.py``: an upper bound no user can reach).
 """
 
 from __future__ import annotations
@@ -14,10 +16,12 @@ import numpy as np
 from .errors import CaeDenoiseError
 
 Denoiser = Callable[[np.ndarray], np.ndarray]
+#: The identity, which every evaluation scores as the floor; it is told no level.
+NOISY_METHOD = "noisy"
 
 #: Settings, in words, written into reports next to the numbers.
 CLASSICAL_SETTINGS = {
-    "noisy": "identity: the noisy input itself (the floor)",
+    NOISY_METHOD: "identity: the noisy input itself (the floor)",
     "nlm": "skimage denoise_nl_means(patch_size=5, patch_distance=6, h=0.8*sigma, sigma=sigma, fast_mode=True)",
     "tv": "skimage denoise_tv_chambolle(weight=0.08*sigma/25)",
     "wavelet": "skimage denoise_wavelet(method='BayesShrink', mode='soft', convert2ycbcr=True, sigma=sigma)",
@@ -77,7 +81,7 @@ def _bm3d(sigma: float) -> Denoiser:
 
 
 _BUILDERS: dict[str, Callable[[float], Denoiser]] = {
-    "noisy": lambda sigma: lambda noisy: noisy,
+    NOISY_METHOD: lambda sigma: lambda noisy: noisy,
     "nlm": _nlm,
     "tv": _tv,
     "wavelet": _wavelet,

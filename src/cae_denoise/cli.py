@@ -165,7 +165,7 @@ def train(
 @friendly_errors
 def evaluate(
     context: typer.Context,
-    checkpoint: opt.CheckpointArgument,
+    checkpoint: opt.EvaluatedArgument,
     data: opt.DataOption = "builtin",
     noisy_data: opt.NoisyDataOption = None,
     split: opt.SplitOption = "test",
@@ -180,7 +180,7 @@ def evaluate(
     from .noise import evaluation_noises
 
     opt.refuse_noise_with_pairs(context, noisy_data)
-    default_report = Path(f"{checkpoint.removesuffix('.pt')}_eval.json")
+    default_report = Path(f"{checkpoint.removesuffix('.pt').replace(':oracle', '_oracle')}_eval.json")
     _evaluate_and_report(
         [checkpoint],
         data,

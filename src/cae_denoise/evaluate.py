@@ -27,6 +27,7 @@ from .metrics import (
     mean_metrics,
 )
 from .noise import GaussianNoise, NoiseModel
+from .oracle import OracleDenoiser
 from .pairs import load_pairs
 from .pictures import GridCollector
 from .reports import environment
@@ -38,10 +39,12 @@ CLEAN = "clean"
 
 @dataclass
 class MethodScores:
-    """Per-image metrics of one method, in test-image order, and the seconds it spent denoising."""
+    """Per-image metrics of one method, in test-image order, and the seconds it spent denoising; for an oracle
+    variant, ``oracle`` records the sigma it chose per image (``OracleDenoiser.record``)."""
 
     per_image: list[dict[str, float]]
     seconds: float = 0.0
+    oracle: dict[str, Any] | None = None
 
     @property
     def mean(self) -> dict[str, float]:
@@ -66,6 +69,7 @@ class Evaluation:
                     "mean": scores.mean,
                     "per_image": [{"image": n, **row} for n, row in zip(self.images, scores.per_image, strict=True)],
                     "denoise_seconds": scores.seconds,
+                    **({"oracle": scores.oracle} if scores.oracle is not None else {}),
                 }
                 for name, scores in self.methods.items()
             },
@@ -75,7 +79,7 @@ class Evaluation:
 
 
 def evaluate_methods(
-    methods: dict[str, Denoiser],
+    methods: dict[str, Denoiser | OracleDenoiser],
     images: list[NamedImage],
     *,
     sigma_255: float | None = None,
@@ -91,8 +95,9 @@ def evaluate_methods(
 
     The inputs are seeded noisy copies (noise fixed by ``seed`` and image index) made by ``noise``, or by
     Gaussian noise at ``sigma_255`` (its shorthand), or, for real pairs, ``noisy_images`` as they are (one per
-    image, from ``noisy_data``). ``on_image(image, method)`` reports progress; ``on_output(index, method,
-    output)`` sees every output, and the clean reference first, as method ``CLEAN``.
+    image, from ``noisy_data``). An ``OracleDenoiser`` also sees the clean image, and its seconds include every
+    level it tried. ``on_image(image, method)`` reports progress; ``on_output(index, method, output)`` sees every
+    output, and the clean reference first, as method ``CLEAN``.
     """
     if not images:
         raise CaeDenoiseError("no test images to evaluate on")
@@ -114,7 +119,7 @@ def evaluate_methods(
             on_output(index, CLEAN, image.pixels)
         for name in rows:
             tick = time.perf_counter()
-            output = noisy if name == NOISY else methods[name](noisy)
+            output = noisy if name == NOISY else _run(methods[name], noisy, image.pixels)
             seconds[name] += time.perf_counter() - tick
             tick = time.perf_counter()
             rows[name].append(image_metrics(image.pixels, output))
@@ -124,8 +129,16 @@ def evaluate_methods(
             if on_image:
                 on_image(image.name, name)
     result.methods = {name: MethodScores(rows[name], seconds[name]) for name in rows}
+    for name, method in methods.items():
+        if isinstance(method, OracleDenoiser):
+            result.methods[name].oracle = method.record(result.images)
     result.metric_seconds = metric_seconds
     return result
+
+
+def _run(method: Denoiser | OracleDenoiser, noisy: np.ndarray, clean: np.ndarray) -> np.ndarray:
+    """A denoiser's output; an oracle variant also sees the clean reference."""
+    return method(noisy, clean) if isinstance(method, OracleDenoiser) else method(noisy)
 
 
 def noise_description(noise: NoiseModel, seed: int) -> dict[str, Any]:
@@ -220,9 +233,10 @@ def evaluate_specs(
 
     Without ``noisy_data``: seeded noise is added to the clean images of ``data``, once per model of ``noises``
     or, without them, per Gaussian level of ``sigmas_255`` (one entry of ``levels`` each). Classical methods
-    are tuned to the true sigma of one Gaussian level, else to each noisy image's estimated level. With
-    ``noisy_data``: the real pairs of ``data`` (clean) and ``noisy_data`` are scored as they are (one level;
-    classical methods get each image's estimated noise level). ``grid``, if given, collects output crops at
+    and peers are tuned to the true sigma of one Gaussian level, else to each noisy image's estimated level;
+    ``NAME:oracle`` variants to each image's best level against its clean image. With ``noisy_data``: the real
+    pairs of ``data`` (clean) and ``noisy_data`` are scored as they are (one level; classical methods and peers
+    get each image's estimated noise level). ``grid``, if given, collects output crops at
     the first level for ``GridCollector.picture``. The data may hold at most ``max_megapixels`` decoded
     (``data.load_sources``).
 
