@@ -8,6 +8,7 @@ import math
 import os
 import signal
 
+import numpy as np
 import pytest
 import torch
 from helpers import tiny_config
@@ -17,7 +18,7 @@ from cae_denoise.config import TrainConfig, resolve_device, resume_config
 from cae_denoise.data import PatchSampler
 from cae_denoise.errors import CaeDenoiseError, UsageError
 from cae_denoise.reports import SCHEMA_VERSION
-from cae_denoise.train import train
+from cae_denoise.train import build_data, build_model, train, validation_scores
 
 HAS_SCHEDULE = "schedule" in {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -329,3 +330,20 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path, ima
     with pytest.raises(CaeDenoiseError, match="no such folder or archive"):
         train(dataclasses.replace(config, data=str(tmp_path / "missing")), overwrite=True)
     assert {p.name: p.read_bytes() for p in (tmp_path / "run").iterdir()} == before
+
+
+def test_validation_noise_is_made_once_and_is_the_evaluations_seeded_noise(image_folder, monkeypatch):
+    config = tiny_config(image_folder, "unused", noise="camera:high", val_noise="camera:low")
+    data = build_data(config)
+    expected = [
+        config.val_noise_model().add_seeded(image.pixels, config.val_seed, index)
+        for index, image in enumerate(data.val_images)
+    ]
+    assert len(data.val_noisy) == len(expected) > 0
+    for made, reference in zip(data.val_noisy, expected, strict=True):
+        np.testing.assert_array_equal(made, reference)
+    calls = []
+    monkeypatch.setattr(type(config.val_noise_model()), "add_seeded", lambda *args: calls.append(args))
+    model = build_model(config, torch.device("cpu")).eval()
+    validation_scores(model, data, config, torch.device("cpu"))
+    assert calls == []  # no noise is drawn again at a validation

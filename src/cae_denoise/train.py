@@ -81,7 +81,8 @@ class TrainingData:
     """A run's images split by name, the training-patch sampler and the (prepared) validation images.
 
     ``val_images`` are clean (synthetic noise, pairs) or noisy (self-supervised); for pairs ``val_noisy`` holds
-    their noisy counterparts. ``skipped`` lists the files left out, as (file, reason); ``files`` counts them.
+    their noisy counterparts, for synthetic noise their seeded noisy copies (the same at every validation).
+    ``skipped`` lists the files left out, as (file, reason); ``files`` counts them.
     """
 
     split: Split
@@ -156,7 +157,11 @@ def build_data(config: TrainConfig, device: torch.device | None = None) -> Train
     if config.resize is not None:
         val_images = [NamedImage(image.name, resize_square(image.pixels, config.resize)) for image in val_images]
     counts = {"images": len(source.images), "skipped": len(source.skipped), "dead_leaves": config.dead_leaves}
-    return TrainingData(split, sampler, val_images, None, source.skipped, counts)
+    val_noisy = None
+    if config.kind == SYNTHETIC:  # seeded, so the same every epoch: made once (camera noise costs a second a photo)
+        noise = config.val_noise_model()
+        val_noisy = [noise.add_seeded(image.pixels, config.val_seed, index) for index, image in enumerate(val_images)]
+    return TrainingData(split, sampler, val_images, val_noisy, source.skipped, counts)
 
 
 def _sampler(images: list[NamedImage], device: torch.device | None, **sizes: float | None) -> PatchSampler:
