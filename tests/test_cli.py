@@ -452,7 +452,12 @@ def test_denoise_missing_model_names_it(photos, tmp_path):
 
 
 @pytest.mark.parametrize(
-    ("args", "fragment"), [(["--format", "gif"], "--format 'gif'"), (["--tile", "32"], "--tile 32")]
+    ("args", "fragment"),
+    [
+        (["--format", "gif"], "--format 'gif'"),
+        (["--tile", "32"], "--tile 32: must be between 64 and 4096"),
+        (["--tile", "100000"], "--tile 100000: must be between 64 and 4096"),
+    ],
 )
 def test_denoise_bad_options(cli_run, photos, args, fragment):
     result = invoke("denoise", photos / "one.png", "--model", cli_run / "best.pt", "--device", "cpu", *args)

@@ -49,6 +49,19 @@ def photos(folder: Path, count: int = 3, size: tuple[int, int] = (24, 26)) -> Pa
 
 
 @needs_fifo
+def test_a_fifo_in_a_folder_to_denoise_is_named_in_a_note_and_never_opened(tmp_path, checkpoint, monkeypatch):
+    folder = tmp_path / "photos"
+    photo(folder / "a.png")
+    os.mkfifo(folder / "pipe.png")
+    forbid_opening(monkeypatch, folder / "pipe.png")
+    result = invoke("denoise", folder, "--model", checkpoint, "--device", "cpu")
+    assert result.exit_code == 0, result.output
+    [note] = [line for line in result.stderr.splitlines() if line.startswith("note: ")]
+    assert "1 entry left out" in note and note.endswith("pipe.png")
+    assert (folder / "a_denoised.png").is_file() and not (folder / "pipe_denoised.png").exists()
+
+
+@needs_fifo
 def test_a_fifo_named_as_an_image_is_refused_and_the_rest_completes(tmp_path, checkpoint, monkeypatch):
     good = photo(tmp_path / "a.png")
     os.mkfifo(tmp_path / "fifo.png")

@@ -41,9 +41,13 @@ from .noise import estimate_noise_sigma
 from .outputs import NAME_MAX, ReadSet, check_output_option, ensure_folder, protecting, resolved, write_file
 from .pictures import side_by_side
 from .reads import files_read
+from .regular import not_regular
 from .reports import write_report
 
 SUFFIX = "_denoised"
+#: ``--tile`` bounds: below, the overlap is most of each tile; above, one tile's activations alone need
+#: gigabytes (the default model holds about 200 bytes a pixel while it runs).
+MIN_TILE, MAX_TILE = 64, 4096
 FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "tiff": ".tif", "tif": ".tif"}
 
 
@@ -145,14 +149,18 @@ def _is_output(path: Path) -> bool:
     return path.stem.endswith((SUFFIX, f"{SUFFIX}_side_by_side"))
 
 
-def _links_not_followed(folder: Path) -> list[Path]:
-    """Links inside ``folder`` that its scan does not take: to folders (never descended), broken, or looping;
-    of the broken ones only those named like images."""
-    return sorted(
-        path
-        for path in folder.rglob("*")
-        if path.is_symlink() and not path.is_file() and (path.is_dir() or is_image_name(path.name))
-    )
+def _left_out(folder: Path) -> list[Path]:
+    """Entries inside ``folder`` that its scan does not take although they look like inputs: links to folders
+    (never descended), broken or looping links named like images, and image-named FIFOs, devices and sockets
+    (never opened: they could block)."""
+    left_out = []
+    for path in folder.rglob("*"):
+        if path.is_symlink():
+            if not path.is_file() and (path.is_dir() or is_image_name(path.name)):
+                left_out.append(path)
+        elif is_image_name(path.name) and not_regular(path.lstat().st_mode) is not None:
+            left_out.append(path)
+    return sorted(left_out)
 
 
 def expand_inputs(items: list[str], on_note: Callable[[str], None] | None = None) -> list[Path]:
@@ -167,13 +175,13 @@ def expand_inputs(items: list[str], on_note: Callable[[str], None] | None = None
         path = Path(item)
         if path.is_dir():
             found += sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p.name) and not _is_output(p))
-            skipped = _links_not_followed(path)
+            skipped = _left_out(path)
             if skipped and on_note:
-                names = ", ".join(shorten(str(link.relative_to(path)), 60) for link in skipped[:3])
+                names = ", ".join(shorten(str(entry.relative_to(path)), 60) for entry in skipped[:3])
                 more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
                 on_note(
-                    f"{item}: {len(skipped)} link(s) left out (to folders, which are not followed, or broken): "
-                    f"{names}{more}"
+                    f"{item}: {len(skipped)} {'entry' if len(skipped) == 1 else 'entries'} left out (links to folders, which are not followed, broken "
+                    f"links, and FIFOs or devices, which are never opened): {names}{more}"
                 )
         elif _has_magic(item) and not path.exists():
             found += [match for match in _glob(item) if not _is_output(match)]
@@ -198,8 +206,8 @@ def output_path(source: Path, out_dir: Path | None, fmt: str) -> Path:
 def check_denoise_options(fmt: str, tile: int | None, png_level: int) -> None:
     """Refuse bad ``--format``, ``--tile`` and ``--png-level`` values before any work starts."""
     output_path(Path("x"), None, fmt)
-    if tile is not None and tile < 64:
-        raise UsageError(f"--tile {tile}: must be at least 64 pixels")
+    if tile is not None and not MIN_TILE <= tile <= MAX_TILE:
+        raise UsageError(f"--tile {tile}: must be between {MIN_TILE} and {MAX_TILE} pixels")
     if not 0 <= png_level <= 9:
         raise UsageError(f"--png-level {png_level}: must be 0 (no compression) to 9")
 
@@ -453,7 +461,9 @@ def _run_plans(
             try:
                 timings, picture_error = write.result()
             except CaeDenoiseError as error:
-                result = FileResult(result.source, error=str(error))
+                message = str(error)
+                named = message if str(result.source) in message else f"{result.source}: {message}"
+                result = FileResult(result.source, error=named)
             else:
                 result.timings.update(timings)
                 result.seconds = sum(result.timings.values())
