@@ -46,7 +46,7 @@ from cae_denoise.config import TrainConfig, resolve_device
 from cae_denoise.data import BUILTIN_TEST, BUILTIN_VAL, load_builtin
 from cae_denoise.evaluate import evaluate_specs
 from cae_denoise.images import encode_image
-from cae_denoise.noise import parse_noise
+from cae_denoise.noise import parse_noise_list
 from cae_denoise.outputs import write_file
 from cae_denoise.train import REPORT, StepInfo, train
 
@@ -151,16 +151,17 @@ def seconds_per_step(config: TrainConfig, out: Path) -> float:
     return (marks[steps] - marks[warmup]) / (steps - warmup)
 
 
-def candidate_config(name: str, data: Path, out: Path, device: str, amp: bool, steps: int) -> TrainConfig:
+def candidate_config(name: str, args: argparse.Namespace, steps: int) -> TrainConfig:
     """The recipe for one candidate: its architecture, the device's patch and batch, ``steps`` in all."""
-    patch, batch = DEVICE_SIZES[resolve_device(device).type]
+    patch, batch = DEVICE_SIZES[resolve_device(args.device).type]
     return dataclasses.replace(
         BASE,
         **CANDIDATES[name],
-        data=str(data),
-        out=str(out / name),
-        device=device,
-        amp=amp,
+        data=str(Path(args.out) / "data"),
+        out=str(Path(args.out) / name),
+        device=args.device,
+        amp=args.amp,
+        dead_leaves=args.dead_leaves,
         patch=patch,
         batch_size=batch,
         epochs=min(EPOCHS, steps),
@@ -170,16 +171,13 @@ def candidate_config(name: str, data: Path, out: Path, device: str, amp: bool, s
 
 def train_candidate(name: str, args: argparse.Namespace) -> dict[str, object]:
     """Calibrate, then train one candidate for its share of the budget; returns its summary row."""
-    data, out = Path(args.out) / "data", Path(args.out)
     step = None
     steps = args.steps
     if not steps:
-        step = seconds_per_step(
-            candidate_config(name, data, out, args.device, args.amp, 1), out / f"calibration-{name}"
-        )
+        step = seconds_per_step(candidate_config(name, args, 1), Path(args.out) / f"calibration-{name}")
         steps = max(int(args.minutes * 60 * (1 - OVERHEAD) / step), 1)
         print(f"{name}: {step * 1000:.1f} ms a step -> {steps} steps in {args.minutes:g} minutes", flush=True)
-    config = candidate_config(name, data, out, args.device, args.amp, steps)
+    config = candidate_config(name, args, steps)
 
     def on_epoch_end(record: dict[str, float]) -> None:
         print(json.dumps({"candidate": name, **{k: round(v, 5) for k, v in record.items()}}), flush=True)
@@ -200,12 +198,28 @@ def train_candidate(name: str, args: argparse.Namespace) -> dict[str, object]:
     }
 
 
+def relabelled(body: dict, labels: list[str]) -> dict:
+    """An ``evaluate_specs`` report with its methods (after ``noisy``) renamed, in order, to ``labels``."""
+    renames = dict(zip(list(body["methods"]), labels, strict=True))
+
+    def renamed(mapping: dict) -> dict:
+        return {renames.get(name, name): value for name, value in mapping.items()}
+
+    levels = [
+        {**level, "methods": renamed(level["methods"]), "differences": renamed(level["differences"])}
+        | {"reference": renames.get(level["reference"], level["reference"])}
+        for level in body["levels"]
+    ]
+    return {**body, "methods": renamed(body["methods"]), "levels": levels}
+
+
 def run_side_by_side(names: list[str], args: argparse.Namespace) -> list[dict[str, object]]:
     """Each candidate in its own process at once (they share the device); their summary rows."""
     rows_dir = Path(args.out) / "rows"
     rows_dir.mkdir(parents=True, exist_ok=True)
     passed = [f"--{key}={value}" for key, value in (("minutes", args.minutes), ("steps", args.steps)) if value]
-    passed += ["--device", args.device, "--out", args.out, *(["--amp"] if args.amp else [])]
+    passed += ["--device", args.device, "--out", args.out, f"--dead-leaves={args.dead_leaves}"]
+    passed += ["--amp"] if args.amp else []
     threads = str(max((os.cpu_count() or 1) // len(names), 1))  # the host's cores shared, not oversubscribed
     environment = {**os.environ, "OMP_NUM_THREADS": threads}
     processes = [
@@ -231,6 +245,8 @@ def main() -> None:
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPUs with bf16)")
     parser.add_argument("--out", default="runs/default_v3")
+    parser.add_argument("--dead-leaves", type=int, default=DEAD_LEAVES, help="procedural images added to training")
+    parser.add_argument("--test-noises", default=",".join(TEST_NOISES), help="what the candidates are scored on")
     parser.add_argument("--no-ship", action="store_true", help="do not copy the winner into the package's assets")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process: train this candidate only
     parser.add_argument("--row", type=Path, help=argparse.SUPPRESS)
@@ -263,9 +279,10 @@ def main() -> None:
         )
     test = evaluate_specs(
         [DEFAULT_MODEL, *(row["best"] for row in rows)],
-        noises=[parse_noise(spec) for spec in TEST_NOISES],
+        noises=parse_noise_list(args.test_noises),
         device=str(resolve_device(args.device)),
     )
+    test = relabelled(test, ["default (before this run)", *(row["candidate"] for row in rows)])
     write_file(Path(args.out) / "test_scores.json", json.dumps(test, indent=2).encode(), overwrite=True)
     print(f"\nBuilt-in test photos (the first method is the model shipped before this run):\n\n{levels_table(test)}")
     if not args.no_ship:

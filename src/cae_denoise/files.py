@@ -179,9 +179,10 @@ def expand_inputs(items: list[str], on_note: Callable[[str], None] | None = None
             if skipped and on_note:
                 names = ", ".join(shorten(str(entry.relative_to(path)), 60) for entry in skipped[:3])
                 more = f" and {len(skipped) - 3} more" if len(skipped) > 3 else ""
+                entries = "1 entry" if len(skipped) == 1 else f"{len(skipped)} entries"
                 on_note(
-                    f"{item}: {len(skipped)} {'entry' if len(skipped) == 1 else 'entries'} left out (links to folders, which are not followed, broken "
-                    f"links, and FIFOs or devices, which are never opened): {names}{more}"
+                    f"{item}: {entries} left out (links to folders, which are not followed, broken links, and "
+                    f"FIFOs or devices, which are never opened): {names}{more}"
                 )
         elif _has_magic(item) and not path.exists():
             found += [match for match in _glob(item) if not _is_output(match)]
