@@ -75,8 +75,8 @@ def main() -> None:
             device=args.device,
             patch=patch,
             batch_size=batch,
-            epochs=1,
-            steps_per_epoch=args.steps,
+            epochs=max(args.steps // 100, 1),  # an epoch's last.pt every 100 steps shows the progress
+            steps_per_epoch=min(args.steps, 100),
         )
         result = train(config, overwrite=True)
         body = evaluate_specs([str(result.best)], noises=noises, device=device)
