@@ -60,10 +60,13 @@ def main() -> None:
     parser.add_argument("--candidates", default=",".join(CANDIDATES), help="comma list of the recipe's candidates")
     parser.add_argument("--data", default="builtin", help="training data (default: the built-in training images)")
     parser.add_argument("--device", default="auto")
+    parser.add_argument("--patch", type=int, help="patch side (default: the recipe's for the device)")
+    parser.add_argument("--batch-size", type=int, help="patches a step (default: the recipe's for the device)")
     parser.add_argument("--out", type=Path, default=Path("runs/ablation"))
     args = parser.parse_args()
     device = str(resolve_device(args.device))
     patch, batch = DEVICE_SIZES[resolve_device(args.device).type]
+    patch, batch = args.patch or patch, args.batch_size or batch
     noises = [parse_noise(spec) for _, spec in NOISES]
     rows = []
     for name in args.candidates.split(","):

@@ -252,6 +252,7 @@ def main() -> None:
     parser.add_argument("--out", default="runs/default_v3")
     parser.add_argument("--dead-leaves", type=int, default=DEAD_LEAVES, help="procedural images added to training")
     parser.add_argument("--test-noises", default=",".join(TEST_NOISES), help="what the candidates are scored on")
+    parser.add_argument("--test-data", default="builtin", help="whose test photos they are scored on")
     parser.add_argument("--no-ship", action="store_true", help="do not copy the winner into the package's assets")
     parser.add_argument("--one", help=argparse.SUPPRESS)  # a child process: train this candidate only
     parser.add_argument("--row", type=Path, help=argparse.SUPPRESS)
@@ -284,6 +285,7 @@ def main() -> None:
         )
     test = evaluate_specs(
         [DEFAULT_MODEL, *(row["best"] for row in rows)],
+        data=args.test_data,
         noises=parse_noise_list(args.test_noises),
         device=str(resolve_device(args.device)),
     )
