@@ -406,10 +406,10 @@ def export(
     fmt: opt.ExportFormatOption = None,
     overwrite: opt.OverwriteFileOption = False,
 ) -> None:
-    from .export import export_format, export_model
+    from .export import FORMAT_NAMES, export_format, export_model
 
     chosen = export_format(target, fmt)
-    how = f"{chosen}, as its name says" if fmt is None and chosen == "onnx" else chosen
+    how = f"{FORMAT_NAMES[chosen]}, as its name says" if fmt is None else FORMAT_NAMES[chosen]
     _say(f"wrote {export_model(checkpoint, target, fmt=chosen, overwrite=overwrite)} ({how})")
 
 

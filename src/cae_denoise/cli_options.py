@@ -320,12 +320,14 @@ ExportFormatOption = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="torchscript (loads with torch.jit.load), or onnx (needs the onnx package). Default: onnx for a .onnx "
-        "file, else torchscript.",
+        help="export (torch.export, loads with torch.export.load), onnx (needs the onnx extra) or torchscript "
+        "(torch.jit.load; deprecated by PyTorch). Default: export for a .pt2 file, onnx for .onnx, else torchscript.",
         show_default=False,
     ),
 ]
-ExportTargetArgument = Annotated[Path, typer.Argument(help="The file to write, e.g. denoiser.pt or denoiser.onnx.")]
+ExportTargetArgument = Annotated[
+    Path, typer.Argument(help="The file to write, e.g. denoiser.pt2, denoiser.onnx or denoiser.pt.")
+]
 OverwriteFileOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at the target.")]
 
 
@@ -436,12 +438,15 @@ reported and skipped; the exit code is 1 if any failed.
 
 EXPORT_HELP = """Export a checkpoint (or 'default') as a self-contained model file for deployment without cae-denoise.
 
-The exported model takes an N x 3 x H x W float32 batch in [0, 1] of any size and returns the denoised batch,
-clamped to [0, 1] (it pads to the architecture's multiple and crops back inside). Tile large photos yourself.
+Every format takes one input, an N x 3 x H x W float32 batch in [0, 1] of any size (.pt2 and ONNX: 4 pixels or
+more), and returns the denoised batch, clamped to [0, 1] (it pads to the architecture's multiple and crops back
+inside); a model told the noise level estimates it inside, per image. Tile large photos yourself.
 
 [bold]Examples[/]
 
-  cae-denoise export default denoiser.pt
+  cae-denoise export default denoiser.pt2
 
-  cae-denoise export runs/leaky/best.pt leaky.onnx --format onnx
+  cae-denoise export runs/leaky/best.pt leaky.onnx
+
+  cae-denoise export default denoiser.pt --format torchscript
 """
