@@ -415,9 +415,9 @@ def export(
 
 def _show_version(value: bool) -> None:
     if value:
-        from .reports import package_version
+        from . import __version__  # the package metadata, without torch (reports.py imports it)
 
-        typer.echo(f"cae-denoise {package_version()}")
+        typer.echo(f"cae-denoise {__version__}")
         raise typer.Exit()
 
 
