@@ -92,7 +92,7 @@ def train(
     patch: opt.PatchOption = opt.DEFAULTS.patch,
     resize: opt.ResizeOption = opt.DEFAULTS.resize,
     batch_size: opt.BatchOption = opt.DEFAULTS.batch_size,
-    lr: opt.LrOption = opt.DEFAULTS.lr,
+    lr: opt.LrOption = None,
     epochs: opt.EpochsOption = opt.DEFAULTS.epochs,
     steps_per_epoch: opt.StepsOption = opt.DEFAULTS.steps_per_epoch,
     seed: opt.SeedOption = opt.DEFAULTS.seed,
@@ -118,7 +118,9 @@ def train(
     from .tables import print_evaluation
 
     if resume is not None:
-        config = resume_config(resume, opt.given_on_command_line(context, [*opt.TRAINING_OPTIONS, "overwrite"]))
+        others = [name for name in [*opt.TRAINING_OPTIONS, "overwrite"] if name != "epochs"]
+        extend = epochs if opt.given_on_command_line(context, ["epochs"]) else None
+        config = resume_config(resume, opt.given_on_command_line(context, others), extend)
     else:
         opt.refuse_sigma_with_noise(context, noise)
         options = dict(locals())
@@ -305,7 +307,7 @@ def experiment(
     epochs: opt.EpochsOption = opt.DEFAULTS.epochs,
     steps_per_epoch: opt.StepsOption = opt.DEFAULTS.steps_per_epoch,
     batch_size: opt.BatchOption = opt.DEFAULTS.batch_size,
-    lr: opt.LrOption = opt.DEFAULTS.lr,
+    lr: opt.LrOption = None,
     device: opt.DeviceOption = opt.DEFAULTS.device,
     amp: opt.AmpOption = opt.DEFAULTS.amp,
     max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,

@@ -68,8 +68,16 @@ ResizeOption = Annotated[
 BatchOption = Annotated[
     int, typer.Option(help=f"Samples per optimiser step (per process under torchrun; {bound_text('batch_size')}).")
 ]
-LrOption = Annotated[float, typer.Option(help="Adam learning rate.")]
-EpochsOption = Annotated[int, typer.Option(help="Epochs; validation and checkpoints after each.")]
+LrOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Adam learning rate. Default: 1e-3 from random weights, 1e-4 when fine-tuning with --init.",
+        show_default=False,
+    ),
+]
+EpochsOption = Annotated[
+    int, typer.Option(help="Epochs; validation and checkpoints after each. With --resume: extend the run to this many.")
+]
 StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.", max=MAX_SEED)]
 DeviceOption = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
@@ -252,7 +260,11 @@ InitOption = Annotated[
 
 ResumeOption = Annotated[
     Path | None,
-    typer.Option(help="Continue the run in this folder from its last.pt, with its saved settings.", show_default=False),
+    typer.Option(
+        help="Continue the run in this folder from its last.pt, with its saved settings; --epochs N also extends it "
+        "to N epochs (a cosine schedule then runs over the new total from the current step).",
+        show_default=False,
+    ),
 ]
 OverwriteRunOption = Annotated[
     bool,
@@ -357,6 +369,8 @@ alone, no-reference checks).
   cae-denoise train --arch unet-level --noise camera --init default --out runs/camera
 
   cae-denoise train --resume runs/leaky
+
+  cae-denoise train --resume runs/leaky --epochs 12
 """
 
 EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images, or on real pairs.
