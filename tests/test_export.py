@@ -1,4 +1,5 @@
-"""Export for deployment: the exported model gives the checkpoint's output on any size, within 1e-5."""
+"""Export for deployment: every format takes the noisy batch alone and gives the checkpoint's output on any size,
+within 1e-5."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ from typer.testing import CliRunner
 from cae_denoise.checkpoint import load_model
 from cae_denoise.cli import app
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.export import export_model
+from cae_denoise.export import FORMATS, donoho_levels, export_format, export_model
 from cae_denoise.inference import run_model
-from cae_denoise.models import learns_level
+from cae_denoise.models import ESTIMATE_CROP
+from cae_denoise.noise import estimate_noise_sigma_batch
 
 
 def _reference(checkpoint, batch: torch.Tensor) -> torch.Tensor:
@@ -32,24 +34,83 @@ def test_torchscript_export_matches_the_checkpoint_on_any_size(spec, checkpoint,
         assert float((output - _reference(source, batch)).abs().max()) < 1e-5
 
 
-def test_onnx_export_matches_the_checkpoint(checkpoint, tmp_path):
+def _onnx_runtime():
     pytest.importorskip("onnx")
-    runtime = pytest.importorskip("onnxruntime")
-    path = export_model(checkpoint, tmp_path / "model.onnx", fmt="onnx")
-    session = runtime.InferenceSession(str(path))
-    for shape in [(1, 3, 37, 53), (2, 3, 2, 90)]:  # other sizes than the traced example's 32 x 32
-        batch = torch.rand(*shape, generator=torch.Generator().manual_seed(4))
-        [output] = session.run(None, {"noisy": batch.numpy()})
-        assert abs(output - _reference(checkpoint, batch).numpy()).max() < 1e-5
+    pytest.importorskip("onnxscript")
+    return pytest.importorskip("onnxruntime")
 
 
-def test_onnx_without_the_package_is_a_clear_error(checkpoint, tmp_path, monkeypatch):
+def _load(path, fmt):
+    """A callable that runs the exported file at ``path`` on a batch, as a user of that format would."""
+    if fmt == "torchscript":
+        return torch.jit.load(str(path))
+    if fmt == "export":
+        return torch.export.load(str(path)).module()
+    session = _onnx_runtime().InferenceSession(str(path))
+    [name] = [entry.name for entry in session.get_inputs()]  # one input in every format: the noisy batch
+    return lambda batch: torch.from_numpy(session.run(None, {name: batch.numpy()})[0])
+
+
+@pytest.mark.parametrize("fmt", ["export", "onnx"])
+def test_export_and_onnx_match_the_checkpoint_on_any_size(fmt, checkpoint, tmp_path):
+    if fmt == "onnx":
+        _onnx_runtime()
+    path = export_model(checkpoint, tmp_path / f"model{FORMATS[fmt]}")
+    exported = _load(path, fmt)
+    generator = torch.Generator().manual_seed(4)
+    for shape in [(1, 3, 37, 53), (3, 3, 4, 90)]:  # other sizes and batches than the example's
+        batch = torch.rand(*shape, generator=generator)
+        with torch.no_grad():
+            output = exported(batch)
+        assert output.shape == batch.shape
+        assert float((output - _reference(checkpoint, batch)).abs().max()) < 1e-5
+
+
+def test_export_warns_nothing(checkpoint, tmp_path, recwarn):
+    """PyTorch deprecates TorchScript and tracing: the user chose the format and sees no warning about it."""
+    import warnings
+
+    warnings.simplefilter("always")
+    export_model(checkpoint, tmp_path / "model.pt")
+    assert [str(w.message) for w in recwarn] == []
+
+
+@pytest.mark.parametrize("hidden", ["onnx", "onnxscript"])
+def test_onnx_without_the_packages_is_a_clear_error(hidden, checkpoint, tmp_path, monkeypatch):
     import sys
 
-    monkeypatch.setitem(sys.modules, "onnx", None)
-    with pytest.raises(UsageError, match=r"pip install 'cae-denoise\[onnx\]'"):
+    monkeypatch.setitem(sys.modules, hidden, None)
+    with pytest.raises(UsageError, match=rf"ONNX export needs (onnx and )?{hidden}: pip install 'cae-denoise\[onnx\]'"):
         export_model(checkpoint, tmp_path / "model.onnx", fmt="onnx")
     assert not (tmp_path / "model.onnx").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "expected"),
+    [("m.pt", None, "torchscript"), ("m.bin", None, "torchscript"), ("m.PT2", None, "export"),
+     ("m.onnx", None, "onnx"), ("m.pt2", "export", "export"), ("m.ts", "torchscript", "torchscript")],
+)  # fmt: skip
+def test_the_format_follows_the_name(name, fmt, expected):
+    assert export_format(name, fmt) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "fmt", "fragment"),
+    [("m.onnx", "torchscript", "name it .pt"), ("m.pt", "onnx", "name it .onnx"), ("m.pt", "export", "name it .pt2"),
+     ("m.pt2", "onnx", "name it .onnx")],
+)  # fmt: skip
+def test_a_name_that_contradicts_the_format_is_refused(name, fmt, fragment):
+    with pytest.raises(UsageError, match=fragment):
+        export_format(name, fmt)
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1, 1), (2, 3, 1, 9), (1, 3, 2, 2), (2, 3, 37, 53), (1, 3, 1030, 7)])
+def test_the_exported_level_estimate_is_estimate_noise_sigma_batch(shape):
+    """Donoho's rule written for the exporters gives the numbers the model is told at inference, crop and all."""
+    batch = torch.rand(*shape, generator=torch.Generator().manual_seed(7))
+    expected = estimate_noise_sigma_batch(batch)
+    assert torch.allclose(donoho_levels(batch, ESTIMATE_CROP), expected, rtol=1e-6, atol=1e-6)
+    assert torch.allclose(torch.jit.script(donoho_levels)(batch, ESTIMATE_CROP), expected, rtol=1e-6, atol=1e-6)
 
 
 def test_export_refuses_to_clobber_and_bad_formats(checkpoint, tmp_path):
@@ -59,7 +120,7 @@ def test_export_refuses_to_clobber_and_bad_formats(checkpoint, tmp_path):
         export_model(checkpoint, target)
     assert target.read_bytes() == b"keep"
     result = CliRunner().invoke(app, ["export", str(checkpoint), str(tmp_path / "x.bin"), "--format", "tflite"])
-    assert result.exit_code == 2 and "--format 'tflite'" in result.stderr
+    assert result.exit_code == 2 and "--format 'tflite'" in result.stderr and not (tmp_path / "x.bin").exists()
     result = CliRunner().invoke(app, ["export", str(checkpoint), str(target), "--overwrite"])
     assert result.exit_code == 0, result.output
     assert torch.jit.load(str(target)) is not None
@@ -84,30 +145,16 @@ def level_checkpoint(request, image_folder, tmp_path_factory):
     return folder / "level.pt"
 
 
-def test_torchscript_export_of_a_level_model_estimates_the_level_of_any_size(level_checkpoint, tmp_path):
-    exported = torch.jit.load(str(export_model(level_checkpoint, tmp_path / "model.pt")))
+@pytest.mark.parametrize("fmt", ["torchscript", "export", "onnx"])
+def test_every_format_of_a_level_model_estimates_the_level_inside(fmt, level_checkpoint, tmp_path):
+    """One input in every format, the noisy batch: the level is estimated inside, per image, as denoise does."""
+    if fmt == "onnx":
+        _onnx_runtime()
+    exported = _load(export_model(level_checkpoint, tmp_path / f"model{FORMATS[fmt]}"), fmt)
     generator = torch.Generator().manual_seed(5)
-    for shape in [(1, 3, 37, 53), (2, 3, 64, 48), (1, 3, 1030, 20)]:  # 1030: the estimator's central crop
+    shapes = [(1, 3, 37, 53), (2, 3, 64, 48)] + ([(1, 3, 1030, 20)] if fmt != "onnx" else [])  # 1030: the crop
+    for shape in shapes:
         batch = torch.rand(*shape, generator=generator) * torch.rand(shape[0], 1, 1, 1, generator=generator)
         with torch.no_grad():
             output = exported(batch)
         assert float((output - _reference(level_checkpoint, batch)).abs().max()) < 1e-5
-
-
-def test_onnx_export_of_a_level_model_takes_the_level(level_checkpoint, tmp_path):
-    pytest.importorskip("onnx")
-    runtime = pytest.importorskip("onnxruntime")
-    path = export_model(level_checkpoint, tmp_path / "model.onnx", fmt="onnx")
-    batch = torch.rand(2, 3, 37, 53, generator=torch.Generator().manual_seed(6))
-    if learns_level(load_model(level_checkpoint).model):  # its estimator is inside: one input
-        [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy()})
-        assert abs(output - _reference(level_checkpoint, batch).numpy()).max() < 1e-5
-        return
-    level = torch.tensor([5.0, 40.0])
-    [output] = runtime.InferenceSession(str(path)).run(None, {"noisy": batch.numpy(), "level": level.numpy()})
-    model = load_model(level_checkpoint).model
-    with torch.no_grad():
-        expected = torch.stack(
-            [run_model(model, batch[i : i + 1], float(level[i]), mirrored_margin=True)[0] for i in range(2)]
-        )
-    assert abs(output - expected.clamp(0.0, 1.0).numpy()).max() < 1e-5

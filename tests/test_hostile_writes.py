@@ -409,13 +409,13 @@ def test_an_onnx_name_never_holds_torchscript(tmp_path, model, monkeypatch):
     monkeypatch.setitem(sys.modules, "onnx", None)
     out = tmp_path / "out"
     out.mkdir()
-    assert_refused(invoke("export", model, out / "x.onnx"), 2, "ONNX export needs the onnx package")  # chosen by name
+    assert_refused(invoke("export", model, out / "x.onnx"), 2, "ONNX export needs onnx")  # chosen by name
     refused = invoke("export", model, out / "x.onnx", "--format", "torchscript")
-    assert_refused(refused, 2, "x.onnx: an .onnx name for a TorchScript file; pass --format onnx")
-    assert_refused(invoke("export", model, out / "x.pt", "--format", "onnx"), 2, "give it an .onnx name")
+    assert_refused(refused, 2, "x.onnx: --format torchscript writes a TorchScript file; name it .pt")
+    assert_refused(invoke("export", model, out / "x.pt", "--format", "onnx"), 2, "name it .onnx")
     assert sorted(out.iterdir()) == []
     done = invoke("export", model, out / "x.pt")
-    assert done.exit_code == 0 and f"wrote {out / 'x.pt'} (torchscript)" in done.stderr
+    assert done.exit_code == 0 and f"wrote {out / 'x.pt'} (TorchScript, as its name says)" in done.stderr
     assert torch.jit.load(str(out / "x.pt"))(torch.rand(1, 3, 20, 22)).shape == (1, 3, 20, 22)
 
 

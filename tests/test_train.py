@@ -347,3 +347,82 @@ def test_validation_noise_is_made_once_and_is_the_evaluations_seeded_noise(image
     model = build_model(config, torch.device("cpu")).eval()
     validation_scores(model, data, config, torch.device("cpu"))
     assert calls == []  # no noise is drawn again at a validation
+
+
+# --- extending a run (--resume DIR --epochs N) and the learning-rate rule ---------------------------------------
+
+
+def _cosine(base: float, step: int, total: int) -> float:
+    return base * (1 + math.cos(math.pi * step / total)) / 2
+
+
+def test_extending_a_finished_cosine_run_reschedules_it_over_the_new_total(tmp_path, image_folder):
+    config = tiny_config(image_folder, tmp_path / "run", epochs=1, schedule="cosine", lr=0.01)
+    train(config)
+    extended = train(resume_config(config.out, [], epochs=2), resume=True)
+    assert [row["epoch"] for row in extended.history] == [1, 2]
+    assert load_checkpoint(extended.last)["train_state"]["global_step"] == 6
+    assert [row["total_steps"] for row in extended.history] == [3, 6]
+    assert [row["lr"] for row in extended.history] == [pytest.approx(0.0, abs=1e-15), pytest.approx(0.0, abs=1e-15)]
+    longer = train(resume_config(config.out, [], epochs=4), resume=True)  # mid-way, the rate is the new cosine's
+    assert longer.history[2]["lr"] == pytest.approx(_cosine(0.01, 9, 12), rel=1e-9)
+    assert longer.history[2]["lr"] > 0 and longer.history[3]["lr"] == pytest.approx(0.0, abs=1e-15)
+    report = json.loads((tmp_path / "run" / "train_report.json").read_text())
+    assert report["config"]["epochs"] == 4 and report["learning_rate"]["total_steps"] == 12
+    assert report["learning_rate"]["extended"] == [
+        {"at_step": 3, "total_steps_before": 3, "total_steps": 6},
+        {"at_step": 6, "total_steps_before": 6, "total_steps": 12},
+    ]
+
+
+def test_extending_a_constant_run_equals_a_run_planned_that_long(tmp_path, image_folder):
+    short = tiny_config(image_folder, tmp_path / "short", epochs=1)
+    train(short)
+    extended = train(resume_config(short.out, [], epochs=2), resume=True)
+    planned = train(dataclasses.replace(short, out=str(tmp_path / "planned"), epochs=2))
+    assert _state_dicts_equal(_weights(extended.last), _weights(planned.last))
+    assert [row.pop("total_steps") for row in extended.history] == [3, 6]  # the plan, as it was at each epoch
+    assert [row.pop("total_steps") for row in planned.history] == [6, 6]
+    assert _without_seconds(extended.history) == _without_seconds(planned.history)
+
+
+def test_extending_refuses_fewer_epochs_than_trained_and_any_other_change(tmp_path, image_folder):
+    config = tiny_config(image_folder, tmp_path / "run", epochs=2)
+    train(config)
+    with pytest.raises(UsageError, match=r"--epochs 1: the run in .*run has trained 2 epoch\(s\) already; give at"):
+        resume_config(config.out, [], epochs=1)
+    with pytest.raises(UsageError, match=r"cannot change it: --lr \(only --epochs can"):
+        resume_config(config.out, ["--lr"], epochs=3)
+    with pytest.raises(CaeDenoiseError, match=r"cannot resume with different settings \(steps_per_epoch\)"):
+        train(dataclasses.replace(config, epochs=3, steps_per_epoch=5), resume=True)
+
+
+def test_resume_with_epochs_through_the_cli(tmp_path, image_folder):
+    from typer.testing import CliRunner
+
+    from cae_denoise.cli import app
+
+    out = tmp_path / "run"
+    train(tiny_config(image_folder, out, epochs=1))
+    result = CliRunner().invoke(app, ["train", "--resume", str(out), "--epochs", "2"])
+    assert result.exit_code == 0, result.output
+    assert len(load_checkpoint(out / "last.pt")["history"]) == 2
+    refused = CliRunner().invoke(app, ["train", "--resume", str(out), "--epochs", "3", "--patch", "32"])
+    assert refused.exit_code == 2 and "cannot change it: --patch (only --epochs can" in refused.stderr
+
+
+def test_fine_tuning_takes_a_lower_learning_rate_unless_lr_is_given(tmp_path, image_folder):
+    from cae_denoise.config import DEFAULT_LR, FINE_TUNE_LR, LR_RULE
+
+    assert TrainConfig().lr == DEFAULT_LR == 1e-3 and TrainConfig(init="default").lr == FINE_TUNE_LR == 1e-4
+    assert TrainConfig(init="default", lr=3e-4).lr == 3e-4
+    assert TrainConfig.from_dict({"lr": 1e-3, "init": "default"}).lr == 1e-3  # old checkpoints: the rate they used
+    first = train(tiny_config(image_folder, tmp_path / "first", epochs=1))
+    tuned = tiny_config(image_folder, tmp_path / "tuned", epochs=1, init=str(first.best))
+    assert tuned.lr == FINE_TUNE_LR
+    train(tuned)
+    payload = load_checkpoint(tmp_path / "tuned" / "last.pt")
+    assert payload["config"]["lr"] == FINE_TUNE_LR and payload["training"]["lr_rule"] == LR_RULE
+    assert payload["optimizer"]["param_groups"][0]["lr"] == FINE_TUNE_LR
+    report = json.loads((tmp_path / "tuned" / "train_report.json").read_text())
+    assert report["learning_rate"]["lr"] == FINE_TUNE_LR and report["learning_rate"]["lr_rule"] == LR_RULE

@@ -92,7 +92,7 @@ def train(
     patch: opt.PatchOption = opt.DEFAULTS.patch,
     resize: opt.ResizeOption = opt.DEFAULTS.resize,
     batch_size: opt.BatchOption = opt.DEFAULTS.batch_size,
-    lr: opt.LrOption = opt.DEFAULTS.lr,
+    lr: opt.LrOption = None,
     epochs: opt.EpochsOption = opt.DEFAULTS.epochs,
     steps_per_epoch: opt.StepsOption = opt.DEFAULTS.steps_per_epoch,
     seed: opt.SeedOption = opt.DEFAULTS.seed,
@@ -118,7 +118,9 @@ def train(
     from .tables import print_evaluation
 
     if resume is not None:
-        config = resume_config(resume, opt.given_on_command_line(context, [*opt.TRAINING_OPTIONS, "overwrite"]))
+        others = [name for name in [*opt.TRAINING_OPTIONS, "overwrite"] if name != "epochs"]
+        extend = epochs if opt.given_on_command_line(context, ["epochs"]) else None
+        config = resume_config(resume, opt.given_on_command_line(context, others), extend)
     else:
         opt.refuse_sigma_with_noise(context, noise)
         options = dict(locals())
@@ -305,7 +307,7 @@ def experiment(
     epochs: opt.EpochsOption = opt.DEFAULTS.epochs,
     steps_per_epoch: opt.StepsOption = opt.DEFAULTS.steps_per_epoch,
     batch_size: opt.BatchOption = opt.DEFAULTS.batch_size,
-    lr: opt.LrOption = opt.DEFAULTS.lr,
+    lr: opt.LrOption = None,
     device: opt.DeviceOption = opt.DEFAULTS.device,
     amp: opt.AmpOption = opt.DEFAULTS.amp,
     max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
@@ -406,18 +408,18 @@ def export(
     fmt: opt.ExportFormatOption = None,
     overwrite: opt.OverwriteFileOption = False,
 ) -> None:
-    from .export import export_format, export_model
+    from .export import FORMAT_NAMES, export_format, export_model
 
     chosen = export_format(target, fmt)
-    how = f"{chosen}, as its name says" if fmt is None and chosen == "onnx" else chosen
+    how = f"{FORMAT_NAMES[chosen]}, as its name says" if fmt is None else FORMAT_NAMES[chosen]
     _say(f"wrote {export_model(checkpoint, target, fmt=chosen, overwrite=overwrite)} ({how})")
 
 
 def _show_version(value: bool) -> None:
     if value:
-        from .reports import package_version
+        from . import __version__  # the package metadata, without torch (reports.py imports it)
 
-        typer.echo(f"cae-denoise {package_version()}")
+        typer.echo(f"cae-denoise {__version__}")
         raise typer.Exit()
 
 

@@ -68,8 +68,16 @@ ResizeOption = Annotated[
 BatchOption = Annotated[
     int, typer.Option(help=f"Samples per optimiser step (per process under torchrun; {bound_text('batch_size')}).")
 ]
-LrOption = Annotated[float, typer.Option(help="Adam learning rate.")]
-EpochsOption = Annotated[int, typer.Option(help="Epochs; validation and checkpoints after each.")]
+LrOption = Annotated[
+    float | None,
+    typer.Option(
+        help="Adam learning rate. Default: 1e-3 from random weights, 1e-4 when fine-tuning with --init.",
+        show_default=False,
+    ),
+]
+EpochsOption = Annotated[
+    int, typer.Option(help="Epochs; validation and checkpoints after each. With --resume: extend the run to this many.")
+]
 StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.")]
 SeedOption = Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.", max=MAX_SEED)]
 DeviceOption = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
@@ -252,7 +260,11 @@ InitOption = Annotated[
 
 ResumeOption = Annotated[
     Path | None,
-    typer.Option(help="Continue the run in this folder from its last.pt, with its saved settings.", show_default=False),
+    typer.Option(
+        help="Continue the run in this folder from its last.pt, with its saved settings; --epochs N also extends it "
+        "to N epochs (a cosine schedule then runs over the new total from the current step).",
+        show_default=False,
+    ),
 ]
 OverwriteRunOption = Annotated[
     bool,
@@ -320,12 +332,14 @@ ExportFormatOption = Annotated[
     str | None,
     typer.Option(
         "--format",
-        help="torchscript (loads with torch.jit.load), or onnx (needs the onnx package). Default: onnx for a .onnx "
-        "file, else torchscript.",
+        help="export (torch.export, loads with torch.export.load), onnx (needs the onnx extra) or torchscript "
+        "(torch.jit.load; deprecated by PyTorch). Default: export for a .pt2 file, onnx for .onnx, else torchscript.",
         show_default=False,
     ),
 ]
-ExportTargetArgument = Annotated[Path, typer.Argument(help="The file to write, e.g. denoiser.pt or denoiser.onnx.")]
+ExportTargetArgument = Annotated[
+    Path, typer.Argument(help="The file to write, e.g. denoiser.pt2, denoiser.onnx or denoiser.pt.")
+]
 OverwriteFileOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at the target.")]
 
 
@@ -355,6 +369,8 @@ alone, no-reference checks).
   cae-denoise train --arch unet-level --noise camera --init default --out runs/camera
 
   cae-denoise train --resume runs/leaky
+
+  cae-denoise train --resume runs/leaky --epochs 12
 """
 
 EVALUATE_HELP = """Measure a checkpoint's SSIM / MSE / PSNR on seeded noisy copies of test images, or on real pairs.
@@ -436,12 +452,15 @@ reported and skipped; the exit code is 1 if any failed.
 
 EXPORT_HELP = """Export a checkpoint (or 'default') as a self-contained model file for deployment without cae-denoise.
 
-The exported model takes an N x 3 x H x W float32 batch in [0, 1] of any size and returns the denoised batch,
-clamped to [0, 1] (it pads to the architecture's multiple and crops back inside). Tile large photos yourself.
+Every format takes one input, an N x 3 x H x W float32 batch in [0, 1] of any size (.pt2 and ONNX: 4 pixels or
+more), and returns the denoised batch, clamped to [0, 1] (it pads to the architecture's multiple and crops back
+inside); a model told the noise level estimates it inside, per image. Tile large photos yourself.
 
 [bold]Examples[/]
 
-  cae-denoise export default denoiser.pt
+  cae-denoise export default denoiser.pt2
 
-  cae-denoise export runs/leaky/best.pt leaky.onnx --format onnx
+  cae-denoise export runs/leaky/best.pt leaky.onnx
+
+  cae-denoise export default denoiser.pt --format torchscript
 """

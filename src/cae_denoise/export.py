@@ -1,22 +1,28 @@
-"""Export a trained denoiser for deployment without cae-denoise: TorchScript, or ONNX when ``onnx`` is installed.
+"""Export a trained denoiser for deployment without cae-denoise: ``torch.export`` (``.pt2``), TorchScript, or ONNX.
 
-The exported model takes an NCHW float32 batch in [0, 1] of any height and width (ONNX: 2 or more) and returns
-the denoised batch, clamped to [0, 1]: it sees each image inside the same mirrored margin as ``cae-denoise
-denoise`` (``inference.margin_indices``) and crops back, so on a photo that fits one tile it gives what
-``denoise`` gives. Tiling of large photos is left to the caller. A model told the noise level
-(``unet-level``, the default model) estimates it per input image inside the TorchScript file (blind, as
-``cae-denoise denoise`` is at ``--strength 1``); its ONNX file takes the level as a second input instead,
-``level``: one value per image on the 0-255 scale (e.g. ``estimate_noise_sigma`` of each, times a strength).
-A model with its own estimator network (``unet-estimate``) carries it in both formats: one input.
+Every format takes the same single input: an NCHW float32 batch in [0, 1] of any height and width (``.pt2`` and
+ONNX: 4 pixels or more) named ``noisy``, and returns the denoised batch, clamped to [0, 1], named ``clean``. It sees
+each image inside the same mirrored margin as ``cae-denoise denoise`` (``inference.margin_indices``) and crops back,
+so on a photo that fits one tile it gives what ``denoise`` gives. Tiling of large photos is left to the caller. A
+model told the noise level (``unet-level``, the default model) estimates each input image's level inside, as
+``denoise`` does at ``--strength 1``: with Donoho's rule (``donoho_levels``, the same numbers as
+``noise.estimate_noise_sigma_batch``), or with its own estimator network (``unet-estimate``).
 
-    model = torch.jit.load("denoiser.pt")
-    clean = model(noisy)  # N x 3 x H x W
+    program = torch.export.load("denoiser.pt2").module()   # or torch.jit.load("denoiser.pt")
+    clean = program(noisy)  # N x 3 x H x W
+
+TorchScript is deprecated by PyTorch (its warnings are kept away from the user here); ``.pt2`` is its successor.
+The ONNX file is made by PyTorch's dynamo exporter (``torch.onnx.export(..., dynamo=True)``, which needs onnx and
+onnxscript); the legacy exporter cannot carry the level estimate, whose crop depends on the input's size.
 """
 
 from __future__ import annotations
 
 import io
+import logging
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -25,12 +31,14 @@ from torch import nn
 from .checkpoint import load_model
 from .errors import UsageError, shorten
 from .inference import BORDER_MARGIN, margin_indices
-from .models import ESTIMATE_CROP, central_crop, learns_level, takes_noise_level
-from .noise import estimate_noise_sigma_batch
+from .models import ESTIMATE_CROP, learns_level, takes_noise_level
 from .outputs import check_output_option, protecting, write_file
 from .reads import files_read
 
-FORMATS = ("torchscript", "onnx")
+#: Formats, each with the file name suffix that selects it; any other suffix is TorchScript.
+FORMATS = {"export": ".pt2", "onnx": ".onnx", "torchscript": ".pt"}
+#: What the help and errors call each format.
+FORMAT_NAMES = {"export": "torch.export (.pt2)", "onnx": "ONNX", "torchscript": "TorchScript"}
 
 
 def _inside_margin(noisy: torch.Tensor, multiple: int, margin: int) -> torch.Tensor:
@@ -46,6 +54,33 @@ def _cropped(output: torch.Tensor, noisy: torch.Tensor, margin: int) -> torch.Te
     return output[:, :, margin : margin + height, margin : margin + width].clamp(0.0, 1.0)
 
 
+def _central(length: int, crop: int, step: int, device: torch.device) -> torch.Tensor:
+    """Every ``step``-th position of the central ``crop`` positions of an axis of ``length`` (all of a shorter
+    one), as indices: a gather rather than a slice, so ``torch.export`` needs no guard on which side is longer."""
+    return torch.arange(min(length, crop) // step, device=device) * step + max((length - crop) // 2, 0)
+
+
+def donoho_levels(noisy: torch.Tensor, crop: int) -> torch.Tensor:
+    """``noise.estimate_noise_sigma_batch`` (Donoho's rule on the central ``crop`` square) written with gathers
+    and a sort, which TorchScript, ``torch.export`` and the ONNX exporter all take for any input size; a test
+    checks that both give the same numbers."""
+    height, width = noisy.shape[-2], noisy.shape[-1]
+    if min(height, crop) < 2 or min(width, crop) < 2:
+        return torch.zeros(noisy.shape[0], device=noisy.device)
+    rows, columns = _central(height, crop, 2, noisy.device), _central(width, crop, 2, noisy.device)
+    upper, lower = noisy.index_select(2, rows).float(), noisy.index_select(2, rows + 1).float()
+    diagonal = (
+        upper.index_select(3, columns)
+        - upper.index_select(3, columns + 1)
+        - lower.index_select(3, columns)
+        + lower.index_select(3, columns + 1)
+    ) / 2
+    values = diagonal.abs().flatten(2).sort(dim=-1).values
+    count = values.shape[-1]
+    median = (values[:, :, (count - 1) // 2] + values[:, :, count // 2]) / 2  # numpy's median of an even count
+    return (median / 0.6745).mean(dim=1) * 255.0  # 0.6745: noise._MEDIAN_ABS_OF_UNIT_NORMAL
+
+
 class PaddedDenoiser(nn.Module):
     """A network wrapped to take any size: seen inside the mirrored margin, cropped back, clamped to [0, 1]."""
 
@@ -54,116 +89,158 @@ class PaddedDenoiser(nn.Module):
         self.network = network
         self.multiple = multiple
         self.margin = BORDER_MARGIN
+        self.crop = ESTIMATE_CROP  # TorchScript reads no module-level constants
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         return _cropped(self.network(_inside_margin(noisy, self.multiple, self.margin)), noisy, self.margin)
 
 
-class PaddedLevelDenoiser(PaddedDenoiser):
-    """``PaddedDenoiser`` for a network told the noise level: ``level`` (N values, 0-255) is passed on."""
+class BlindLevelDenoiser(PaddedDenoiser):
+    """``PaddedDenoiser`` for a network told the noise level, which it estimates per input image with Donoho's
+    rule on the whole image (before the margin), as ``inference.run_model`` does."""
 
-    def forward(self, noisy: torch.Tensor, level: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         padded = _inside_margin(noisy, self.multiple, self.margin)
-        return _cropped(self.network(padded, level), noisy, self.margin)
+        return _cropped(self.network(padded, donoho_levels(noisy, self.crop)), noisy, self.margin)
 
 
-class BlindLevelDenoiser(PaddedLevelDenoiser):
-    """``PaddedLevelDenoiser`` that estimates each input image's level itself (as ``run_model`` does)."""
-
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        padded = _inside_margin(noisy, self.multiple, self.margin)
-        return _cropped(self.network(padded, estimate_noise_sigma_batch(noisy)), noisy, self.margin)
-
-
-class LearnedLevelDenoiser(PaddedLevelDenoiser):
-    """``PaddedLevelDenoiser`` whose level comes from the model's own estimator network (``unet-estimate``), read
-    on each image's central ``ESTIMATE_CROP`` square as ``inference.estimated_level`` reads it."""
+class LearnedLevelDenoiser(PaddedDenoiser):
+    """``PaddedDenoiser`` whose level comes from the model's own estimator network (``unet-estimate``), read on
+    each image's central ``ESTIMATE_CROP`` square as ``inference.estimated_level`` reads it."""
 
     def __init__(self, network: nn.Module, estimator: nn.Module, multiple: int) -> None:
         super().__init__(network, multiple)
         self.estimator = estimator
-        self.crop = ESTIMATE_CROP  # TorchScript reads no module-level constants
 
-    def forward(self, noisy: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
-        level = self.estimator(central_crop(noisy, self.crop))
+    def forward(self, noisy: torch.Tensor) -> torch.Tensor:
+        rows = _central(noisy.shape[-2], self.crop, 1, noisy.device)
+        columns = _central(noisy.shape[-1], self.crop, 1, noisy.device)
+        level = self.estimator(noisy.index_select(2, rows).index_select(3, columns))
         padded = _inside_margin(noisy, self.multiple, self.margin)
         return _cropped(self.network(padded, level), noisy, self.margin)
 
 
-def _example(multiple: int) -> torch.Tensor:
-    side = 8 * multiple
-    return torch.rand(1, 3, side, side, generator=torch.Generator().manual_seed(0))
+def wrapped(network: nn.Module, inner: nn.Module | None = None, estimator: nn.Module | None = None) -> PaddedDenoiser:
+    """The module every format exports: ``network`` taking the noisy batch alone, in eval mode. ``inner`` and
+    ``estimator`` stand in for the network and its estimator where given (their TorchScript traces)."""
+    multiple, inner = int(getattr(network, "size_multiple", 1)), inner or network
+    if learns_level(network):
+        return LearnedLevelDenoiser(inner, estimator or network.estimator, multiple).eval()
+    if takes_noise_level(network):
+        return BlindLevelDenoiser(inner, multiple).eval()
+    return PaddedDenoiser(inner, multiple).eval()
 
 
 def export_format(target: str | Path, fmt: str | None = None) -> str:
-    """The format to write ``target`` in: ``fmt``, or without it the one its name says (``.onnx``: ONNX, anything
-    else: TorchScript). A name that contradicts ``fmt`` is refused, so no TorchScript file is named ``.onnx``."""
-    onnx_name = Path(target).suffix.lower() == ".onnx"
+    """The format to write ``target`` in: ``fmt``, or without it the one its name says (``.pt2``: torch.export,
+    ``.onnx``: ONNX, anything else: TorchScript). A name that contradicts ``fmt`` is refused."""
+    suffix = Path(target).suffix.lower()
+    by_name = next((name for name, ending in FORMATS.items() if ending == suffix and name != "torchscript"), None)
     if fmt is None:
-        return "onnx" if onnx_name else "torchscript"
+        return by_name or "torchscript"
     if fmt not in FORMATS:
-        raise UsageError(f"--format {shorten(repr(fmt))}: choose {' or '.join(FORMATS)}")
-    if fmt == "torchscript" and onnx_name:
-        raise UsageError(f"{target}: an .onnx name for a TorchScript file; pass --format onnx, or name it .pt")
-    if fmt == "onnx" and not onnx_name:
-        raise UsageError(f"{target}: --format onnx writes an ONNX file; give it an .onnx name")
+        raise UsageError(f"--format {shorten(repr(fmt))}: choose {', '.join(FORMATS)}")
+    if by_name not in (None, fmt) or (fmt != "torchscript" and by_name is None):
+        raise UsageError(f"{target}: --format {fmt} writes a {FORMAT_NAMES[fmt]} file; name it {FORMATS[fmt]}")
     return fmt
 
 
 def export_model(
     checkpoint: str | Path, target: str | Path, *, fmt: str | None = None, overwrite: bool = False
 ) -> Path:
-    """Write ``checkpoint`` (or ``"default"``) as a self-contained TorchScript or ONNX file at ``target``, in the
-    format ``export_format`` chooses. ``target`` is checked before any work, and is never the checkpoint itself."""
+    """Write ``checkpoint`` (or ``"default"``) as a self-contained ``.pt2``, TorchScript or ONNX file at
+    ``target``, in the format ``export_format`` chooses. ``target`` is checked before any work, and is never the
+    checkpoint itself."""
     fmt = export_format(target, fmt)
+    if fmt == "onnx":
+        _check_onnx_packages()
     target = Path(target)
     with protecting(files_read(checkpoints=[(None, checkpoint)])):
         check_output_option(target, "", None, overwrite=overwrite)
-        data = _exported(checkpoint, fmt)
+        data = exported_bytes(load_model(checkpoint, "cpu").model, fmt)
         return write_file(target, data, overwrite=overwrite)
 
 
-def _exported(checkpoint: str | Path, fmt: str) -> bytes:
-    """The bytes of the exported file."""
-    loaded = load_model(checkpoint, "cpu")
-    network = loaded.model.to(memory_format=torch.contiguous_format).eval()
-    multiple = int(getattr(network, "size_multiple", 1))
-    example = _example(multiple)
+def exported_bytes(network: nn.Module, fmt: str) -> bytes:
+    """The bytes of ``network`` exported in ``fmt`` (a key of ``FORMATS``)."""
+    network = network.to("cpu", memory_format=torch.contiguous_format).eval()
+    example = _example(int(getattr(network, "size_multiple", 1)))
     buffer = io.BytesIO()
-    told_level, learned = takes_noise_level(network), learns_level(network)
-    inputs = (example, torch.full((1,), 25.0)) if told_level else (example,)
-    with torch.no_grad():
-        traced = torch.jit.trace(network, inputs)  # the networks have no shape-dependent Python control flow
+    with torch.no_grad(), _quiet_exporters():
         if fmt == "torchscript":
-            if learned:
-                wrapped = LearnedLevelDenoiser(traced, torch.jit.trace(network.estimator, example), multiple)
-            else:
-                wrapped = BlindLevelDenoiser(traced, multiple) if told_level else PaddedDenoiser(traced, multiple)
-            torch.jit.save(torch.jit.script(wrapped), buffer)
-        elif learned:  # the estimator inside: one input, as in TorchScript
-            _export_onnx(LearnedLevelDenoiser(network, network.estimator, multiple), (example,), buffer)
+            torch.jit.save(torch.jit.script(_traced(network, example)), buffer)
+        elif fmt == "export":
+            program = torch.export.export(wrapped(network), (example,), dynamic_shapes=_dynamic_shapes())
+            torch.export.save(program, buffer)
         else:
-            wrapper = PaddedLevelDenoiser if told_level else PaddedDenoiser
-            _export_onnx(wrapper(network, multiple), inputs, buffer)
+            _onnx(wrapped(network), example, buffer)
     return buffer.getvalue()
 
 
-def _export_onnx(model: nn.Module, inputs: tuple[torch.Tensor, ...], buffer: io.BytesIO) -> None:
-    try:
-        import onnx  # noqa: F401 - torch's exporter needs it
-    except ImportError as error:
-        raise UsageError("ONNX export needs the onnx package: pip install 'cae-denoise[onnx]'") from error
-    dims = {0: "batch", 2: "height", 3: "width"}
-    names = ["noisy", "level"][: len(inputs)]
-    axes = {"noisy": dims, "clean": dims, "level": {0: "batch"}}
-    with warnings.catch_warnings():  # the margin's "max(2 * length - 2, 1)" is traced for lengths of 2 or more
+def _example(multiple: int) -> torch.Tensor:
+    """An example batch: 2 images (size-1 dimensions would be fixed by ``torch.export``) of odd sides."""
+    side = 8 * multiple + 3
+    return torch.rand(2, 3, side, side + 2, generator=torch.Generator().manual_seed(0))
+
+
+def _dynamic_shapes() -> dict[str, dict[int, object]]:
+    """Batch, height and width of ``noisy`` left free. ``Dim.AUTO``: shape facts that hold for every size but that
+    the exporter cannot prove (the margin's sums) become checks at run time instead of refusals."""
+    free = torch.export.Dim.AUTO
+    return {"noisy": {0: free, 2: free, 3: free}}
+
+
+def _traced(network: nn.Module, example: torch.Tensor) -> PaddedDenoiser:
+    """The wrapper around ``torch.jit.trace`` of the network (and its estimator), for ``torch.jit.script``:
+    ``models.py`` reads module-level constants, which TorchScript cannot compile, and the networks have no
+    shape-dependent control flow, so a trace holds for every size."""
+    multiple = int(getattr(network, "size_multiple", 1))
+    example = example[:, :, : 8 * multiple, : 8 * multiple]  # what the network sees: whole multiples
+    inputs = (example, torch.full((len(example),), 25.0)) if takes_noise_level(network) else (example,)
+    estimator = torch.jit.trace(network.estimator, example) if learns_level(network) else None
+    return wrapped(network, torch.jit.trace(network, inputs), estimator)
+
+
+def _onnx(module: nn.Module, example: torch.Tensor, buffer: io.BytesIO) -> None:
+    program = torch.onnx.export(
+        module,
+        (example,),
+        dynamo=True,
+        dynamic_shapes=_dynamic_shapes(),
+        input_names=["noisy"],
+        output_names=["clean"],
+        verbose=False,
+    )
+    buffer.write(program.model_proto.SerializeToString())
+
+
+def _check_onnx_packages() -> None:
+    """PyTorch's dynamo ONNX exporter needs onnx and onnxscript: a clear error, before any work, without them."""
+    missing = []
+    for name in ("onnx", "onnxscript"):
+        try:
+            __import__(name)
+        except ImportError:
+            missing.append(name)
+    if missing:
+        raise UsageError(f"ONNX export needs {' and '.join(missing)}: pip install 'cae-denoise[onnx]'")
+
+
+@contextmanager
+def _quiet_exporters() -> Iterator[None]:
+    """Keep PyTorch's exporters from talking to the user: TorchScript's deprecation warnings (the user chose the
+    format), tracer warnings about the margin (it is traced for every size), and the ONNX exporter's log lines."""
+    loggers = [logging.getLogger(name) for name in ("torch.onnx", "torch.export", "torch._dynamo", "torch._export")]
+    levels = [logger.level for logger in loggers]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        warnings.simplefilter("ignore", UserWarning)
         warnings.simplefilter("ignore", torch.jit.TracerWarning)
-        torch.onnx.export(
-            model,
-            inputs,
-            buffer,
-            input_names=names,
-            output_names=["clean"],
-            dynamic_axes={name: axes[name] for name in [*names, "clean"]},
-            dynamo=False,
-        )
+        for logger in loggers:
+            logger.setLevel(logging.ERROR)
+        try:
+            yield
+        finally:
+            for logger, level in zip(loggers, levels, strict=True):
+                logger.setLevel(level)

@@ -93,11 +93,11 @@ def margin_indices(length: int, multiple: int, margin: int = BORDER_MARGIN) -> t
     """Where each position of an axis of ``length`` seen inside a mirrored margin reads from: ``margin``
     positions mirrored before it (numpy's ``reflect``: the edge is not repeated), the axis, then mirrored ones
     up to at least ``margin`` after it, the total a whole ``multiple``. Any length works, 1 included;
-    TorchScript compiles it, and ONNX export traces it for lengths of 2 or more."""
+    TorchScript compiles it, and ``torch.export`` and the ONNX exporter take it for lengths of 2 or more."""
     padded = (length + 2 * margin + multiple - 1) // multiple * multiple
     positions = torch.arange(padded) - margin
     period = max(2 * length - 2, 1)  # length 1: every position reads 0
-    folded = torch.remainder(positions, period)
+    folded = torch.remainder(positions, torch.full_like(positions, period))  # a tensor: the ONNX exporter needs it
     return torch.where(folded < length, folded, period - folded)
 
 

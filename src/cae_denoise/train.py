@@ -11,6 +11,7 @@ replaces a file it reads (``files_read``).
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +26,7 @@ from torch import nn
 
 from . import distributed
 from .checkpoint import load_model, read_resume_point, save_checkpoint, training_payload
-from .config import BEST, CURVES, LAST, REPORT, RUN_FILES, TrainConfig, resolve_device
+from .config import BEST, CURVES, LAST, LR_RULE, REPORT, RUN_FILES, TrainConfig, resolve_device
 from .data import DevicePatchSampler, NamedImage, PatchSampler, Split, load_source, make_split, resize_square
 from .errors import CaeDenoiseError, UsageError, one_line, shorten
 from .evaluate import evaluate_methods
@@ -271,7 +272,7 @@ def restore(
     """Load ``path`` (a ``last.pt``) into the parts; returns the run's counters and history."""
     point = read_resume_point(path)
     saved = TrainConfig.from_dict(point.config).to_dict()
-    changed = [key for key, value in saved.items() if key != "out" and config.to_dict()[key] != value]
+    changed = [key for key, value in saved.items() if key not in ("out", "epochs") and config.to_dict()[key] != value]
     if changed:
         raise CaeDenoiseError(f"{path}: cannot resume with different settings ({', '.join(changed)})")
     try:
@@ -279,6 +280,7 @@ def restore(
         optimizer.load_state_dict(point.optimizer)
         if scheduler is not None:
             scheduler.load_state_dict(point.scheduler)
+            retarget_cosine(scheduler, config.total_steps, int(point.train_state["global_step"]))
     except (RuntimeError, ValueError, KeyError, TypeError, AttributeError) as error:
         detail = (str(error).splitlines() or [type(error).__name__])[0][:120]
         raise CaeDenoiseError(f"{path}: its saved state does not fit this run ({detail})") from error
@@ -304,6 +306,42 @@ def restore(
             f"{path}: its counters do not describe a point of this run (epoch {state.epoch}, step {state.global_step})"
         )
     return state
+
+
+def retarget_cosine(scheduler: torch.optim.lr_scheduler.LRScheduler, total_steps: int, step: int) -> None:
+    """Make a resumed cosine schedule one over ``total_steps`` (a run extended with ``--resume --epochs``) from
+    ``step`` on: the learning rate becomes the one a run planned that long would have at ``step``, and decays
+    to 0 at the new end. (The torch scheduler steps recursively from the current rate, so setting the rate and
+    ``T_max`` is enough.) A schedule over the same total is left as it is, bit for bit."""
+    if not isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR) or scheduler.T_max == total_steps:
+        return
+    scheduler.T_max = total_steps
+    for group, base in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, strict=True):
+        group["lr"] = scheduler.eta_min + (base - scheduler.eta_min) * (1 + math.cos(math.pi * step / total_steps)) / 2
+    scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+
+
+def schedule_record(config: TrainConfig, history: list[dict[str, float]]) -> dict[str, Any]:
+    """The learning-rate schedule of a run, for its report: the rule that chose the rate, and every extension by
+    ``--resume --epochs`` (read from the history's ``total_steps``: where it changed, from what to what)."""
+    changes = []
+    for before, after in itertools.pairwise(history):
+        if "total_steps" in before and "total_steps" in after and before["total_steps"] != after["total_steps"]:
+            changes.append(
+                {
+                    "at_step": before["step"],
+                    "total_steps_before": before["total_steps"],
+                    "total_steps": after["total_steps"],
+                }
+            )
+    return {
+        "optimizer": "adam",
+        "lr": config.lr,
+        "lr_rule": LR_RULE,
+        "schedule": config.schedule,
+        "total_steps": config.total_steps,
+        "extended": changes,
+    }
 
 
 def existing_run_files(out: Path, *, resume: bool, overwrite: bool) -> list[str]:
@@ -493,6 +531,8 @@ def _train(
                     record = {
                         "epoch": state.epoch,
                         "step": state.global_step,
+                        "total_steps": config.total_steps,  # changes where --resume --epochs extended the run
+                        "lr": optimizer.param_groups[0]["lr"],  # the rate the next step would take
                         "train_loss": epoch_loss,
                         **{f"val_{name}": value for name, value in scores.items()},
                         "seconds": state.seconds,
@@ -541,7 +581,15 @@ def training_description(config: TrainConfig, data: TrainingData) -> dict[str, A
         PAIRS: "real noisy/clean pairs (--noisy-data matched to --data by file name), no noise added",
         SELF_SUPERVISED: "noisy photos alone (--noisy-data), Neighbor2Neighbor self-supervision, no clean images",
     }[config.kind]
-    return {"kind": config.kind, "what": learns, "data": config.data, "noisy_data": config.noisy_data, **data.files}
+    return {
+        "kind": config.kind,
+        "what": learns,
+        "data": config.data,
+        "noisy_data": config.noisy_data,
+        **data.files,
+        "lr": config.lr,
+        "lr_rule": LR_RULE,
+    }
 
 
 def _scores_of(record: dict[str, float]) -> dict[str, float]:
@@ -574,6 +622,7 @@ def _report_body(
             "seed": config.val_seed,
             "images": list(data.split.val),
         },
+        "learning_rate": schedule_record(config, state.history),
         "history": state.history,
         "best_epoch": max(state.history, key=lambda row: selection_score(_scores_of(row)))["epoch"],
         "best_score": state.best_score,
