@@ -5,8 +5,8 @@ ONNX: 4 pixels or more) named ``noisy``, and returns the denoised batch, clamped
 each image inside the same mirrored margin as ``cae-denoise denoise`` (``inference.margin_indices``) and crops back,
 so on a photo that fits one tile it gives what ``denoise`` gives. Tiling of large photos is left to the caller. A
 model told the noise level (``unet-level``, the default model) estimates each input image's level inside, as
-``denoise`` does at ``--strength 1``: with Donoho's rule (``donoho_levels``, the same numbers as
-``noise.estimate_noise_sigma_batch``), or with its own estimator network (``unet-estimate``).
+``denoise`` does at ``--strength 1``: with Donoho's rule (``noise.estimate_noise_sigma_batch``, which every exporter
+takes), or with its own estimator network (``unet-estimate``).
 
     program = torch.export.load("denoiser.pt2").module()   # or torch.jit.load("denoiser.pt")
     clean = program(noisy)  # N x 3 x H x W
@@ -32,6 +32,7 @@ from .checkpoint import load_model
 from .errors import UsageError, shorten
 from .inference import BORDER_MARGIN, margin_indices
 from .models import ESTIMATE_CROP, learns_level, takes_noise_level
+from .noise import central_positions, estimate_noise_sigma_batch
 from .outputs import check_output_option, protecting, write_file
 from .reads import files_read
 
@@ -54,33 +55,6 @@ def _cropped(output: torch.Tensor, noisy: torch.Tensor, margin: int) -> torch.Te
     return output[:, :, margin : margin + height, margin : margin + width].clamp(0.0, 1.0)
 
 
-def _central(length: int, crop: int, step: int, device: torch.device) -> torch.Tensor:
-    """Every ``step``-th position of the central ``crop`` positions of an axis of ``length`` (all of a shorter
-    one), as indices: a gather rather than a slice, so ``torch.export`` needs no guard on which side is longer."""
-    return torch.arange(min(length, crop) // step, device=device) * step + max((length - crop) // 2, 0)
-
-
-def donoho_levels(noisy: torch.Tensor, crop: int) -> torch.Tensor:
-    """``noise.estimate_noise_sigma_batch`` (Donoho's rule on the central ``crop`` square) written with gathers
-    and a sort, which TorchScript, ``torch.export`` and the ONNX exporter all take for any input size; a test
-    checks that both give the same numbers."""
-    height, width = noisy.shape[-2], noisy.shape[-1]
-    if min(height, crop) < 2 or min(width, crop) < 2:
-        return torch.zeros(noisy.shape[0], device=noisy.device)
-    rows, columns = _central(height, crop, 2, noisy.device), _central(width, crop, 2, noisy.device)
-    upper, lower = noisy.index_select(2, rows).float(), noisy.index_select(2, rows + 1).float()
-    diagonal = (
-        upper.index_select(3, columns)
-        - upper.index_select(3, columns + 1)
-        - lower.index_select(3, columns)
-        + lower.index_select(3, columns + 1)
-    ) / 2
-    values = diagonal.abs().flatten(2).sort(dim=-1).values
-    count = values.shape[-1]
-    median = (values[:, :, (count - 1) // 2] + values[:, :, count // 2]) / 2  # numpy's median of an even count
-    return (median / 0.6745).mean(dim=1) * 255.0  # 0.6745: noise._MEDIAN_ABS_OF_UNIT_NORMAL
-
-
 class PaddedDenoiser(nn.Module):
     """A network wrapped to take any size: seen inside the mirrored margin, cropped back, clamped to [0, 1]."""
 
@@ -101,7 +75,7 @@ class BlindLevelDenoiser(PaddedDenoiser):
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
         padded = _inside_margin(noisy, self.multiple, self.margin)
-        return _cropped(self.network(padded, donoho_levels(noisy, self.crop)), noisy, self.margin)
+        return _cropped(self.network(padded, estimate_noise_sigma_batch(noisy, self.crop)), noisy, self.margin)
 
 
 class LearnedLevelDenoiser(PaddedDenoiser):
@@ -113,8 +87,8 @@ class LearnedLevelDenoiser(PaddedDenoiser):
         self.estimator = estimator
 
     def forward(self, noisy: torch.Tensor) -> torch.Tensor:
-        rows = _central(noisy.shape[-2], self.crop, 1, noisy.device)
-        columns = _central(noisy.shape[-1], self.crop, 1, noisy.device)
+        rows = central_positions(noisy.shape[-2], self.crop, 1, noisy.device)
+        columns = central_positions(noisy.shape[-1], self.crop, 1, noisy.device)
         level = self.estimator(noisy.index_select(2, rows).index_select(3, columns))
         padded = _inside_margin(noisy, self.multiple, self.margin)
         return _cropped(self.network(padded, level), noisy, self.margin)
