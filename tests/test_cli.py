@@ -400,7 +400,7 @@ def test_denoise_writes_outputs(cli_run, photos):
         output = photos / f"{name}_denoised.png"
         assert np.asarray(Image.open(output)).shape == (26, 31, 3)
         assert f"{name}_denoised.png" in result.stderr.replace("\n", "")
-    assert "2/2 files done: 2 denoised" in result.stdout
+    assert "2 of 2 files done: 2 denoised" in result.stdout
 
 
 def test_denoise_with_the_shipped_model_and_side_by_side(photos):
@@ -584,7 +584,7 @@ def test_denoise_json(cli_run, photos, tmp_path):
     assert result.exit_code == 0, result.output
     body = json.loads(result.stdout)
     assert body["kind"] == "denoise" and body["denoised"] == 2 and body["not_images"] == []
-    assert "2/2 files done" in result.stderr
+    assert "2 of 2 files done" in result.stderr
 
 
 def test_usage_errors_come_before_any_progress(tmp_path):
@@ -689,12 +689,12 @@ def test_a_photo_library_in_one_command(cli_run, tmp_path):
     assert (tmp_path / "clean" / "100APPLE" / "IMG_0001_denoised.jpg").is_file()
     assert (tmp_path / "clean" / "101APPLE" / "IMG_0001_denoised.jpg").is_file()
     summary = first.stdout.strip()
-    assert summary.startswith("2/2 files done: 2 denoised")
+    assert summary.startswith("2 of 2 files done: 2 denoised")
     assert "1 file not images this tool reads, left out: IMG_0002.HEIC" in summary
     (tmp_path / "clean" / "101APPLE" / "IMG_0001_denoised.jpg").unlink()  # a half-done folder
     rerun = invoke(*args, "--skip-existing")
     assert rerun.exit_code == 0, rerun.output
-    assert rerun.stdout.startswith("2/2 files done: 1 denoised, 1 kept (exist: --skip-existing)")
+    assert rerun.stdout.startswith("2 of 2 files done: 1 denoised, 1 kept (exist: --skip-existing)")
     again = invoke(*args)
     assert again.exit_code == 1 and again.stderr.count("exists; pass --overwrite") == 2
     both = invoke(*args, "--skip-existing", "--overwrite")

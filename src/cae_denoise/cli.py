@@ -476,8 +476,8 @@ def denoise(
 
 
 def _denoise_summary(run: Any, seconds: float) -> str:
-    """``3/4 files done: 2 denoised, 1 kept (exists), 1 failed; 2.0 MP in 1.5 s (1.33 MP/s); 2 files not images
-    this tool reads: a.heic, b.cr2 (...)``."""
+    """``3 of 4 files done: 2 denoised, 1 kept (exist: --skip-existing), 1 failed; 2.0 MP in 1.5 s (1.33 MP/s);
+    2 files not images this tool reads, left out: a.heic, b.cr2 (...)``."""
     body, files = run.report, run.files
     done = body["denoised"] + body["skipped_existing"]
     parts = [f"{body['denoised']} denoised"]
@@ -489,9 +489,8 @@ def _denoise_summary(run: Any, seconds: float) -> str:
         parts.append(f"{counted(body['side_by_side_not_written'], 'side-by-side picture')} not written")
     megapixels = sum(result.megapixels for result in files if result.error is None)
     rate = f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 and megapixels else ""
-    line = (
-        f"{done}/{counted(len(files), 'file')} done: {', '.join(parts)}; {megapixels:.1f} MP in {seconds:.1f} s{rate}"
-    )
+    line = f"{done} of {counted(len(files), 'file')} done: {', '.join(parts)}; {megapixels:.1f} MP in {seconds:.1f} s"
+    line += rate
     if run.not_images:
         names = ", ".join(shorten(path.name, 60) for path in run.not_images[:5])
         more = f" and {len(run.not_images) - 5} more" if len(run.not_images) > 5 else ""
@@ -547,7 +546,7 @@ def main() -> None:
             sys.exit(130)
         if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):  # not a parser error: a bug
             raise
-        message = error.format_message()
+        message = shorten(error.format_message(), 300)  # a 100 kB value typed stays a short line
         if message:  # empty when the help was shown instead (no arguments at all)
             command = getattr(getattr(error, "ctx", None), "command_path", None) or "cae-denoise"
             line = Text.assemble(("error: ", "bold red"), printable(f"{message} (see {command} --help)"))

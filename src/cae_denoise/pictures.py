@@ -211,13 +211,14 @@ def side_by_side(
     halves = [_to_pil(half) for half in (before, after)]
     if size != (width, height):
         halves = [half.resize(size, Image.Resampling.LANCZOS, reducing_gap=3.0) for half in halves]
-    fonts = [_fitting_font(label, size[0], font_size) for label in labels]
+    margin = font_size // 3
+    fonts = [_fitting_font(label, size[0] - margin, font_size) for label in labels]
     picture = Image.new("RGB", (2 * size[0] + gap, band + size[1]), BACKGROUND)
     draw = ImageDraw.Draw(picture)
     for index, (half, label, font) in enumerate(zip(halves, labels, fonts, strict=True)):
         left = index * (size[0] + gap)
         picture.paste(half, (left, band))
-        draw.text((left, band // 2), label, fill=INK, font=font, anchor="lm")
+        draw.text((left + margin, band // 2), label, fill=INK, font=font, anchor="lm")
     return np.asarray(picture, dtype=np.float32) / 255.0
 
 
