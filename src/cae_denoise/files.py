@@ -58,10 +58,8 @@ FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "tiff": ".tif",
 AUTO = "auto"
 FORMATS = (AUTO, *FORMAT_SUFFIXES)
 _AUTO_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
-#: Pillow's decompression-bomb limit in megapixels (``Image.MAX_IMAGE_PIXELS``, about 89.5 MP): a photo with
-#: more pixels is refused from its header unless ``max_megapixels`` raises the limit for the run.
-DEFAULT_MAX_MEGAPIXELS = (Image.MAX_IMAGE_PIXELS or 0) / 1e6
-#: ``max_megapixels`` bounds: a 1,000 MP photo takes about 12 GB decoded as float32 RGB, and as much again denoised.
+#: The most ``max_megapixels`` may raise Pillow's decompression-bomb limit to (``Image.MAX_IMAGE_PIXELS``, about
+#: 89.5 MP by default): a 1,000 MP photo takes about 12 GB decoded as float32 RGB, and as much again denoised.
 MAX_MEGAPIXELS = 1000.0
 
 
