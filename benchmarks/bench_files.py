@@ -49,8 +49,8 @@ def run(loaded: LoadedModel, megapixels: float, files: int, png_level: int, devi
         photo.save(source / f"photo{index}.png")
     out = Path(tempfile.mkdtemp(prefix="out_", dir=folder))
     started = time.perf_counter()
-    settings = OutputSettings("png", False, png_level)
-    results = denoise_files(loaded, [str(source)], out_dir=out, settings=settings, device=device)
+    settings = OutputSettings("png", png_level=png_level)
+    results = denoise_files(loaded, [str(source)], out_dir=out, settings=settings, device=device).files
     wall = time.perf_counter() - started
     failed = [result.error for result in results if result.error]
     if failed:

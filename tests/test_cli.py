@@ -145,7 +145,6 @@ def test_train_writes_checkpoints_and_reports(cli_run, image_folder):
         (["--sigma", "abc"], ["--sigma 'abc'"]),
         (["--sigma", "50-5"], ["--sigma '50-5'", "low-high"]),
         (["--patch", "4"], ["--patch 4"]),
-        (["--arch", "nope"], ["unknown architecture 'nope'", "leaky"]),
         (["--device", "toaster"], ["--device 'toaster'"]),
     ],
 )
@@ -250,8 +249,7 @@ def test_experiment_through_the_cli(image_folder, tmp_path):
     assert all(
         (out / f"{arch}_seed{seed}" / "eval_test.json").is_file() for arch in ("baseline", "leaky") for seed in (0, 1)
     )
-    stderr = " ".join(result.stderr.split())
-    assert "leaky vs baseline over seeds, PSNR" in stderr and "description only, no verdict" in stderr
+    assert "leaky vs baseline over seeds, PSNR" in result.stdout and "description only, no verdict" in result.stdout
     report = (out / "experiment.json").read_bytes()
     refused = invoke(*args)  # a finished experiment's report is not replaced without --overwrite
     assert_one_line_error(refused, "experiment.json exists; pass --overwrite", code=2)
@@ -278,7 +276,7 @@ def test_evaluate(cli_run, image_folder, tmp_path):
         report,
     )
     assert result.exit_code == 0, result.output
-    assert "noisy" in result.stderr and "PSNR" in result.stderr and str(report) in result.stderr.replace("\n", "")
+    assert "noisy" in result.stdout and "PSNR" in result.stdout and f"wrote {report}" in result.stdout
     body = json.loads(report.read_text())
     assert body["kind"] == "evaluate"
     assert [level["noise"]["sigma_255"] for level in body["levels"]] == [15, 30]
@@ -353,7 +351,7 @@ def test_compare_two_checkpoints(cli_run, trained_run, image_folder, tmp_path):
     assert level["reference"] == "leaky"
     assert list(level["differences"]) == [labels[1]]
     assert set(level["differences"][labels[1]]) == {"ssim", "mse", "psnr"}
-    assert "vs leaky" in result.stderr
+    assert "vs leaky" in result.stdout
 
 
 def test_compare_writes_a_grid_picture(cli_run, trained_run, image_folder, tmp_path):
@@ -406,7 +404,7 @@ def test_denoise_writes_outputs(cli_run, photos):
         output = photos / f"{name}_denoised.png"
         assert np.asarray(Image.open(output)).shape == (26, 31, 3)
         assert f"{name}_denoised.png" in result.stderr.replace("\n", "")
-    assert "2/2" in result.stderr
+    assert "2 of 2 files done: 2 denoised" in result.stdout
 
 
 def test_denoise_with_the_shipped_model_and_side_by_side(photos):
@@ -420,9 +418,10 @@ def test_denoise_with_the_shipped_model_and_side_by_side(photos):
     expected = denoise_array(load_model("default").model, decode_image(photos / "one.png").rgb)
     assert np.abs(written - np.round(expected * 255)).max() <= 1
     pair = np.asarray(Image.open(photos / "one_denoised_side_by_side.png")).astype(int)
-    assert pair.shape == (26, 31 + 8 + 31, 3)
-    np.testing.assert_array_equal(pair[:, :31], np.asarray(Image.open(photos / "one.png")))
-    np.testing.assert_array_equal(pair[:, -31:], written)
+    band = pair.shape[0] - 26  # the labels
+    assert band > 0 and pair.shape[1] == 31 + 8 + 31
+    np.testing.assert_array_equal(pair[band:, :31], np.asarray(Image.open(photos / "one.png")))
+    np.testing.assert_array_equal(pair[band:, -31:], written)
     assert "estimated input noise sigma" in result.stderr
 
 
@@ -458,7 +457,6 @@ def test_denoise_missing_model_names_it(photos, tmp_path):
 @pytest.mark.parametrize(
     ("args", "fragment"),
     [
-        (["--format", "gif"], "--format 'gif'"),
         (["--tile", "32"], "--tile 32: must be between 64 and 4096"),
         (["--tile", "100000"], "--tile 100000: must be between 64 and 4096"),
     ],
@@ -505,7 +503,9 @@ def test_denoise_report_and_png_level(cli_run, photos, tmp_path):
     [
         (["denoise", "a.png", "--tile", "abc"], "Invalid value for '--tile'"),
         (["denoise", "a.png", "--bogus"], "No such option: --bogus"),
-        (["evaluate"], "Missing argument 'checkpoint'"),
+        (["evaluate"], "Missing argument 'CHECKPOINT'"),
+        (["train", "--arch", "nope"], "'nope' is not one of 'baseline', 'leaky', 'unet', 'unet-estimate'"),
+        (["denoise", "a.png", "--format", "gif"], "'gif' is not one of 'auto', 'png', 'jpeg'"),
     ],
 )
 def test_the_option_parser_s_errors_are_one_line_too(args, fragment):
@@ -533,3 +533,193 @@ def test_denoise_output_folder_that_is_a_file_is_a_usage_error(tmp_path):
     result = invoke("denoise", photo, "-o", tmp_path / "taken")
     assert_one_line_error(result, f"-o {tmp_path / 'taken'}", "exists and is not a folder", code=2)
     assert (tmp_path / "taken").read_bytes() == b"keep"
+
+
+# --- output for people and scripts -----------------------------------------------------------------------------
+
+
+def test_results_on_stdout_progress_and_notes_on_stderr(cli_run, image_folder, tmp_path):
+    result = invoke("evaluate", cli_run / "best.pt", "--data", image_folder, "--device", "cpu", "--report",
+                    tmp_path / "r.json", "--split", "train")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "PSNR" in result.stdout and "noisy" in result.stdout and f"wrote {tmp_path / 'r.json'}" in result.stdout
+    assert "warning:" in result.stderr and "PSNR" not in result.stderr  # the note stays on stderr
+    title = next(line for line in result.stdout.splitlines() if "seed 0" in line)
+    assert f"{image_folder} (train, " in title  # a long path is never wrapped when not a terminal
+
+
+def test_one_image_is_one_image(tmp_path):
+    from cae_denoise.progress import counted
+
+    assert (counted(1, "image"), counted(2, "image")) == ("1 image", "2 images")
+    assert counted(3, "entry", "entries") == "3 entries"
+    folder = tmp_path / "one"
+    for index in range(3):
+        save_png(folder / f"p{index}.png", texture(24, 26, index))
+    result = invoke("evaluate", "noisy", "--data", folder, "--split", "test", "--report", tmp_path / "r.json")
+    assert result.exit_code == 0, result.output
+    assert "(test, 1 image)" in result.stdout
+
+
+@pytest.mark.parametrize("command", ["evaluate", "compare"])
+def test_json_on_stdout_is_the_report(command, image_folder, tmp_path):
+    methods = ["noisy"] if command == "evaluate" else ["noisy", "tv"]
+    report = tmp_path / "r.json"
+    result = invoke(command, *methods, "--data", image_folder, "--report", report, "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)  # nothing but the JSON on stdout
+    assert body == json.loads(report.read_text())
+    assert body["kind"] == command and "wrote" in result.stderr
+
+
+def test_train_json_holds_the_training_report_and_the_evaluation(image_folder, tmp_path):
+    result = invoke("train", *_tiny_training(image_folder, tmp_path / "run"), "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["kind"] == "train" and body["train_report"]["kind"] == "train"
+    assert body["evaluation"]["levels"][0]["noise"]["sigma_255"] == 25
+    written = json.loads((tmp_path / "run" / "train_report.json").read_text())
+    assert body["train_report"]["history"] == written["history"]
+
+
+def test_denoise_json(cli_run, photos, tmp_path):
+    model = ["--model", cli_run / "best.pt", "--device", "cpu"]
+    result = invoke("denoise", photos, *model, "-o", tmp_path / "o", "--json")
+    assert result.exit_code == 0, result.output
+    body = json.loads(result.stdout)
+    assert body["kind"] == "denoise" and body["denoised"] == 2 and body["not_images"] == []
+    assert "2 of 2 files done" in result.stderr
+
+
+def test_usage_errors_come_before_any_progress(tmp_path):
+    result = invoke("train", "--data", tmp_path / "nope", "--out", tmp_path / "run", "--device", "cpu")
+    assert_one_line_error(result, "--data", "nope", "no such folder or archive")
+    assert result.stderr.strip().splitlines() == [line for line in result.stderr.splitlines() if line.strip()][:1]
+    assert result.stdout == "" and not (tmp_path / "run").exists()
+    result = invoke("train", "--init", tmp_path / "gone.pt", "--out", tmp_path / "run", "--device", "cpu")
+    assert_one_line_error(result, "--init", "gone.pt", "not found")
+    result = invoke("evaluate", "noisy", "--data", tmp_path / "nope")
+    assert_one_line_error(result, "--data", "no such folder or archive")
+    assert len(result.stderr.strip().splitlines()) == 1
+    result = invoke("compare", "noisy", "noisy")  # found while the methods are resolved: still before any bar
+    assert_one_line_error(result, "noisy is named twice", code=2)
+    assert len(result.stderr.strip().splitlines()) == 1
+
+
+def test_experiment_names_its_own_option(tmp_path):
+    result = invoke("experiment", "--archs", "baseline,leakey", "--out", tmp_path / "e")
+    assert_one_line_error(result, "--archs", "'leakey'", "unet-level", code=2)
+    assert "--arch:" not in result.stderr and not (tmp_path / "e").exists()
+
+
+def test_a_missing_optional_package_exits_1_everywhere(monkeypatch, image_folder, tmp_path):
+    monkeypatch.setitem(sys.modules, "pywt", None)
+    monkeypatch.setitem(sys.modules, "onnx", None)
+    compared = invoke("compare", "noisy", "wavelet", "--data", image_folder, "--report", tmp_path / "c.json")
+    assert_one_line_error(compared, "PyWavelets", "pip install", code=1)
+    exported = invoke("export", "default", tmp_path / "model.onnx")
+    assert_one_line_error(exported, "onnx", "pip install", code=1)
+    assert not (tmp_path / "model.onnx").exists()
+
+
+# --- help ------------------------------------------------------------------------------------------------------
+
+
+def test_choices_are_their_registries():
+    from cae_denoise import cli_options as opt
+    from cae_denoise.data import Split
+    from cae_denoise.files import FORMATS
+    from cae_denoise.models import list_models
+    from cae_denoise.noise import VALID_FORMS
+
+    assert tuple(list_models()) == opt.ARCHITECTURES
+    assert opt.NOISE_FORMS == VALID_FORMS
+    assert opt.DENOISE_FORMATS == FORMATS
+    split = Split(("a",), ("b",), ("c",))
+    assert all(split.part(name) for name in opt.SPLITS)
+
+
+@pytest.mark.parametrize("command", [*COMMANDS, "experiment"])
+def test_help_is_readable(command):
+    result = CliRunner().invoke(app, [command, "--help"], env={"COLUMNS": "200"})
+    assert result.exit_code == 0
+    for unreadable in ("<bool>", "<list[str]>", "<str>", "{checkpoint}", "{methods}", "{inputs}"):
+        assert unreadable not in result.output, unreadable
+
+
+def test_train_help_has_panels_and_lists_every_architecture():
+    from cae_denoise.models import list_models
+
+    text = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "250"}).output
+    for panel in ("Data", "Noise", "Model", "Optimisation", "Output"):
+        assert f"─ {panel} ─" in text
+    assert all(name in text for name in list_models())
+    assert "grey:SPEC" in text and "2*camera" in text and "demosaic=" in text and "matrix=" in text
+
+
+def test_help_texts_say_what_the_option_does_in_that_command():
+    evaluate = " ".join(CliRunner().invoke(app, ["evaluate", "--help"], env={"COLUMNS": "250"}).output.split())
+    assert "self-supervised" not in evaluate and "scored as they are" in evaluate
+    assert "--grid" not in evaluate
+    compare = " ".join(CliRunner().invoke(app, ["compare", "--help"], env={"COLUMNS": "250"}).output.split())
+    assert "(and --grid picture)" in compare
+
+
+def test_shell_completion_offers_the_choices(monkeypatch):
+    from cae_denoise.cli import _Command  # noqa: F401  (the commands' class: completion goes through it)
+
+    def complete(words: str) -> list[str]:
+        env = {"_CAE_DENOISE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()))}
+        done = CliRunner().invoke(app, [], env=env, prog_name="cae-denoise")
+        return done.output.split()
+
+    assert set(complete("cae-denoise train --arch ")) >= {"unet-level", "unet-estimate", "leaky"}
+    assert set(complete("cae-denoise denoise x.png --format ")) >= {"auto", "png", "jpeg", "tiff"}
+    assert set(complete("cae-denoise train --device ")) >= {"cpu", "cuda"}
+
+
+# --- a photo library through the command line --------------------------------------------------------------------
+
+
+def test_a_photo_library_in_one_command(cli_run, tmp_path):
+    for index, folder in enumerate(("DCIM/100APPLE", "DCIM/101APPLE")):
+        (tmp_path / folder).mkdir(parents=True)
+        photo = Image.fromarray(np.round(texture(20, 23, index) * 255).astype(np.uint8))
+        photo.save(tmp_path / folder / "IMG_0001.JPG")
+    (tmp_path / "DCIM" / "100APPLE" / "IMG_0002.HEIC").write_bytes(b"heic")
+    args = ["denoise", tmp_path / "DCIM", "-o", tmp_path / "clean", "--model", cli_run / "best.pt", "--device", "cpu"]
+    first = invoke(*args)
+    assert first.exit_code == 0, first.output
+    assert (tmp_path / "clean" / "100APPLE" / "IMG_0001_denoised.jpg").is_file()
+    assert (tmp_path / "clean" / "101APPLE" / "IMG_0001_denoised.jpg").is_file()
+    summary = first.stdout.strip()
+    assert summary.startswith("2 of 2 files done: 2 denoised")
+    assert "1 file not images this tool reads, left out: IMG_0002.HEIC" in summary
+    (tmp_path / "clean" / "101APPLE" / "IMG_0001_denoised.jpg").unlink()  # a half-done folder
+    rerun = invoke(*args, "--skip-existing")
+    assert rerun.exit_code == 0, rerun.output
+    assert rerun.stdout.startswith("2 of 2 files done: 1 denoised, 1 kept (exist: --skip-existing)")
+    again = invoke(*args)
+    assert again.exit_code == 1 and again.stderr.count("exists; pass --overwrite") == 2
+    both = invoke(*args, "--skip-existing", "--overwrite")
+    assert_one_line_error(both, "--overwrite or --skip-existing", code=2)
+
+
+def test_quality_and_png_level_are_refused_where_they_write_nothing(cli_run, photos):
+    model = ["--model", cli_run / "best.pt", "--device", "cpu"]
+    assert_one_line_error(invoke("denoise", photos, *model, "--format", "png", "--quality", "80"), "--quality", code=2)
+    assert_one_line_error(invoke("denoise", photos, *model, "--quality", "0"), "--quality 0", code=2)
+    assert_one_line_error(invoke("denoise", photos, *model, "--max-megapixels", "-1"), "--max-megapixels", code=2)
+
+
+def test_compare_grid_has_a_row_per_noise_level(image_folder, tmp_path):
+    grid = tmp_path / "grid.png"
+    args = ["compare", "noisy", "tv", "--data", image_folder, "--report", tmp_path / "c.json", "--grid", grid]
+    one = invoke(*args)
+    assert one.exit_code == 0, one.output
+    height = Image.open(grid).height
+    three = invoke(*args, "--sigma", "15,25,50", "--overwrite")
+    assert three.exit_code == 0, three.output
+    assert "sigma 15, sigma 25, sigma 50" in three.stdout
+    rows = len(json.loads((tmp_path / "c.json").read_text())["images"][:3])
+    assert (Image.open(grid).height - 10) * rows == (height - 10) * 3  # one row per level (of the first image)

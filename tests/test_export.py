@@ -80,8 +80,10 @@ def test_onnx_without_the_packages_is_a_clear_error(hidden, checkpoint, tmp_path
     import sys
 
     monkeypatch.setitem(sys.modules, hidden, None)
-    with pytest.raises(UsageError, match=rf"ONNX export needs (onnx and )?{hidden}: pip install 'cae-denoise\[onnx\]'"):
+    pattern = rf"ONNX export needs (onnx and )?{hidden}: pip install 'cae-denoise\[onnx\]'"
+    with pytest.raises(CaeDenoiseError, match=pattern) as caught:
         export_model(checkpoint, tmp_path / "model.onnx", fmt="onnx")
+    assert not isinstance(caught.value, UsageError)  # a missing optional package exits with 1, not 2
     assert not (tmp_path / "model.onnx").exists()
 
 

@@ -79,12 +79,12 @@ def test_two_inputs_one_output_name(tmp_path, model, overwrite):
     photo(tmp_path / "x.png")
     Image.fromarray(to_uint8(texture(24, 26, 1))).save(tmp_path / "x.jpg", quality=90)
     before = snapshot(tmp_path)
-    result = invoke("denoise", tmp_path, "--model", model, "--device", "cpu", *overwrite)
+    result = invoke("denoise", tmp_path, "--model", model, "--device", "cpu", "--format", "png", *overwrite)
     assert result.exit_code == 1
     lines = error_lines(result)
     assert len(lines) == 2 and all("would write the same output" in line for line in lines)
     assert snapshot(tmp_path) == before
-    assert "0/2 files denoised" in result.stderr
+    assert "0 of 2 files done" in result.stdout
 
 
 def test_link_planted_at_the_old_temporary_name(tmp_path, model):
@@ -105,7 +105,7 @@ def test_a_second_run_into_the_same_folder_refuses(tmp_path, model):
     before = snapshot(tmp_path)
     second = invoke("denoise", tmp_path / "in", "-o", tmp_path / "out", "--model", model, "--device", "cpu")
     assert second.exit_code == 1
-    assert len(error_lines(second)) == 2 and "0/2 files denoised" in second.stderr
+    assert len(error_lines(second)) == 2 and "0 of 2 files done" in second.stdout
     assert snapshot(tmp_path) == before
 
 
@@ -198,7 +198,7 @@ def test_a_link_loop_under_an_input_folder_ends(tmp_path, model):
     (tmp_path / "shots" / "loop").symlink_to(tmp_path / "shots", target_is_directory=True)
     result = invoke("denoise", str(tmp_path / "shots" / "**" / "*.png"), "--model", model, "--device", "cpu")
     assert result.exit_code == 0, result.output
-    assert "1/1 files denoised" in result.stderr
+    assert "1 of 1 file done: 1 denoised" in result.stdout
     assert np.asarray(Image.open(tmp_path / "shots" / "a_denoised.png")).shape == (24, 26, 3)
 
 
@@ -282,7 +282,7 @@ def test_a_link_to_itself_is_one_error_and_the_rest_completes(tmp_path, model):
     assert result.exit_code == 1
     [line] = error_lines(result)
     assert "loop.png" in line
-    assert (tmp_path / "a_denoised.png").is_file() and "1/2 files denoised" in result.stderr
+    assert (tmp_path / "a_denoised.png").is_file() and "1 of 2 files done" in result.stdout
 
 
 @pytest.mark.parametrize("kind", ["meta", "sparse"])
@@ -323,7 +323,7 @@ def test_running_again_on_a_folder_does_not_denoise_its_outputs(tmp_path, model)
     assert invoke("denoise", tmp_path, "--side-by-side", "--model", model, "--device", "cpu").exit_code == 0
     before = snapshot(tmp_path)
     again = invoke("denoise", tmp_path, "--side-by-side", "--model", model, "--device", "cpu")
-    assert again.exit_code == 1 and "0/1 files denoised" in again.stderr  # a.png only; its outputs exist
+    assert again.exit_code == 1 and "0 of 1 file done" in again.stdout  # a.png only; its outputs exist
     assert snapshot(tmp_path) == before
     assert invoke("denoise", tmp_path, "--overwrite", "--model", model, "--device", "cpu").exit_code == 0
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.png", "a_denoised.png", "a_denoised_side_by_side.png"]

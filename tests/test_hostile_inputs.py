@@ -71,7 +71,7 @@ def test_a_fifo_named_as_an_image_is_refused_and_the_rest_completes(tmp_path, ch
     assert result.exit_code == 1
     [line] = error_lines(result)
     assert line.endswith("fifo.png: is a FIFO (named pipe), not an image file; only regular files are read"), line
-    assert "1/2 files denoised" in result.stderr
+    assert "1 of 2 files done" in result.stdout
     after = snapshot(tmp_path)
     assert set(after) - set(before) == {"a_denoised.png"} and {name: after[name] for name in before} == before
 

@@ -256,7 +256,7 @@ def test_decode_keeps_exif_upright_and_icc_profile():
     assert exif.get_ifd(ExifTags.IFD.Exif)[ExifTags.Base.DateTimeOriginal] == "2024:05:06 07:08:09"
 
 
-@pytest.mark.parametrize(("fmt", "bit_depth"), [("png", 8), ("png", 16), ("jpeg", 8), ("tiff", 8)])
+@pytest.mark.parametrize(("fmt", "bit_depth"), [("png", 8), ("png", 16), ("jpeg", 8)])
 def test_exif_and_icc_profile_survive_re_encoding(fmt, bit_depth, writer):
     source = image_bytes(Image.fromarray(RGB8, mode="RGB"), "JPEG", exif=_camera_exif(), icc_profile=SRGB)
     decoded = decode_image(source)
@@ -303,6 +303,8 @@ def test_16_bit_colour_tiff_is_written_through_tifffile_with_profile_and_top_lev
     exif = _camera_exif(1)
     data = encode_image(values[..., :3], alpha=alpha, bit_depth=16, fmt="tiff", exif=exif, icc_profile=SRGB)
     assert tifffile.imread(io.BytesIO(data)).dtype == np.uint16
+    with tifffile.TiffFile(io.BytesIO(data)) as tiff:  # compressed: zlib with horizontal differencing
+        assert (tiff.pages[0].compression, tiff.pages[0].predictor) == (8, 2)
     decoded = decode_image(data)
     assert decoded.bit_depth == 16 and decoded.icc_profile == SRGB
     np.testing.assert_allclose(decoded.rgb, values[..., :3], atol=0.5 / 65535 + 1e-7)
@@ -313,6 +315,26 @@ def test_16_bit_colour_tiff_is_written_through_tifffile_with_profile_and_top_lev
     assert ExifTags.IFD.Exif not in written  # tifffile cannot write the camera-settings directory, and says so:
     assert "camera settings and GPS dropped" in tiff_output_loss(False, alpha is not None, 16, exif)
     assert tiff_output_loss(False, False, 16, _exif_without_directories()) is None
+
+
+@pytest.mark.parametrize(("grayscale", "bit_depth"), [(False, 8), (True, 8), (True, 16)])
+def test_tiff_is_compressed_losslessly_with_profile_and_top_level_exif(grayscale, bit_depth):
+    values = RNG.integers(0, 256, (9, 11, 3), dtype=np.uint8) / 255.0
+    if grayscale:
+        values = np.repeat(values[..., :1], 3, axis=2)
+    exif = _camera_exif(1)
+    icc = GRAY_ICC if grayscale else SRGB
+    data = encode_image(values, grayscale=grayscale, bit_depth=bit_depth, fmt="tiff", exif=exif, icc_profile=icc)
+    written = Image.open(io.BytesIO(data))
+    assert written.info["compression"] == "tiff_lzw" and written.tag_v2[317] == 2  # LZW, horizontal differencing
+    assert written.info.get("icc_profile") == icc
+    tags = written.getexif()
+    assert tags[MAKE] == "TestCam" and tags[ORIENTATION] == 1 and ExifTags.IFD.Exif not in tags
+    decoded = decode_image(data)
+    assert decoded.bit_depth == bit_depth and decoded.grayscale == grayscale
+    np.testing.assert_allclose(decoded.rgb, values, atol=0.5 / 255 + 1e-7)
+    assert "camera settings and GPS dropped" in tiff_output_loss(grayscale, False, bit_depth, exif)
+    assert tiff_output_loss(grayscale, False, bit_depth, _exif_without_directories()) is None
 
 
 def _exif_without_directories() -> bytes:

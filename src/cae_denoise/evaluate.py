@@ -237,7 +237,7 @@ def evaluate_specs(
     ``NAME:oracle`` variants to each image's best level against its clean image. With ``noisy_data``: the real
     pairs of ``data`` (clean) and ``noisy_data`` are scored as they are (one level; classical methods and peers
     get each image's estimated noise level). ``grid``, if given, collects output crops at
-    the first level for ``GridCollector.picture``. The data may hold at most ``max_megapixels`` decoded
+    every level for ``GridCollector.picture``. The data may hold at most ``max_megapixels`` decoded
     (``data.load_sources``).
 
     The first method is the reference: ``levels[i]["differences"]`` holds every other method's paired
@@ -255,7 +255,7 @@ def evaluate_specs(
     if noisy_data is None:
         images, skipped = load_test_images(data, split, common_resize(methods), max_megapixels)
         levels = [
-            _level(methods, images, noise=noise, on_output=grid if position == 0 else None, **common)
+            _level(methods, images, noise=noise, on_output=grid.level(position) if grid is not None else None, **common)
             for position, noise in enumerate(noises)
         ]
     else:
@@ -266,7 +266,10 @@ def evaluate_specs(
         images = [NamedImage(pair.name, pair.clean) for pair in pairs]
         skipped = [f"{name}: {reason}" for name, reason in paired.skipped]
         noisy_images = [pair.noisy for pair in pairs]
-        levels = [_level(methods, images, noisy_images=noisy_images, noisy_data=noisy_data, on_output=grid, **common)]
+        collect = grid.level(0) if grid is not None else None
+        levels = [
+            _level(methods, images, noisy_images=noisy_images, noisy_data=noisy_data, on_output=collect, **common)
+        ]
     return {
         "data": data,
         "noisy_data": noisy_data,

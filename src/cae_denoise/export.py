@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from .checkpoint import load_model
-from .errors import UsageError, shorten
+from .errors import CaeDenoiseError, UsageError, shorten
 from .inference import BORDER_MARGIN, margin_indices
 from .models import ESTIMATE_CROP, learns_level, takes_noise_level
 from .noise import central_positions, estimate_noise_sigma_batch
@@ -189,7 +189,8 @@ def _onnx(module: nn.Module, example: torch.Tensor, buffer: io.BytesIO) -> None:
 
 
 def _check_onnx_packages() -> None:
-    """PyTorch's dynamo ONNX exporter needs onnx and onnxscript: a clear error, before any work, without them."""
+    """PyTorch's dynamo ONNX exporter needs onnx and onnxscript: a clear error, before any work, without them (a
+    missing optional package exits with 1, as everywhere)."""
     missing = []
     for name in ("onnx", "onnxscript"):
         try:
@@ -197,7 +198,7 @@ def _check_onnx_packages() -> None:
         except ImportError:
             missing.append(name)
     if missing:
-        raise UsageError(f"ONNX export needs {' and '.join(missing)}: pip install 'cae-denoise[onnx]'")
+        raise CaeDenoiseError(f"ONNX export needs {' and '.join(missing)}: pip install 'cae-denoise[onnx]'")
 
 
 @contextmanager

@@ -34,6 +34,12 @@ _OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "tiff": "TIFF", 
 #: PNG compression level. PNG is lossless at every level; level 1 is zlib's run-length strategy here, which on
 #: denoised photos gave files as small as level 9's, several times faster (see benchmarks/README.md).
 DEFAULT_PNG_LEVEL = 1
+#: JPEG quality of outputs (``denoise --quality``), with Pillow's 4:2:0 chroma subsampling as cameras save.
+DEFAULT_JPEG_QUALITY = 95
+#: TIFF outputs are compressed losslessly: LZW with horizontal differencing through Pillow (8-bit, 16-bit gray),
+#: zlib level 1 with the same predictor through tifffile (16-bit colour; tifffile decodes it without
+#: imagecodecs). On a denoised 12 MP photo: see README "denoise".
+_TIFF_PREDICTOR = 317
 
 #: Pillow modes holding one channel of 16-bit, 32-bit integer or float samples.
 _WIDE_GRAY_MODES = ("I;16", "I;16B", "I;16L", "I;16N", "I", "F")
@@ -625,16 +631,14 @@ def png_output_loss(grayscale: bool, has_alpha: bool, bit_depth: int) -> str | N
 def tiff_output_loss(grayscale: bool, has_alpha: bool, bit_depth: int, exif: bytes | None) -> str | None:
     """What a TIFF written here cannot keep of an image of this kind (a note for the user), or None.
 
-    16-bit gray goes through Pillow with all descriptive EXIF tags; 16-bit colour through tifffile, which
-    cannot write EXIF's camera-settings and GPS directories; 16-bit gray + alpha, which Pillow cannot read
-    back, is written at 8 bits.
+    TIFFs are written compressed (Pillow through libtiff, 16-bit colour through tifffile), and neither writes
+    EXIF's camera-settings and GPS directories: the top-level descriptive tags are kept. 16-bit gray + alpha,
+    which Pillow cannot read back, is written at 8 bits.
     """
-    if bit_depth != 16 or (grayscale and not has_alpha):
-        return None
-    if grayscale:
+    if bit_depth == 16 and grayscale and has_alpha:
         return "written at 8 bits: 16-bit gray + alpha TIFFs are not written here"
     if exif and any(directory in _exif_tags(exif) for directory in _EXIF_SUBDIRECTORIES):
-        return "EXIF camera settings and GPS dropped: 16-bit colour TIFFs keep only the top-level tags"
+        return "EXIF camera settings and GPS dropped: compressed TIFFs keep only the top-level tags"
     return None
 
 
@@ -652,6 +656,9 @@ def _tiff16_with_tifffile(pixels: np.ndarray, *, exif: bytes | None, icc_profile
         photometric="rgb",
         extrasamples=["unassalpha"] if pixels.shape[2] == 4 else None,
         iccprofile=icc_profile,
+        compression="zlib",
+        compressionargs={"level": 1},
+        predictor=True,
         software=False,
         metadata=None,
         extratags=[*text_tags, (ExifTags.Base.Orientation, "H", 1, 1, True)] if exif else [],
@@ -705,8 +712,10 @@ def encode_image(
     exif: bytes | None = None,
     icc_profile: bytes | None = None,
     png_level: int = DEFAULT_PNG_LEVEL,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
 ) -> bytes:
-    """Encode an HxWx3 float image in [0, 1] as PNG, JPEG or TIFF bytes.
+    """Encode an HxWx3 float image in [0, 1] as PNG, JPEG (at ``jpeg_quality``, 1-100) or TIFF (compressed
+    losslessly) bytes.
 
     Grayscale output keeps one channel (the mean of RGB). 16-bit is kept for PNG gray and, with OpenCV, PNG
     colour (``png_output_loss`` says when it is not), and for TIFF gray; JPEG is always 8-bit and drops alpha.
@@ -726,6 +735,7 @@ def encode_image(
             exif=exif,
             icc_profile=icc_profile,
             png_level=png_level,
+            jpeg_quality=jpeg_quality,
         )
     except Exception as error:
         if not out_of_memory(error):
@@ -743,6 +753,7 @@ def _encode_image(
     exif: bytes | None = None,
     icc_profile: bytes | None = None,
     png_level: int = DEFAULT_PNG_LEVEL,
+    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
 ) -> bytes:
     """``encode_image`` itself."""
     fmt_name = _OUTPUT_FORMATS.get(fmt.lower())
@@ -766,10 +777,17 @@ def _encode_image(
         return _png_with_opencv(cv2, pixels, exif=exif, icc_profile=icc_profile, level=png_level)
     save_args: dict[str, object] = {}
     if fmt_name == "JPEG":
-        save_args = {"quality": 95}
+        save_args = {"quality": jpeg_quality}
     elif fmt_name == "PNG":  # level 1: run-length compression, as small as level 9 on photos and faster
         save_args = {"compress_level": png_level, **({"compress_type": zlib.Z_RLE} if png_level == 1 else {})}
+    metadata = _metadata_options(fmt_name, exif, icc_profile)
+    if fmt_name == "TIFF":  # Pillow takes the EXIF tags and the predictor in one directory, ``tiffinfo``
+        tags = _exif_tags(metadata.pop("exif")) if "exif" in metadata else Image.Exif()
+        for directory in _EXIF_SUBDIRECTORIES:  # libtiff writes no EXIF directories (tiff_output_loss says so)
+            tags.pop(directory, None)
+        tags[_TIFF_PREDICTOR] = 2  # horizontal differencing
+        save_args = {"compression": "tiff_lzw", "tiffinfo": tags}
     buffer = io.BytesIO()
     image = _to_pillow(rgb, alpha, grayscale, bit_depth)
-    image.save(buffer, format=fmt_name, **save_args, **_metadata_options(fmt_name, exif, icc_profile))
+    image.save(buffer, format=fmt_name, **save_args, **metadata)
     return buffer.getvalue()

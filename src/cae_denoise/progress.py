@@ -23,9 +23,38 @@ def printable(text: str) -> str:
     return "".join(char if char.isprintable() else repr(char)[1:-1] for char in text)
 
 
+def counted(count: int, noun: str, plural: str | None = None) -> str:
+    """``1 image``, ``2 images`` (``plural`` when adding an s will not do: ``1 entry``, ``3 entries``)."""
+    return f"{count} {noun if count == 1 else plural or noun + 's'}"
+
+
+def fit_to_output(console: Console) -> None:
+    """When ``console`` writes to a file or a pipe rather than a terminal, never wrap a line: a log or a script
+    reads whole lines (a terminal keeps its own width)."""
+    if not console.is_terminal:
+        console.width, console.soft_wrap = NOT_A_TERMINAL_WIDTH, True
+
+
+#: The width rich lays tables out in when not writing to a terminal: wider than any table, so none is wrapped.
+NOT_A_TERMINAL_WIDTH = 10_000
+
+
+class _LazyProgress(Progress):
+    """A ``Progress`` that appears with its first bar, not when its block starts: an error found before any work
+    (a bad option, a missing file) is shown alone, with no empty bar before it."""
+
+    def __enter__(self) -> _LazyProgress:
+        return self
+
+    def add_task(self, *args: Any, **kwargs: Any) -> Any:
+        if not self.live.is_started:
+            self.start()
+        return super().add_task(*args, **kwargs)
+
+
 def new_progress(console: Console) -> Progress:
-    """A bar with a count, a free-text ``info`` field, elapsed and remaining time."""
-    return Progress(
+    """A bar with a count, a free-text ``info`` field, elapsed and remaining time, shown from its first task."""
+    return _LazyProgress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -38,10 +67,17 @@ def new_progress(console: Console) -> Progress:
 
 @contextmanager
 def image_progress(console: Console, label: str) -> Iterator[Callable[[str, str], None]]:
-    """A bar over (image, method) evaluations; yields the ``on_image`` callback that advances it."""
+    """A bar over (image, method) evaluations, shown from the first one; yields the ``on_image`` callback that
+    advances it."""
     with new_progress(console) as progress:
-        task = progress.add_task(label, total=None, info="")
-        yield lambda image, method: progress.update(task, advance=1, info=printable(f"{method} on {image}"))
+        tasks: list[Any] = []
+
+        def on_image(image: str, method: str) -> None:
+            if not tasks:
+                tasks.append(progress.add_task(label, total=None, info=""))
+            progress.update(tasks[0], advance=1, info=printable(f"{method} on {image}"))
+
+        yield on_image
 
 
 class TrainingProgress:
@@ -53,14 +89,16 @@ class TrainingProgress:
     def on_start(self, start: Any) -> None:
         """The bar appears once the run has its data and model (an error before shows alone)."""
         data, split = start.data, start.data.split
-        skipped = f", {data.skipped_files} files skipped (see train_report.json)" if data.skipped_files else ""
+        skipped = (
+            f", {counted(data.skipped_files, 'file')} skipped (see train_report.json)" if data.skipped_files else ""
+        )
         processes = f", {start.world_size} processes (DDP)" if start.world_size > 1 else ""
         self.task = self.progress.add_task("train", total=self.total_steps, completed=start.global_step, info="")
         self.progress.console.print(
             Text(
                 printable(
-                    f"training {self.description}: {len(split.train)} train / {len(split.val)} val / "
-                    f"{len(split.test)} test images{skipped}, device {start.device}{processes}"
+                    f"training {self.description}: images {len(split.train)} train / {len(split.val)} val / "
+                    f"{len(split.test)} test{skipped}, device {start.device}{processes}"
                 )
             )
         )
@@ -116,6 +154,11 @@ class DenoiseProgress:
         self.progress.update(self.files, advance=1, info=printable(result.source.name))
         if result.error:
             self.progress.console.print(Text.assemble(("error: ", "bold red"), printable(result.error)), soft_wrap=True)
+            return
+        if result.skipped:
+            self.progress.console.print(
+                Text(printable(f"kept {result.output}  (exists: --skip-existing)")), soft_wrap=True
+            )
             return
         told = "" if result.model_level is None else f", model told {result.model_level:.1f}"
         self.progress.console.print(

@@ -53,7 +53,12 @@ def _json_safe(value: Any) -> Any:
     return value
 
 
-def write_report(path: str | Path, kind: str, body: dict[str, Any], *, overwrite: bool) -> Path:
-    """Write ``{"schema_version", "kind", **body}`` as indented JSON (``outputs.write_file``); returns the path."""
+def report_text(kind: str, body: dict[str, Any]) -> str:
+    """``{"schema_version", "kind", **body}`` as indented JSON, one line break at the end."""
     document = {"schema_version": SCHEMA_VERSION, "kind": kind, **body}
-    return write_file(path, (json.dumps(_json_safe(document), indent=2) + "\n").encode(), overwrite=overwrite)
+    return json.dumps(_json_safe(document), indent=2) + "\n"
+
+
+def write_report(path: str | Path, kind: str, body: dict[str, Any], *, overwrite: bool) -> Path:
+    """Write ``report_text(kind, body)`` (``outputs.write_file``); returns the path."""
+    return write_file(path, report_text(kind, body).encode(), overwrite=overwrite)

@@ -14,7 +14,7 @@ from rich.text import Text
 
 from .errors import shorten
 from .metrics import METRIC_NAMES
-from .progress import printable
+from .progress import counted, printable
 
 
 def format_metric(metric: str, value: float) -> str:
@@ -116,7 +116,8 @@ def print_experiment(console: Console, body: dict[str, Any]) -> None:
     """Mean +/- std over seeds per architecture, then each one's paired change from the first, by seed."""
     summary = body["summary"]
     noise = shorten(str(body.get("test_noise", body["sigma_255"])))
-    table = Table(title=f"{body['seeds']} seeds per architecture, test noise {noise}", title_justify="left")
+    title = f"{counted(body['seeds'], 'seed')} per architecture, test noise {noise}"
+    table = Table(title=title, title_justify="left")
     table.add_column("architecture")
     for metric in METRIC_NAMES:
         table.add_column(f"{metric.upper()} (mean +/- std)", justify="right")
