@@ -62,7 +62,7 @@ NOISE = "+".join(
         CAMERA_WIDE.format(jpeg="none"),
         "grey:camera:1e-4-2e-2:jpeg=none",
         "0.5*jpeg:60-100",
-        "0.5*gaussian:0",
+        "gaussian:0",
     ]
 )
 #: Architectures measured side by side (``--candidates``): name -> TrainConfig fields.
