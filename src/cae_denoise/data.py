@@ -25,7 +25,7 @@ import torch
 from skimage.transform import resize as skimage_resize
 
 from .config import BYTES_PER_PIXEL, DEFAULT_MAX_MEGAPIXELS, MIN_SCORED_SIDE, RUN_FILES
-from .errors import CaeDenoiseError, UsageError, one_line, out_of_memory, too_large
+from .errors import CaeDenoiseError, UsageError, one_line, too_large_if_out_of_memory
 from .images import image_size, is_image_name, read_rgb
 from .regular import not_regular, open_regular
 
@@ -505,7 +505,7 @@ class PatchSampler:
         if (patch is None) == (resize is None):
             raise ValueError("give exactly one of patch and resize")
         pixels = sum(image.pixels.shape[0] * image.pixels.shape[1] for image in images)
-        try:
+        with too_large_if_out_of_memory(f"{len(images)} training images ({pixels / 1e6:,.1f} megapixels)", "hold"):
             if resize is not None:
                 _check_resized_budget(len(images), resize, max_megapixels)
                 arrays = [resize_square(image.pixels, resize) for image in images]
@@ -517,10 +517,6 @@ class PatchSampler:
                     raise CaeDenoiseError(f"no training image is at least {patch}x{patch} pixels; lower --patch")
             self.skipped_small = len(images) - len(arrays)
             self.tensors = [torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1) for a in arrays]
-        except Exception as error:
-            if not out_of_memory(error):
-                raise
-            raise too_large(f"{len(images)} training images ({pixels / 1e6:,.1f} megapixels)", "hold") from error
         areas = torch.tensor([t.shape[1] * t.shape[2] for t in self.tensors], dtype=torch.float64)
         self.weights = areas / areas.sum()
 
@@ -570,14 +566,10 @@ class DevicePatchSampler(PatchSampler):
                 f"would hold {padded / 1e6:,.1f} megapixels on {device}, over the {max_megapixels:,g}-megapixel "
                 "budget; crop the largest images, or raise --max-megapixels"
             )
-        try:
+        with too_large_if_out_of_memory(f"{len(self.tensors)} training images", f"hold on {device}"):
             stack = torch.zeros(len(self.tensors), channels, max(heights), max(widths), device=device)
             for index, tensor in enumerate(self.tensors):
                 stack[index, :, : tensor.shape[1], : tensor.shape[2]] = tensor
-        except Exception as error:
-            if not out_of_memory(error):
-                raise
-            raise too_large(f"{len(self.tensors)} training images", f"hold on {device}") from error
         self.device = device
         self.stack = stack
         self.heights = torch.tensor(heights, device=device)

@@ -1,5 +1,8 @@
 """The exception types for mistakes a user can cause: bad input (files, checkpoints) and bad usage (options)."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class CaeDenoiseError(Exception):
     """A user-facing error about the input: the message names the file and what is wrong with it.
@@ -51,6 +54,18 @@ def out_of_memory(error: BaseException) -> bool:
         text = str(error).lower()
         return any(words in text for words in _ALLOCATION_FAILURE_WORDS)
     return False
+
+
+@contextmanager
+def too_large_if_out_of_memory(label: str, action: str) -> Iterator[None]:
+    """Turn memory running out inside the block (``out_of_memory``: NumPy, PyTorch, OpenCV) into the one
+    "too large" error (``too_large``); every other error passes unchanged."""
+    try:
+        yield
+    except Exception as error:
+        if not out_of_memory(error):
+            raise
+        raise too_large(label, action) from error
 
 
 def too_large(label: str, action: str) -> CaeDenoiseError:

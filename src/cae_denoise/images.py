@@ -24,7 +24,7 @@ from typing import BinaryIO
 import numpy as np
 from PIL import ExifTags, Image, ImageOps, UnidentifiedImageError
 
-from .errors import CaeDenoiseError, one_line, out_of_memory, too_large
+from .errors import CaeDenoiseError, one_line, out_of_memory, too_large, too_large_if_out_of_memory
 from .regular import open_regular
 
 #: File suffixes treated as images when scanning folders and archives.
@@ -725,35 +725,20 @@ def encode_image(
     EXIF above 64 KiB in JPEG (one marker segment), and in TIFF the EXIF tags outside
     ``_DESCRIPTIVE_EXIF_TAGS``. Memory running out (NumPy, OpenCV) is the one "too large" error.
     """
-    try:
-        return _encode_image(
-            rgb,
-            alpha=alpha,
-            grayscale=grayscale,
-            bit_depth=bit_depth,
-            fmt=fmt,
-            exif=exif,
-            icc_profile=icc_profile,
-            png_level=png_level,
-            jpeg_quality=jpeg_quality,
-        )
-    except Exception as error:
-        if not out_of_memory(error):
-            raise
-        raise too_large(f"a {rgb.shape[1]}x{rgb.shape[0]} {fmt.upper()} output", "encode") from error
+    with too_large_if_out_of_memory(f"a {rgb.shape[1]}x{rgb.shape[0]} {fmt.upper()} output", "encode"):
+        return _encode(rgb, alpha, grayscale, bit_depth, fmt, exif, icc_profile, png_level, jpeg_quality)
 
 
-def _encode_image(
+def _encode(
     rgb: np.ndarray,
-    *,
-    alpha: np.ndarray | None = None,
-    grayscale: bool = False,
-    bit_depth: int = 8,
-    fmt: str = "png",
-    exif: bytes | None = None,
-    icc_profile: bytes | None = None,
-    png_level: int = DEFAULT_PNG_LEVEL,
-    jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+    alpha: np.ndarray | None,
+    grayscale: bool,
+    bit_depth: int,
+    fmt: str,
+    exif: bytes | None,
+    icc_profile: bytes | None,
+    png_level: int,
+    jpeg_quality: int,
 ) -> bytes:
     """``encode_image`` itself."""
     fmt_name = _OUTPUT_FORMATS.get(fmt.lower())

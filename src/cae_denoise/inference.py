@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CaeDenoiseError, out_of_memory, too_large
+from .errors import CaeDenoiseError, too_large_if_out_of_memory
 from .models import ESTIMATE_CROP, central_crop, learns_level, takes_noise_level
 from .noise import estimate_noise_sigma
 
@@ -147,12 +147,8 @@ def denoise_array(
     if overlap >= tile:
         raise ValueError("overlap must be smaller than tile")
     height, width = noisy.shape[:2]
-    try:
+    with too_large_if_out_of_memory(f"{width}x{height} pixels", "denoise"):
         return _denoise_tiles(model, noisy, device, tile, overlap, batch_size, strength, noise_level, on_tiles)
-    except Exception as error:
-        if not out_of_memory(error):
-            raise
-        raise too_large(f"{width}x{height} pixels", "denoise") from error
 
 
 def _denoise_tiles(
