@@ -121,17 +121,18 @@ def training_folder(photos: Path, folder: Path) -> Path:
     """``folder`` holding the corpus photos and the built-in training images (as PNG), the ``--data`` of the run.
 
     The built-in test and validation photos never enter it; the corpus script has already refused anything
-    that duplicates them. Rebuilt from scratch each time, so it holds exactly what the recipe says.
+    that duplicates them. Rebuilt from scratch each time, so it holds exactly what the recipe says; a corpus
+    inside it (or holding it) is refused, since rebuilding would delete the photos themselves.
     """
+    source, target = photos.resolve(), folder.resolve()
+    if source == target or target in source.parents or source in target.parents:
+        raise SystemExit(f"--photos {photos} and the run's data folder {folder} overlap; give another --out")
     if folder.exists():
         shutil.rmtree(folder)
-    folder.mkdir(parents=True)
     copied = 0
     for path in sorted(photos.rglob("*")):
-        if path.is_file() and path.suffix.lower() in (".png", ".jpg", ".jpeg"):
-            target = folder / "photos" / path.relative_to(photos)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(path, target)
+        if path.is_file() and not path.is_symlink() and path.suffix.lower() in (".png", ".jpg", ".jpeg"):
+            write_file(folder / "photos" / path.relative_to(photos), path.read_bytes(), overwrite=False)
             copied += 1
     if not copied:
         raise SystemExit(f"{photos}: no photos there; prepare them with examples/training_photos.py")
