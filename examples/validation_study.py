@@ -1,0 +1,144 @@
+"""Which validation set picks the main job's best checkpoint well, and how far do its numbers move across CPUs?
+
+``cae-denoise train`` keeps as ``best.pt`` the epoch with the best validation PSNR. With one validation photo
+(``rocket``) that choice is noisy: a run on an AVX-512 Xeon kept an epoch that was worse than the last one on
+all 8 test photos. This script trains the main job (``--arch leaky`` and ``baseline`` at their defaults, for
+several seeds), and at every epoch scores the epoch's weights on candidate validation sets and on the test
+photos. Run it once per CPU variant (``ONEDNN_MAX_CPU_ISA``, ``--threads``): each run writes
+``study-LABEL.json``. ``--summarize`` then reads them all and prints, per candidate, how much test PSNR the epoch
+it picks gives up against the epoch best on the test photos (the regret), the rank correlation of its scores
+with the test scores over epochs, and the spread of the picked epoch's test numbers across the CPU variants.
+The test photos judge the candidates; they never train or pick anything inside a run.
+
+    python examples/validation_study.py --label avx512-2t                       # about 30 min on 2 cores
+    ONEDNN_MAX_CPU_ISA=AVX2 python examples/validation_study.py --label avx2-2t --seeds 0,1
+    python examples/validation_study.py --summarize
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.stats import spearmanr
+
+from cae_denoise.checkpoint import load_model
+from cae_denoise.config import TrainConfig
+from cae_denoise.data import BUILTIN, NamedImage, load_source, make_split
+from cae_denoise.evaluate import evaluate_methods
+from cae_denoise.methods import model_denoiser
+from cae_denoise.noise import GaussianNoise
+from cae_denoise.synthetic import dead_leaves_set
+from cae_denoise.train import LAST, train
+
+#: Candidate validation sets: name -> (whether the validation photo ``rocket`` is in it, how many procedural
+#: dead-leaves images are); the dead leaves are drawn from a seed no training run uses. "rocket" is scored
+#: here as in the study's other sets; "rocket (train)" is the score training itself picked on.
+CANDIDATES = {
+    "rocket": (True, 0),
+    "rocket + 4 dead leaves": (True, 4),
+    "rocket + 8 dead leaves": (True, 8),
+    "8 dead leaves": (False, 8),
+    "16 dead leaves": (False, 16),
+}
+TRAINING_PICK = "rocket (train)"
+DEAD_LEAVES_SIDE, DEAD_LEAVES_SEED = 256, 1_000_003
+METRICS = ("psnr", "ssim", "mse")
+
+
+def epoch_scorer(
+    out: Path, sets: dict[str, list[NamedImage]], scores: dict[str, list], label: str
+) -> Callable[[dict[str, float]], None]:
+    """A training callback that scores each epoch's weights (its ``last.pt``) on every set into ``scores``:
+    mean PSNR per validation set, all three metrics on the test photos."""
+    noise = GaussianNoise(25, 25)
+
+    def on_epoch_end(record: dict[str, float]) -> None:
+        model = load_model(out / LAST).model
+        scores[TRAINING_PICK].append(record["val_psnr"])
+        for name, images in sets.items():
+            methods = {"m": model_denoiser(model)}
+            mean = evaluate_methods(methods, images, noise=noise, seed=0, include_noisy=False).methods["m"].mean
+            scores[name].append({key: mean[key] for key in METRICS} if name == "test" else mean["psnr"])
+        print(label, record["epoch"], json.dumps(scores["test"][-1]), flush=True)
+
+    return on_epoch_end
+
+
+def study(args: argparse.Namespace) -> None:
+    """Train and score every (arch, seed) run on this CPU variant; write ``study-LABEL.json``."""
+    torch.set_num_threads(args.threads)
+    source = load_source(BUILTIN)
+    split = make_split(source)
+    test, rocket = source.by_names(split.test), source.by_names(split.val)
+    leaves = dead_leaves_set(max(count for _, count in CANDIDATES.values()), DEAD_LEAVES_SIDE, DEAD_LEAVES_SEED)
+    sets = {name: (rocket if photo else []) + leaves[:count] for name, (photo, count) in CANDIDATES.items()}
+    runs = []
+    for arch in args.archs.split(","):
+        for seed in (int(text) for text in args.seeds.split(",")):
+            config = TrainConfig(arch=arch, seed=seed, out=str(args.out / args.label / f"{arch}-{seed}"), device="cpu")
+            scores: dict[str, list] = {name: [] for name in [TRAINING_PICK, *sets, "test"]}
+            scorer = epoch_scorer(Path(config.out), {**sets, "test": test}, scores, f"{arch} {seed}")
+            train(config, overwrite=True, on_epoch_end=scorer)
+            runs.append({"arch": arch, "seed": seed, "scores": scores})
+    variant = {"label": args.label, "threads": args.threads, "isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "default")}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / f"study-{args.label}.json").write_text(json.dumps({"variant": variant, "runs": runs}, indent=1))
+
+
+def summarize(folder: Path) -> None:
+    """Print the regret table over every run of every variant, and the main job's spread across variants."""
+    variants = [json.loads(path.read_text()) for path in sorted(folder.glob("study-*.json"))]
+    runs = [{**run, "variant": v["variant"]["label"]} for v in variants for run in v["runs"]]
+    names = [TRAINING_PICK, *CANDIDATES, "(the last epoch)"]
+
+    def picked(run: dict, name: str) -> int:
+        return len(run["scores"]["test"]) - 1 if name == "(the last epoch)" else int(np.argmax(run["scores"][name]))
+
+    labels = ", ".join(v["variant"]["label"] for v in variants)
+    print(f"\n{len(runs)} runs over {len(variants)} CPU variants ({labels})\n")
+    print("| validation set | mean regret (dB) | max regret (dB) | runs with regret > 0.05 dB | rank correlation |")
+    print("|---|---|---|---|---|")
+    for name in names:
+        regrets, correlations = [], []
+        for run in runs:
+            test = np.array([epoch["psnr"] for epoch in run["scores"]["test"]])
+            regrets.append(float(test.max() - test[picked(run, name)]))
+            if name in run["scores"]:
+                correlations.append(float(spearmanr(run["scores"][name], test).statistic))
+        bad = sum(regret > 0.05 for regret in regrets)
+        correlation = f"{np.mean(correlations):+.2f}" if correlations else "-"
+        print(f"| {name} | {np.mean(regrets):.3f} | {max(regrets):.3f} | {bad}/{len(runs)} | {correlation} |")
+    print("\nTest numbers of the picked epoch, per run, across CPU variants (PSNR dB / SSIM / MSE):\n")
+    for name in names:
+        for arch, seed in sorted({(run["arch"], run["seed"]) for run in runs}):
+            same = [run for run in runs if (run["arch"], run["seed"]) == (arch, seed)]
+            if len(same) < 2:
+                continue
+            cells = []
+            for run in same:
+                epoch = run["scores"]["test"][picked(run, name)]
+                cells.append(f"{run['variant']}: {epoch['psnr']:.2f} / {epoch['ssim']:.4f} / {epoch['mse']:.6f}")
+            psnrs = [run["scores"]["test"][picked(run, name)]["psnr"] for run in same]
+            print(f"{name:24} {arch:8} seed {seed}: spread {max(psnrs) - min(psnrs):.2f} dB | " + " | ".join(cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--seeds", default="0,1,2")
+    parser.add_argument("--archs", default="leaky,baseline")
+    parser.add_argument("--threads", type=int, default=torch.get_num_threads())
+    parser.add_argument("--label", default="default")
+    parser.add_argument("--out", type=Path, default=Path("runs/validation_study"))
+    parser.add_argument("--summarize", action="store_true", help="print the tables from every study-*.json in --out")
+    args = parser.parse_args()
+    summarize(args.out) if args.summarize else study(args)
+
+
+if __name__ == "__main__":
+    main()
