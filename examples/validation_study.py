@@ -52,43 +52,50 @@ METRICS = ("psnr", "ssim", "mse")
 
 
 def epoch_scorer(
-    out: Path, sets: dict[str, list[NamedImage]], scores: dict[str, list], label: str
+    out: Path, sets: dict[str, list[NamedImage]], test: list[NamedImage], scores: dict[str, list], label: str
 ) -> Callable[[dict[str, float]], None]:
-    """A training callback that scores each epoch's weights (its ``last.pt``) on every set into ``scores``:
-    mean PSNR per validation set, all three metrics on the test photos."""
+    """A training callback that scores each epoch's weights (its ``last.pt``) into ``scores``: the mean PSNR of
+    every validation set (each image scored once per epoch), all three metrics on the test photos."""
     noise = GaussianNoise(25, 25)
+    candidates = {image.name: image for images in sets.values() for image in images}
 
     def on_epoch_end(record: dict[str, float]) -> None:
-        model = load_model(out / LAST).model
+        methods = {"m": model_denoiser(load_model(out / LAST).model)}
+        per_image = evaluate_methods(methods, list(candidates.values()), noise=noise, seed=0, include_noisy=False)
+        rows = per_image.methods["m"].per_image
+        psnr = {name: row["psnr"] for name, row in zip(per_image.images, rows, strict=True)}
         scores[TRAINING_PICK].append(record["val_psnr"])
         for name, images in sets.items():
-            methods = {"m": model_denoiser(model)}
-            mean = evaluate_methods(methods, images, noise=noise, seed=0, include_noisy=False).methods["m"].mean
-            scores[name].append({key: mean[key] for key in METRICS} if name == "test" else mean["psnr"])
-        print(label, record["epoch"], json.dumps(scores["test"][-1]), flush=True)
+            scores[name].append(float(np.mean([psnr[image.name] for image in images])))
+        mean = evaluate_methods(methods, test, noise=noise, seed=0, include_noisy=False).methods["m"].mean
+        scores["test"].append({key: mean[key] for key in METRICS})
+        print(label, record["epoch"], json.dumps({name: values[-1] for name, values in scores.items()}), flush=True)
 
     return on_epoch_end
 
 
 def study(args: argparse.Namespace) -> None:
-    """Train and score every (arch, seed) run on this CPU variant; write ``study-LABEL.json``."""
+    """Train and score every (seed, arch) run on this CPU variant; ``study-LABEL.json`` grows after each run."""
     torch.set_num_threads(args.threads)
     source = load_source(BUILTIN)
     split = make_split(source)
     test, rocket = source.by_names(split.test), source.by_names(split.val)
     leaves = dead_leaves_set(max(count for _, count in CANDIDATES.values()), DEAD_LEAVES_SIDE, DEAD_LEAVES_SEED)
     sets = {name: (rocket if photo else []) + leaves[:count] for name, (photo, count) in CANDIDATES.items()}
-    runs = []
-    for arch in args.archs.split(","):
-        for seed in (int(text) for text in args.seeds.split(",")):
-            config = TrainConfig(arch=arch, seed=seed, out=str(args.out / args.label / f"{arch}-{seed}"), device="cpu")
-            scores: dict[str, list] = {name: [] for name in [TRAINING_PICK, *sets, "test"]}
-            scorer = epoch_scorer(Path(config.out), {**sets, "test": test}, scores, f"{arch} {seed}")
-            train(config, overwrite=True, on_epoch_end=scorer)
-            runs.append({"arch": arch, "seed": seed, "scores": scores})
     variant = {"label": args.label, "threads": args.threads, "isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "default")}
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / f"study-{args.label}.json").write_text(json.dumps({"variant": variant, "runs": runs}, indent=1))
+    runs = []
+    for seed in (int(text) for text in args.seeds.split(",")):
+        for arch in args.archs.split(","):
+            config = TrainConfig(arch=arch, seed=seed, out=str(args.out / args.label / f"{arch}-{seed}"), device="cpu")
+            scores: dict[str, list] = {name: [] for name in [TRAINING_PICK, *sets, "test"]}
+            train(
+                config,
+                overwrite=True,
+                on_epoch_end=epoch_scorer(Path(config.out), sets, test, scores, f"{arch} {seed}"),
+            )
+            runs.append({"arch": arch, "seed": seed, "scores": scores})
+            (args.out / f"study-{args.label}.json").write_text(json.dumps({"variant": variant, "runs": runs}, indent=1))
 
 
 def summarize(folder: Path) -> None:

@@ -25,7 +25,10 @@ def package_version() -> str:
 
 
 def environment(device: torch.device | str | None = None) -> dict[str, Any]:
-    """Versions, platform, device and thread count: enough to judge whether two reports are comparable."""
+    """Versions, platform, device, thread count and the CPU instruction set the kernels use: what CPU training's
+    bit-for-bit determinism depends on (``README.md``, "Reproducibility"), so two reports can be compared."""
+    import os
+
     import numpy
     import skimage
 
@@ -39,6 +42,8 @@ def environment(device: torch.device | str | None = None) -> dict[str, Any]:
         "processor": platform.processor() or platform.machine(),
         "device": str(device) if device is not None else None,
         "torch_threads": torch.get_num_threads(),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
     }
 
 
