@@ -2,9 +2,8 @@
 
 ``cli.py`` uses these ``Annotated`` aliases in its command signatures; defaults come from ``TrainConfig``. Options
 with a fixed set of values are ``Literal`` types, so the parser checks them and shell completion offers them.
-Their values are spelled out here rather than imported from the modules that define them (``models``, ``noise``,
-``files``, ``data``), because those import torch and ``--help`` and completion must answer at once; the tests
-check that each list equals its registry.
+Architectures and noise forms come from ``choices`` (torch-free, so ``--help`` and completion answer at once);
+the splits are spelled out here, and a test checks them against ``data.Split``.
 """
 
 from __future__ import annotations
@@ -16,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from .choices import ARCHITECTURES, architecture_names, noise_forms
 from .config import BOUNDS, BYTES_PER_PIXEL, MAX_PARAMETERS, SCHEDULES, TrainConfig, bound_text
 from .errors import CaeDenoiseError, UsageError, shorten
 
@@ -26,14 +26,8 @@ MAX_SEED = int(BOUNDS["seed"][1])
 MAX_SEEDS = 1000
 
 
-#: ``models.list_models()``: the registered architectures.
-ARCHITECTURES = ("baseline", "leaky", "unet", "unet-estimate", "unet-level")
-#: ``noise.VALID_FORMS``: the forms of a noise spec.
-NOISE_FORMS = (
-    "gaussian:25, gaussian:5-50, poisson-gaussian[:shot=0.01][:read=2], camera[:low|high|1e-3-1e-2]"
-    "[:jpeg=90|85-95|none][:demosaic=bilinear|mhc|any][:matrix=random|none|any], jpeg:90 or jpeg:70-95, "
-    "grey:SPEC, and mixtures joined by + with optional weights (gaussian:0-55+2*camera)"
-)
+#: The forms of a noise spec, as ``--help`` shows them (breaks allowed between bracketed options).
+NOISE_FORMS = noise_forms().replace("][", "] [")
 #: ``files.FORMATS``: what ``denoise --format`` writes.
 DENOISE_FORMATS = ("auto", "png", "jpeg", "jpg", "tiff", "tif")
 #: ``data.Split.part``: the parts of a data set.
@@ -41,7 +35,7 @@ SPLITS = ("test", "val", "train", "all")
 #: Devices ``--device`` completes to (it also takes ``cuda:N``).
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-Architecture = Literal[ARCHITECTURES]  # type: ignore[valid-type]
+Architecture = Literal[tuple(architecture_names())]  # type: ignore[valid-type]
 DenoiseFormat = Literal[DENOISE_FORMATS]  # type: ignore[valid-type]
 Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
 SplitName = Literal[SPLITS]  # type: ignore[valid-type]
@@ -59,9 +53,7 @@ def help_text(text: str) -> str:
 ArchOption = Annotated[
     Architecture,
     typer.Option(
-        help="Architecture (models.list_models()): baseline (ReLU CAE), leaky (its LeakyReLU twin), unet (residual "
-        "U-Net), unet-level (unet told the noise level: the default model's), unet-estimate (unet-level with its "
-        "own noise-level estimator).",
+        help=f"Architecture: {', '.join(f'{name} ({about})' for name, about in ARCHITECTURES.items())}.",
         rich_help_panel=MODEL,
     ),
 ]
@@ -111,7 +103,7 @@ TrainNoiseOption = Annotated[
     str | None,
     typer.Option(
         "--noise",
-        help=f"Training noise model instead of --sigma: {NOISE_FORMS.replace('][', '] [')}.",
+        help=f"Training noise model instead of --sigma: {NOISE_FORMS}.",
         metavar="SPEC",
         show_default=False,
         rich_help_panel=NOISE,
@@ -278,7 +270,7 @@ EvalNoiseOption = Annotated[
     typer.Option(
         "--noise",
         help="Noise model(s) instead of --sigma, a comma list gives one table each (e.g. camera:low,camera:high): "
-        f"{NOISE_FORMS.replace('][', '] [')}. Classical methods then get each image's estimated level.",
+        f"{NOISE_FORMS}. Classical methods then get each image's estimated level.",
         metavar="SPECS",
         show_default=False,
         rich_help_panel=NOISE,
@@ -390,16 +382,15 @@ def check_checkpoint_exists(option: str, spec: str | None) -> None:
 
 
 def architectures(option: str, names: str) -> list[str]:
-    """The architectures of a comma list (``--archs``), each one of ``ARCHITECTURES``, or a usage error naming
-    ``option``."""
+    """The architectures of a comma list (``--archs``), each one of ``choices.ARCHITECTURES``, or a usage error
+    naming ``option``."""
     chosen = [name.strip() for name in names.split(",") if name.strip()]
+    known = ", ".join(architecture_names())
     for name in chosen:
         if name not in ARCHITECTURES:
-            raise UsageError(
-                f"{option}: unknown architecture {shorten(repr(name))}; choose from {', '.join(ARCHITECTURES)}"
-            )
+            raise UsageError(f"{option}: unknown architecture {shorten(repr(name))}; choose from {known}")
     if not chosen:
-        raise UsageError(f"{option}: name at least one architecture ({', '.join(ARCHITECTURES)})")
+        raise UsageError(f"{option}: name at least one architecture ({known})")
     return chosen
 
 
@@ -516,7 +507,7 @@ GridOption = Annotated[
 ArchsOption = Annotated[
     str,
     typer.Option(
-        help=f"Comma-separated architectures ({', '.join(ARCHITECTURES)}); the first is the reference.",
+        help=f"Comma-separated architectures ({', '.join(architecture_names())}); the first is the reference.",
         metavar="ARCH,ARCH...",
         rich_help_panel=MODEL,
     ),
