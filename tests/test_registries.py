@@ -11,8 +11,13 @@ import pytest
 import torch
 
 from cae_denoise.choices import ARCHITECTURES, NOISE_FORMS, architecture_names, noise_forms
+from cae_denoise.cli_options import DENOISE_FORMATS
+from cae_denoise.files import FORMATS, output_format, output_path
+from cae_denoise.images import OUTPUT_FORMAT_NAMES, OUTPUT_FORMATS, decode_image, encode_image, output_format_named
+from cae_denoise.metrics import METRICS, image_metrics
 from cae_denoise.models import list_models
 from cae_denoise.noise import JpegNoise, list_noises, noise_record, parse_noise
+from cae_denoise.tables import _changes, format_metric
 
 
 def _examples(form: str) -> list[str]:
@@ -74,3 +79,47 @@ def test_help_lists_every_architecture_and_noise_form():
     shown = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "1000"}).output.split())
     assert all(f"{name} ({about})" in shown for name, about in ARCHITECTURES.items())
     assert all(form.replace("][", "] [") in shown for form in NOISE_FORMS.values())
+
+
+# --- metrics ------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", list(METRICS))
+def test_every_metric_scores_formats_and_ranks(name):
+    metric = METRICS[name]
+    reference = np.random.default_rng(2).random((24, 21, 3))
+    slightly, badly = (
+        np.clip(reference + s * np.random.default_rng(3).standard_normal(reference.shape), 0, 1) for s in (0.02, 0.2)
+    )
+    good, bad = (metric.function(reference, test, data_range=1.0) for test in (slightly, badly))
+    assert (good > bad) == metric.higher_is_better
+    shown = metric.format(good)
+    assert float(shown) == pytest.approx(good, abs=10**-metric.decimals) and len(shown.split(".")[1]) == metric.decimals
+    assert format_metric(name, good) == shown
+
+
+def test_tables_show_every_metric_of_the_registry():
+    row = {"difference": 1.5, "relative_percent": 2.0}
+    changes = _changes({name: row for name in METRICS})
+    for name, metric in METRICS.items():
+        assert (f"{name.upper()} +1.50 {metric.unit}" if metric.unit else f"{name.upper()} +2.0%") in changes
+    assert set(image_metrics(CLEAN, CLEAN[::-1].copy())) == set(METRICS)
+
+
+# --- output formats -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", OUTPUT_FORMAT_NAMES)
+def test_every_output_format_round_trips_with_its_suffix(name, tmp_path):
+    key = output_format_named(name.upper())
+    source = tmp_path / "photo.bmp"
+    written = output_path(source, None, name)
+    assert written.suffix == OUTPUT_FORMATS[key].suffix and output_format(source, name) == key
+    smooth = np.stack([*np.meshgrid(np.linspace(0, 1, 19), np.linspace(0.2, 0.8, 23)), np.full((23, 19), 0.5)], axis=2)
+    written.write_bytes(encode_image(smooth.astype(np.float32), fmt=name))
+    decoded = decode_image(written)
+    tolerance = 0.05 if key == "jpeg" else 0.51 / 255  # JPEG is lossy; the others keep 8 bits
+    assert decoded.rgb.shape == smooth.shape and np.abs(decoded.rgb - smooth).max() <= tolerance
+    for suffix in OUTPUT_FORMATS[key].inputs:
+        assert output_format(tmp_path / f"x{suffix.upper()}", "auto") == key
+    assert DENOISE_FORMATS == FORMATS == ("auto", *OUTPUT_FORMAT_NAMES)

@@ -18,6 +18,7 @@ import typer
 from .choices import ARCHITECTURES, architecture_names, noise_forms
 from .config import BOUNDS, BYTES_PER_PIXEL, MAX_PARAMETERS, SCHEDULES, TrainConfig, bound_text
 from .errors import CaeDenoiseError, UsageError, shorten
+from .images import OUTPUT_FORMAT_NAMES, output_format_named
 
 DEFAULTS = TrainConfig()
 #: The largest training seed: torch seeds its generators from 64 bits, and a run adds rank and step offsets.
@@ -28,8 +29,8 @@ MAX_SEEDS = 1000
 
 #: The forms of a noise spec, as ``--help`` shows them (breaks allowed between bracketed options).
 NOISE_FORMS = noise_forms().replace("][", "] [")
-#: ``files.FORMATS``: what ``denoise --format`` writes.
-DENOISE_FORMATS = ("auto", "png", "jpeg", "jpg", "tiff", "tif")
+#: ``files.FORMATS``: what ``denoise --format`` writes (``auto``: as the input).
+DENOISE_FORMATS = ("auto", *OUTPUT_FORMAT_NAMES)
 #: ``data.Split.part``: the parts of a data set.
 SPLITS = ("test", "val", "train", "all")
 #: Devices ``--device`` completes to (it also takes ``cuda:N``).
@@ -425,9 +426,10 @@ def refuse_denoise_options_that_do_not_apply(
         raise UsageError("give --strength or --noise-level, not both: --strength scales the estimated noise level, "
                          "--noise-level replaces it")  # fmt: skip
     fmt = fmt.lower()
-    if "--png-level" in given and fmt not in ("png", "auto") and not side_by_side:
+    written = output_format_named(fmt)
+    if "--png-level" in given and fmt != "auto" and written != "png" and not side_by_side:
         raise UsageError(f"--png-level applies to PNG files; --format {shorten(fmt)} writes none")
-    if "--quality" in given and fmt not in ("jpeg", "jpg", "auto"):
+    if "--quality" in given and fmt != "auto" and written != "jpeg":
         raise UsageError(f"--quality applies to JPEG files; --format {shorten(fmt)} writes none")
 
 
