@@ -312,15 +312,13 @@ JsonOption = Annotated[
     ),
 ]
 
-#: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields (``compile`` is ``compile_model``).
-TRAINING_OPTIONS = [name for name in DEFAULTS.to_dict() if name != "compile"] + ["compile_model"]
+#: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields.
+TRAINING_OPTIONS = list(DEFAULTS.to_dict())
 
 
 def train_config_from(options: dict[str, Any]) -> TrainConfig:
     """A ``TrainConfig`` from the command's parameters (those named like its fields)."""
-    fields = {
-        ("compile" if name == "compile_model" else name): options[name] for name in TRAINING_OPTIONS if name in options
-    }
+    fields = {name: options[name] for name in TRAINING_OPTIONS if name in options}
     if fields.get("out") is not None:
         fields["out"] = str(fields["out"])
     else:
@@ -337,7 +335,7 @@ def source_name(context: typer.Context, name: str) -> str | None:
 def given_on_command_line(context: typer.Context, names: list[str]) -> list[str]:
     """The ``--option`` spellings of those ``names`` the user typed."""
     given = [name for name in names if source_name(context, name) == "COMMANDLINE"]
-    return ["--" + ("compile" if name == "compile_model" else name).replace("_", "-") for name in given]
+    return ["--" + name.replace("_", "-") for name in given]
 
 
 def refuse_sigma_with_noise(context: typer.Context, noise: str | None) -> None:

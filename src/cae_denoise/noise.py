@@ -40,8 +40,7 @@ from .choices import NOISE_FORMS, noise_forms
 from .errors import CaeDenoiseError, UsageError, shorten
 
 MAX_SIGMA = 255.0
-#: Shot-noise ranges of ``camera:low`` and ``camera:high``: on the built-in test photos the noisy images are at
-#: about 27 and 22 dB PSNR without JPEG, 29.5 and 24.4 dB with the default JPEG (seed 0).
+#: Shot-noise ranges of ``camera:low`` and ``camera:high``: a light and a strong camera noise.
 CAMERA_STRENGTHS = {"low": (1e-3, 3e-3), "high": (3e-3, 1.2e-2)}
 #: JPEG qualities a camera model draws from unless told otherwise (what phones and cameras save).
 DEFAULT_CAMERA_JPEG = (85, 95)
@@ -169,7 +168,7 @@ class _BatchNoise:
 
     Evaluation (``add_seeded``) runs in float64 on the CPU, from a generator fixed by the seed and the image's
     index, with the real JPEG codec (``jpeg.round_trip_batch``). Training (``add_to_batch``) uses the real
-    codec on the CPU too, where it is about five times as fast as ``jpeg.simulate``, and the simulation on
+    codec on the CPU too, where it is faster than ``jpeg.simulate``, and the simulation on
     other devices, so that a GPU batch never visits the host.
     """
 
