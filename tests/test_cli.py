@@ -627,13 +627,14 @@ def test_a_missing_optional_package_exits_1_everywhere(monkeypatch, image_folder
 
 def test_choices_are_their_registries():
     from cae_denoise import cli_options as opt
+    from cae_denoise.choices import NOISE_FORMS, architecture_names
     from cae_denoise.data import Split
     from cae_denoise.files import FORMATS
     from cae_denoise.models import list_models
-    from cae_denoise.noise import VALID_FORMS
+    from cae_denoise.noise import list_noises
 
-    assert tuple(list_models()) == opt.ARCHITECTURES
-    assert opt.NOISE_FORMS == VALID_FORMS
+    assert list_models() == architecture_names()
+    assert list_noises() == list(NOISE_FORMS)
     assert opt.DENOISE_FORMATS == FORMATS
     split = Split(("a",), ("b",), ("c",))
     assert all(split.part(name) for name in opt.SPLITS)

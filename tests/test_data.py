@@ -362,7 +362,7 @@ def test_split_needs_three_images(count):
 
 def test_split_parts_and_round_trip():
     split = Split(("a", "b"), ("c",), ("d",))
-    assert Split.from_dict(split.to_dict()) == split
+    assert Split(*(tuple(part) for part in split.to_dict().values())) == split
     assert split.part("all") == ("a", "b", "c", "d")
     assert split.part("val") == ("c",)
     with pytest.raises(UsageError, match="--split 'everything': choose train, val, test or all"):

@@ -137,7 +137,7 @@ def _filter(image: torch.Tensor, kernel: torch.Tensor) -> torch.Tensor:
     """``image`` (N x C x H x W) filtered by a square ``kernel``, mirrored at the borders (the edge not repeated).
 
     A sum of shifted copies, one per non-zero tap: these kernels have 5-13 taps on one or three channels, where
-    a convolution library's depthwise path was 50 times slower on the CPU.
+    a convolution library's depthwise path was much slower on the CPU.
     """
     margin = kernel.shape[-1] // 2
     height, width = image.shape[-2:]

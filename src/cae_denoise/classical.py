@@ -1,10 +1,10 @@
 """Classical denoisers as named comparators: ``nlm``, ``tv``, ``wavelet``, ``bm3d`` (optional) and ``noisy``.
 
 Each is built for a noise level ``sigma`` (0-255 scale) and returns an ``f(noisy) -> clean`` on HxWx3 float32
-images in [0, 1], with the settings of ``shared/FACTS.md``'s measurements. Which level they are told is decided
-in ``methods.Method.denoiser``: the true sigma of one Gaussian level (an advantage a photo would not give them),
-else each noisy image's estimated level (what a user has), or, for ``NAME:oracle``, the level that scores best
-against the clean image (``oracle.py``: an upper bound no user can reach).
+images in [0, 1], with fixed settings that every report records (``CLASSICAL_SETTINGS``). Which level they
+are told is decided in ``methods.Method.denoiser``: the true sigma of one Gaussian level (an advantage a photo
+would not give them), else each noisy image's estimated level (what a user has), or, for ``NAME:oracle``, the
+level that scores best against the clean image (``oracle.py``: an upper bound no user can reach).
 """
 
 from __future__ import annotations

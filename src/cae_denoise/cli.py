@@ -152,7 +152,7 @@ def train(
     grad_clip: opt.ClipOption = opt.DEFAULTS.grad_clip,
     dead_leaves: opt.DeadLeavesOption = opt.DEFAULTS.dead_leaves,
     amp: opt.AmpOption = opt.DEFAULTS.amp,
-    compile_model: opt.CompileOption = opt.DEFAULTS.compile,
+    compile: opt.CompileOption = opt.DEFAULTS.compile,
     val_sigma: opt.ValSigmaOption = opt.DEFAULTS.val_sigma,
     val_noise: opt.ValNoiseOption = None,
     noisy_data: opt.NoisyDataOption = None,
@@ -173,7 +173,7 @@ def train(
         config = resume_config(resume, opt.given_on_command_line(context, others), extend)
     else:
         opt.refuse_sigma_with_noise(context, noise)
-        options = dict(locals())
+        options = dict(context.params)
         if noisy_data is not None and not opt.given_on_command_line(context, ["data"]):
             options["data"] = None  # noisy photos alone: no clean side
         config = opt.train_config_from(options)
@@ -390,7 +390,7 @@ def experiment(
     opt.refuse_sigma_with_noise(context, noise)
     names = opt.architectures("--archs", archs)
     base = opt.train_config_from(
-        {key: value for key, value in locals().items() if key not in ("out", "archs", "seeds", "context", "overwrite")}
+        {key: value for key, value in context.params.items() if key != "out"}  # each run has its own folder
     )
     opt.refuse_options_that_do_not_apply(context, names)
     base.validate()

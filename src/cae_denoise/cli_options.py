@@ -2,9 +2,8 @@
 
 ``cli.py`` uses these ``Annotated`` aliases in its command signatures; defaults come from ``TrainConfig``. Options
 with a fixed set of values are ``Literal`` types, so the parser checks them and shell completion offers them.
-Their values are spelled out here rather than imported from the modules that define them (``models``, ``noise``,
-``files``, ``data``), because those import torch and ``--help`` and completion must answer at once; the tests
-check that each list equals its registry.
+Architectures and noise forms come from ``choices`` (torch-free, so ``--help`` and completion answer at once);
+the splits are spelled out here, and a test checks them against ``data.Split``.
 """
 
 from __future__ import annotations
@@ -16,8 +15,10 @@ from typing import Annotated, Any, Literal
 
 import typer
 
+from .choices import ARCHITECTURES, architecture_names, noise_forms
 from .config import BOUNDS, BYTES_PER_PIXEL, MAX_PARAMETERS, SCHEDULES, TrainConfig, bound_text
 from .errors import CaeDenoiseError, UsageError, shorten
+from .images import OUTPUT_FORMAT_NAMES, output_format_named
 
 DEFAULTS = TrainConfig()
 #: The largest training seed: torch seeds its generators from 64 bits, and a run adds rank and step offsets.
@@ -26,22 +27,16 @@ MAX_SEED = int(BOUNDS["seed"][1])
 MAX_SEEDS = 1000
 
 
-#: ``models.list_models()``: the registered architectures.
-ARCHITECTURES = ("baseline", "leaky", "unet", "unet-estimate", "unet-level")
-#: ``noise.VALID_FORMS``: the forms of a noise spec.
-NOISE_FORMS = (
-    "gaussian:25, gaussian:5-50, poisson-gaussian[:shot=0.01][:read=2], camera[:low|high|1e-3-1e-2]"
-    "[:jpeg=90|85-95|none][:demosaic=bilinear|mhc|any][:matrix=random|none|any], jpeg:90 or jpeg:70-95, "
-    "grey:SPEC, and mixtures joined by + with optional weights (gaussian:0-55+2*camera)"
-)
-#: ``files.FORMATS``: what ``denoise --format`` writes.
-DENOISE_FORMATS = ("auto", "png", "jpeg", "jpg", "tiff", "tif")
+#: The forms of a noise spec, as ``--help`` shows them (breaks allowed between bracketed options).
+NOISE_FORMS = noise_forms().replace("][", "] [")
+#: ``files.FORMATS``: what ``denoise --format`` writes (``auto``: as the input).
+DENOISE_FORMATS = ("auto", *OUTPUT_FORMAT_NAMES)
 #: ``data.Split.part``: the parts of a data set.
 SPLITS = ("test", "val", "train", "all")
 #: Devices ``--device`` completes to (it also takes ``cuda:N``).
 DEVICES = ("auto", "cpu", "cuda", "mps")
 
-Architecture = Literal[ARCHITECTURES]  # type: ignore[valid-type]
+Architecture = Literal[tuple(architecture_names())]  # type: ignore[valid-type]
 DenoiseFormat = Literal[DENOISE_FORMATS]  # type: ignore[valid-type]
 Schedule = Literal[SCHEDULES]  # type: ignore[valid-type]
 SplitName = Literal[SPLITS]  # type: ignore[valid-type]
@@ -59,9 +54,7 @@ def help_text(text: str) -> str:
 ArchOption = Annotated[
     Architecture,
     typer.Option(
-        help="Architecture (models.list_models()): baseline (ReLU CAE), leaky (its LeakyReLU twin), unet (residual "
-        "U-Net), unet-level (unet told the noise level: the default model's), unet-estimate (unet-level with its "
-        "own noise-level estimator).",
+        help=f"Architecture: {', '.join(f'{name} ({about})' for name, about in ARCHITECTURES.items())}.",
         rich_help_panel=MODEL,
     ),
 ]
@@ -111,7 +104,7 @@ TrainNoiseOption = Annotated[
     str | None,
     typer.Option(
         "--noise",
-        help=f"Training noise model instead of --sigma: {NOISE_FORMS.replace('][', '] [')}.",
+        help=f"Training noise model instead of --sigma: {NOISE_FORMS}.",
         metavar="SPEC",
         show_default=False,
         rich_help_panel=NOISE,
@@ -278,7 +271,7 @@ EvalNoiseOption = Annotated[
     typer.Option(
         "--noise",
         help="Noise model(s) instead of --sigma, a comma list gives one table each (e.g. camera:low,camera:high): "
-        f"{NOISE_FORMS.replace('][', '] [')}. Classical methods then get each image's estimated level.",
+        f"{NOISE_FORMS}. Classical methods then get each image's estimated level.",
         metavar="SPECS",
         show_default=False,
         rich_help_panel=NOISE,
@@ -319,15 +312,13 @@ JsonOption = Annotated[
     ),
 ]
 
-#: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields (``compile`` is ``compile_model``).
-TRAINING_OPTIONS = [name for name in DEFAULTS.to_dict() if name != "compile"] + ["compile_model"]
+#: Options of ``train`` that define the run, i.e. the ``TrainConfig`` fields.
+TRAINING_OPTIONS = list(DEFAULTS.to_dict())
 
 
 def train_config_from(options: dict[str, Any]) -> TrainConfig:
     """A ``TrainConfig`` from the command's parameters (those named like its fields)."""
-    fields = {
-        ("compile" if name == "compile_model" else name): options[name] for name in TRAINING_OPTIONS if name in options
-    }
+    fields = {name: options[name] for name in TRAINING_OPTIONS if name in options}
     if fields.get("out") is not None:
         fields["out"] = str(fields["out"])
     else:
@@ -344,7 +335,7 @@ def source_name(context: typer.Context, name: str) -> str | None:
 def given_on_command_line(context: typer.Context, names: list[str]) -> list[str]:
     """The ``--option`` spellings of those ``names`` the user typed."""
     given = [name for name in names if source_name(context, name) == "COMMANDLINE"]
-    return ["--" + ("compile" if name == "compile_model" else name).replace("_", "-") for name in given]
+    return ["--" + name.replace("_", "-") for name in given]
 
 
 def refuse_sigma_with_noise(context: typer.Context, noise: str | None) -> None:
@@ -390,16 +381,15 @@ def check_checkpoint_exists(option: str, spec: str | None) -> None:
 
 
 def architectures(option: str, names: str) -> list[str]:
-    """The architectures of a comma list (``--archs``), each one of ``ARCHITECTURES``, or a usage error naming
-    ``option``."""
+    """The architectures of a comma list (``--archs``), each one of ``choices.ARCHITECTURES``, or a usage error
+    naming ``option``."""
     chosen = [name.strip() for name in names.split(",") if name.strip()]
+    known = ", ".join(architecture_names())
     for name in chosen:
         if name not in ARCHITECTURES:
-            raise UsageError(
-                f"{option}: unknown architecture {shorten(repr(name))}; choose from {', '.join(ARCHITECTURES)}"
-            )
+            raise UsageError(f"{option}: unknown architecture {shorten(repr(name))}; choose from {known}")
     if not chosen:
-        raise UsageError(f"{option}: name at least one architecture ({', '.join(ARCHITECTURES)})")
+        raise UsageError(f"{option}: name at least one architecture ({known})")
     return chosen
 
 
@@ -434,9 +424,10 @@ def refuse_denoise_options_that_do_not_apply(
         raise UsageError("give --strength or --noise-level, not both: --strength scales the estimated noise level, "
                          "--noise-level replaces it")  # fmt: skip
     fmt = fmt.lower()
-    if "--png-level" in given and fmt not in ("png", "auto") and not side_by_side:
+    written = output_format_named(fmt)
+    if "--png-level" in given and fmt != "auto" and written != "png" and not side_by_side:
         raise UsageError(f"--png-level applies to PNG files; --format {shorten(fmt)} writes none")
-    if "--quality" in given and fmt not in ("jpeg", "jpg", "auto"):
+    if "--quality" in given and fmt != "auto" and written != "jpeg":
         raise UsageError(f"--quality applies to JPEG files; --format {shorten(fmt)} writes none")
 
 
@@ -516,7 +507,7 @@ GridOption = Annotated[
 ArchsOption = Annotated[
     str,
     typer.Option(
-        help=f"Comma-separated architectures ({', '.join(ARCHITECTURES)}); the first is the reference.",
+        help=f"Comma-separated architectures ({', '.join(architecture_names())}); the first is the reference.",
         metavar="ARCH,ARCH...",
         rich_help_panel=MODEL,
     ),

@@ -18,7 +18,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
-from typing import IO
+from typing import IO, Protocol, TypeVar
 
 import numpy as np
 import torch
@@ -51,6 +51,14 @@ class NamedImage:
     pixels: np.ndarray
 
 
+class _HasName(Protocol):
+    @property
+    def name(self) -> str: ...
+
+
+Named = TypeVar("Named", bound=_HasName)
+
+
 @dataclass
 class Source:
     """The decoded images of a source and the files skipped, as (name, reason) pairs."""
@@ -61,11 +69,17 @@ class Source:
 
     def by_names(self, names: tuple[str, ...] | list[str]) -> list[NamedImage]:
         """The images with these names, in this order; a missing name is an error."""
-        index = {image.name: image for image in self.images}
-        missing = [name for name in names if name not in index]
-        if missing:
-            raise CaeDenoiseError(f"{self.spec}: images recorded in the split are missing: {', '.join(missing[:5])}")
-        return [index[name] for name in names]
+        return by_names(self.images, names, f"{self.spec}: images")
+
+
+def by_names(items: list[Named], names: tuple[str, ...] | list[str], what: str) -> list[Named]:
+    """The ``items`` (images or pairs) with these ``names``, in this order; a missing name is an error that
+    starts with ``what`` (the source and what it holds)."""
+    index = {item.name: item for item in items}
+    missing = [name for name in names if name not in index]
+    if missing:
+        raise CaeDenoiseError(f"{what} recorded in the split are missing: {', '.join(missing[:5])}")
+    return [index[name] for name in names]
 
 
 # --- the built-in set -------------------------------------------------------------------------------------
@@ -424,10 +438,6 @@ class Split:
 
     def to_dict(self) -> dict[str, list[str]]:
         return {"train": list(self.train), "val": list(self.val), "test": list(self.test)}
-
-    @classmethod
-    def from_dict(cls, data: dict[str, list[str]]) -> Split:
-        return cls(tuple(data["train"]), tuple(data["val"]), tuple(data["test"]))
 
     def part(self, name: str) -> tuple[str, ...]:
         """One part by name: ``train``, ``val``, ``test``, or ``all`` (every name)."""

@@ -32,10 +32,13 @@ from .errors import CaeDenoiseError, UsageError, shorten
 from .images import (
     DEFAULT_JPEG_QUALITY,
     DEFAULT_PNG_LEVEL,
+    OUTPUT_FORMAT_NAMES,
+    OUTPUT_FORMATS,
     DecodedImage,
     decode_image,
     encode_image,
     is_image_name,
+    output_format_named,
     png_output_loss,
     tiff_output_loss,
 )
@@ -52,12 +55,11 @@ SUFFIX = "_denoised"
 #: ``--tile`` bounds: below, the overlap is most of each tile; above, one tile's activations alone need
 #: gigabytes (the default model holds about 200 bytes a pixel while it runs).
 MIN_TILE, MAX_TILE = 64, 4096
-FORMAT_SUFFIXES = {"png": ".png", "jpeg": ".jpg", "jpg": ".jpg", "tiff": ".tif", "tif": ".tif"}
 #: ``--format``: ``auto`` (the default) writes JPEG for JPEG inputs, TIFF for TIFF inputs and PNG for the rest
-#: (PNG, BMP, WebP, PPM: lossless), by the input's suffix; the others name one format for every output.
+#: (PNG, BMP, WebP, PPM: lossless), by the input's suffix (``images.OUTPUT_FORMATS``); the others name one format
+#: for every output.
 AUTO = "auto"
-FORMATS = (AUTO, *FORMAT_SUFFIXES)
-_AUTO_FORMATS = {".jpg": "jpeg", ".jpeg": "jpeg", ".tif": "tiff", ".tiff": "tiff"}
+FORMATS = (AUTO, *OUTPUT_FORMAT_NAMES)
 #: The most ``max_megapixels`` may raise Pillow's decompression-bomb limit to (``Image.MAX_IMAGE_PIXELS``, about
 #: 89.5 MP by default): a 1,000 MP photo takes about 12 GB decoded as float32 RGB, and as much again denoised.
 MAX_MEGAPIXELS = 1000.0
@@ -257,19 +259,22 @@ def scan_inputs(items: list[str], on_note: Callable[[str], None] | None = None) 
 def output_format(source: Path, fmt: str) -> str:
     """The format an input's output is written in: ``png``, ``jpeg`` or ``tiff`` (``fmt`` ``auto``: by the
     input's suffix, see ``FORMATS``; ``jpg`` and ``tif`` are the same as ``jpeg`` and ``tiff``)."""
-    name = fmt.lower()
-    if name == AUTO:
-        return _AUTO_FORMATS.get(source.suffix.lower(), "png")
-    if name not in FORMAT_SUFFIXES:
+    if fmt.lower() == AUTO:
+        suffix = source.suffix.lower()
+        return next(
+            (key for key, found in OUTPUT_FORMATS.items() if suffix in found.inputs), next(iter(OUTPUT_FORMATS))
+        )
+    key = output_format_named(fmt)
+    if key is None:
         raise UsageError(f"--format {shorten(repr(fmt))}: choose {', '.join(FORMATS)}")
-    return {"jpg": "jpeg", "tif": "tiff"}.get(name, name)
+    return key
 
 
 def output_path(source: Path, out_dir: Path | None, fmt: str, place: Path | None = None) -> Path:
     """``photo.jpg`` -> ``photo_denoised.jpg`` (``fmt`` ``auto``) next to it, or under ``out_dir`` at the input's
     ``place`` (``InputFile``; by default its name): ``DCIM/100APPLE/x.jpg`` found in ``DCIM`` goes to
     ``OUT/100APPLE/x_denoised.jpg``."""
-    suffix = FORMAT_SUFFIXES[output_format(source, fmt)]
+    suffix = OUTPUT_FORMATS[output_format(source, fmt)].suffix
     folder = source.parent if out_dir is None else out_dir / (place or Path(source.name)).parent
     return folder / f"{source.stem}{SUFFIX}{suffix}"
 
@@ -418,15 +423,15 @@ def format_losses(decoded: DecodedImage, fmt: str) -> list[str]:
     """What the output format cannot keep of this input, and what could not be read of it (said to the user
     rather than dropped silently)."""
     losses = list(decoded.notes)
-    suffix = FORMAT_SUFFIXES[output_format(Path("x"), fmt)]
-    if suffix == ".jpg" and decoded.alpha is not None:
+    written = output_format(Path("x"), fmt)
+    if written == "jpeg" and decoded.alpha is not None:
         losses.append("JPEG has no alpha channel: transparency dropped")
     kind = (decoded.grayscale, decoded.alpha is not None, decoded.bit_depth)
-    if suffix == ".png":
+    if written == "png":
         losses += filter(None, [png_output_loss(*kind)])
-    elif suffix == ".tif":
+    elif written == "tiff":
         losses += filter(None, [tiff_output_loss(*kind, decoded.exif)])
-    elif decoded.bit_depth == 16:
+    elif written == "jpeg" and decoded.bit_depth == 16:
         losses.append("written at 8 bits (JPEG holds 8 bits only)")
     return losses
 

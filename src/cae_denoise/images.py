@@ -30,7 +30,35 @@ from .regular import open_regular
 #: File suffixes treated as images when scanning folders and archives.
 IMAGE_SUFFIXES = frozenset({".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp", ".webp", ".ppm", ".pgm"})
 
-_OUTPUT_FORMATS = {"png": "PNG", "jpeg": "JPEG", "jpg": "JPEG", "tiff": "TIFF", "tif": "TIFF"}
+
+@dataclass(frozen=True)
+class OutputFormat:
+    """A format outputs are written in: Pillow's name for it, the suffix its files get, the other names
+    ``--format`` takes for it, and the input suffixes ``--format auto`` writes it for."""
+
+    pillow: str
+    suffix: str
+    aliases: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+
+
+#: The formats ``encode_image`` writes, by name; ``--format auto`` writes the first (PNG) for inputs that no
+#: format lists (PNG, BMP, WebP, PPM: lossless).
+OUTPUT_FORMATS = {
+    "png": OutputFormat("PNG", ".png"),
+    "jpeg": OutputFormat("JPEG", ".jpg", aliases=("jpg",), inputs=(".jpg", ".jpeg")),
+    "tiff": OutputFormat("TIFF", ".tif", aliases=("tif",), inputs=(".tif", ".tiff")),
+}
+#: Every name of an output format, aliases included (what ``--format`` takes besides ``auto``).
+OUTPUT_FORMAT_NAMES = tuple(alias for name, fmt in OUTPUT_FORMATS.items() for alias in (name, *fmt.aliases))
+
+
+def output_format_named(name: str) -> str | None:
+    """The ``OUTPUT_FORMATS`` key that ``name`` (any case, or an alias) stands for, or None."""
+    name = name.lower()
+    return next((key for key, fmt in OUTPUT_FORMATS.items() if name == key or name in fmt.aliases), None)
+
+
 #: PNG compression level. PNG is lossless at every level; level 1 is zlib's run-length strategy here, which on
 #: denoised photos gave files as small as level 9's, several times faster (see benchmarks/README.md).
 DEFAULT_PNG_LEVEL = 1
@@ -741,9 +769,10 @@ def _encode(
     jpeg_quality: int,
 ) -> bytes:
     """``encode_image`` itself."""
-    fmt_name = _OUTPUT_FORMATS.get(fmt.lower())
-    if fmt_name is None:
-        raise CaeDenoiseError(f"unsupported output format {fmt!r}; choose one of png, jpeg, tiff")
+    key = output_format_named(fmt)
+    if key is None:
+        raise CaeDenoiseError(f"unsupported output format {fmt!r}; choose one of {', '.join(OUTPUT_FORMATS)}")
+    fmt_name = OUTPUT_FORMATS[key].pillow
     if fmt_name == "JPEG":
         bit_depth, alpha = 8, None
     cv2 = opencv_png_writer() if fmt_name == "PNG" else None

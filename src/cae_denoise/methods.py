@@ -22,6 +22,7 @@ from .errors import CaeDenoiseError, UsageError
 from .inference import denoise_array
 from .noise import estimate_noise_sigma
 from .oracle import SEARCH, OracleDenoiser
+from .outputs import resolved
 from .pairs import match_key
 from .peers import PEER_LICENCES, PEER_SETTINGS, load_peer, peer_denoiser, peer_names
 
@@ -33,12 +34,7 @@ def model_denoiser(model: nn.Module, device: torch.device | str = "cpu") -> Deno
 
 def same_source(first: str, second: str) -> bool:
     """Whether two ``--data`` values name the same source, however the path is spelled."""
-    if BUILTIN in (first, second):
-        return first == second
-    try:
-        return Path(first).resolve() == Path(second).resolve()
-    except (OSError, RuntimeError):  # a link loop: compare the spellings
-        return Path(first).absolute() == Path(second).absolute()
+    return first == second if BUILTIN in (first, second) else resolved(first) == resolved(second)
 
 
 def leakage(loaded: LoadedModel, data: str, images: list[NamedImage], noisy_data: str | None = None) -> list[str]:

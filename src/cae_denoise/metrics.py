@@ -2,13 +2,17 @@
 
 Arrays are HxWxC floats; ``data_range`` is required (1.0 for our [0, 1] images). SSIM follows Wang et al.
 (2004): an 11x11 Gaussian window with sigma 1.5 and population covariance. Averaging over images happens in
-evaluation, never here.
+evaluation, never here. ``METRICS`` holds each metric with what tables and progress lines need to show it: add a
+metric by writing its function and registering it there. scikit-image is imported by the functions, so that
+the command line's tables and progress lines read ``METRICS`` without loading it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+
 import numpy as np
-from skimage.metrics import mean_squared_error, peak_signal_noise_ratio, structural_similarity
 
 from .errors import CaeDenoiseError
 
@@ -24,15 +28,13 @@ SSIM_CONVENTION = {
 }
 PSNR_CONVENTION = "per-image PSNR on RGB, data_range 1.0, no border shaving, averaged in dB"
 
-METRIC_NAMES = ("ssim", "mse", "psnr")
-#: Whether a larger value is better, per metric.
-HIGHER_IS_BETTER = {"ssim": True, "mse": False, "psnr": True}
-
 _MIN_SSIM_SIDE = 11
 
 
 def ssim(reference: np.ndarray, test: np.ndarray, *, data_range: float) -> float:
     """Structural similarity of two HxWxC images (Wang et al.'s Gaussian-window convention)."""
+    from skimage.metrics import structural_similarity
+
     if min(reference.shape[:2]) < _MIN_SSIM_SIDE:
         raise CaeDenoiseError(
             f"SSIM needs images at least {_MIN_SSIM_SIDE}x{_MIN_SSIM_SIDE}, got {reference.shape[:2]}"
@@ -52,25 +54,52 @@ def ssim(reference: np.ndarray, test: np.ndarray, *, data_range: float) -> float
 
 def mse(reference: np.ndarray, test: np.ndarray, *, data_range: float) -> float:
     """Mean squared error, in units of ``data_range`` squared (so comparable across ranges)."""
+    from skimage.metrics import mean_squared_error
+
     return float(mean_squared_error(reference, test)) / data_range**2
 
 
 def psnr(reference: np.ndarray, test: np.ndarray, *, data_range: float) -> float:
     """Peak signal-to-noise ratio in dB; ``inf`` for identical images."""
+    from skimage.metrics import peak_signal_noise_ratio
+
     if np.array_equal(reference, test):
         return float("inf")
     return float(peak_signal_noise_ratio(reference, test, data_range=data_range))
 
 
+@dataclass(frozen=True)
+class Metric:
+    """A metric as reports, tables and progress lines use it: ``function(reference, test, data_range=...)``, whether
+    a larger value is better, the decimals a value is shown with, and its unit: a metric with a unit shows a change
+    as a difference in it (``PSNR +1.15 dB``), one without as a percentage of the reference (``SSIM +1.4%``)."""
+
+    function: Callable[..., float]
+    higher_is_better: bool
+    decimals: int
+    unit: str = ""
+
+    def format(self, value: float) -> str:
+        """A value as tables show it, without its unit: ``0.7890``, ``28.86``."""
+        return f"{value:.{self.decimals}f}"
+
+
+#: The metrics every evaluation computes, by name, in the order tables show them.
+METRICS = {
+    "ssim": Metric(ssim, higher_is_better=True, decimals=4),
+    "mse": Metric(mse, higher_is_better=False, decimals=6),
+    "psnr": Metric(psnr, higher_is_better=True, decimals=2, unit="dB"),
+}
+METRIC_NAMES = tuple(METRICS)
+#: Whether a larger value is better, per metric.
+HIGHER_IS_BETTER = {name: metric.higher_is_better for name, metric in METRICS.items()}
+
+
 def image_metrics(reference: np.ndarray, test: np.ndarray, *, data_range: float = 1.0) -> dict[str, float]:
-    """All three metrics for one image pair, keyed by ``METRIC_NAMES``."""
+    """Every metric of ``METRICS`` for one image pair, keyed by name."""
     if reference.shape != test.shape:
         raise ValueError(f"shape mismatch: {reference.shape} vs {test.shape}")
-    return {
-        "ssim": ssim(reference, test, data_range=data_range),
-        "mse": mse(reference, test, data_range=data_range),
-        "psnr": psnr(reference, test, data_range=data_range),
-    }
+    return {name: metric.function(reference, test, data_range=data_range) for name, metric in METRICS.items()}
 
 
 def mean_metrics(per_image: list[dict[str, float]]) -> dict[str, float]:

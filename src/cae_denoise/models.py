@@ -2,7 +2,8 @@
 
 Model side: NCHW float32 tensors in [0, 1]. Every model takes any H and W that are multiples of its
 ``size_multiple``; ``inference.py`` pads other sizes and crops back. Add an architecture by writing a
-constructor decorated with ``@register_model("name")`` in this file.
+constructor decorated with ``@register_model("name")`` in this file, and its line of ``--help`` in
+``choices.ARCHITECTURES``.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ def register_model(name: str) -> Callable[[ModelFactory], ModelFactory]:
 
 
 def list_models() -> list[str]:
-    """Names accepted by ``create_model`` and ``--arch``, sorted."""
+    """Names accepted by ``create_model``, sorted (``--arch`` offers those ``choices.ARCHITECTURES`` declares)."""
     return sorted(_REGISTRY)
 
 

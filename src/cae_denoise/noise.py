@@ -18,6 +18,9 @@ model in reports; ``spec`` is the string that parses back to it. The models (``p
 - ``A+B+...``: a mixture: each image gets one of the models, chosen uniformly, or in proportion to weights
   written before a component (``3*gaussian:0-55+camera``: three Gaussian images for one camera image).
 
+Each model's spec is read by a parser registered beside its class (``@register_noise("name")``), under a name
+whose forms ``choices.NOISE_FORMS`` declares for ``--help`` and for errors.
+
 Numbers may use exponents (``camera:1e-4-2e-2``). Training noise runs on the batch's device (``jpeg.simulate``
 stands in for the codec there); evaluation noise uses the real JPEG codec.
 """
@@ -33,19 +36,14 @@ import numpy as np
 import torch
 
 from . import camera, jpeg
+from .choices import NOISE_FORMS, noise_forms
 from .errors import CaeDenoiseError, UsageError, shorten
 
 MAX_SIGMA = 255.0
-#: Shot-noise ranges of ``camera:low`` and ``camera:high``: on the built-in test photos the noisy images are at
-#: about 27 and 22 dB PSNR without JPEG, 29.5 and 24.4 dB with the default JPEG (seed 0).
+#: Shot-noise ranges of ``camera:low`` and ``camera:high``: a light and a strong camera noise.
 CAMERA_STRENGTHS = {"low": (1e-3, 3e-3), "high": (3e-3, 1.2e-2)}
 #: JPEG qualities a camera model draws from unless told otherwise (what phones and cameras save).
 DEFAULT_CAMERA_JPEG = (85, 95)
-VALID_FORMS = (
-    "gaussian:25, gaussian:5-50, poisson-gaussian[:shot=0.01][:read=2], camera[:low|high|1e-3-1e-2]"
-    "[:jpeg=90|85-95|none][:demosaic=bilinear|mhc|any][:matrix=random|none|any], jpeg:90 or jpeg:70-95, "
-    "grey:SPEC, and mixtures joined by + with optional weights (gaussian:0-55+2*camera)"
-)
 
 
 class NoiseModel(Protocol):
@@ -62,6 +60,30 @@ class NoiseModel(Protocol):
     def add_seeded(self, clean: np.ndarray, seed: int, index: int) -> np.ndarray: ...
 
     def to_dict(self) -> dict[str, Any]: ...
+
+
+#: Reads the ``:``-separated fields after a spec's name (``spec`` is the whole text, for errors); None when the
+#: fields fit none of the model's forms.
+SpecParser = Callable[[list[str], str], "NoiseModel | None"]
+_PARSERS: dict[str, SpecParser] = {}
+
+
+def register_noise(name: str) -> Callable[[SpecParser], SpecParser]:
+    """Register the parser of the specs named ``name`` (``name:...``), whose forms ``choices.NOISE_FORMS``
+    declares; an undeclared or duplicate name is a programming error."""
+
+    def decorator(parser: SpecParser) -> SpecParser:
+        if name not in NOISE_FORMS or name in _PARSERS:
+            raise ValueError(f"noise {name!r} is already registered or not declared in choices.NOISE_FORMS")
+        _PARSERS[name] = parser
+        return parser
+
+    return decorator
+
+
+def list_noises() -> list[str]:
+    """The names a noise spec may start with, in the order ``choices.NOISE_FORMS`` lists them."""
+    return [name for name in NOISE_FORMS if name in _PARSERS]
 
 
 @dataclass(frozen=True)
@@ -121,6 +143,11 @@ class GaussianNoise:
         return np.clip(noisy, 0.0, 1.0) if self.clip else noisy
 
 
+@register_noise("gaussian")
+def _gaussian(fields: list[str], spec: str) -> GaussianNoise | None:
+    return GaussianNoise(*_numbers(fields[0], spec, "sigma")) if len(fields) == 1 else None
+
+
 def _seeded_generator(seed: int, index: int) -> torch.Generator:
     """A CPU torch generator whose stream is fixed by (``seed``, ``index``) alone."""
     state = np.random.SeedSequence([seed, index]).generate_state(1, dtype=np.uint64)[0]
@@ -141,7 +168,7 @@ class _BatchNoise:
 
     Evaluation (``add_seeded``) runs in float64 on the CPU, from a generator fixed by the seed and the image's
     index, with the real JPEG codec (``jpeg.round_trip_batch``). Training (``add_to_batch``) uses the real
-    codec on the CPU too, where it is about five times as fast as ``jpeg.simulate``, and the simulation on
+    codec on the CPU too, where it is faster than ``jpeg.simulate``, and the simulation on
     other devices, so that a GPU batch never visits the host.
     """
 
@@ -201,6 +228,14 @@ class PoissonGaussianNoise(_BatchNoise):
         photons = torch.poisson(rates, generator=generator).to(clean.device, clean.dtype)
         reads = torch.randn(clean.shape, generator=generator, device=generator.device, dtype=clean.dtype)
         return (shot * photons + read * reads.to(clean.device)).clamp(0.0, 1.0)
+
+
+@register_noise("poisson-gaussian")
+def _poisson_gaussian(fields: list[str], spec: str) -> PoissonGaussianNoise:
+    options = _options(fields, spec, ("shot", "read"))
+    shot = _numbers(options.get("shot", "0.001-0.02"), spec, "shot")
+    read = _numbers(options.get("read", "0-5"), spec, "read")
+    return PoissonGaussianNoise(*shot, *read)
 
 
 def _chosen(option: str, alternative: str, count: int, generator: torch.Generator) -> torch.Tensor:
@@ -277,6 +312,20 @@ class CameraNoise(_BatchNoise):
         return codec(noisy, qualities) if self.jpeg_max else noisy
 
 
+@register_noise("camera")
+def _camera(fields: list[str], spec: str) -> CameraNoise:
+    options = _options(fields, spec, ("", "jpeg", "demosaic", "matrix"))
+    strength = options.get("", "")
+    shot = CAMERA_STRENGTHS.get(strength) or (
+        _numbers(strength, spec, "strength") if strength else camera.SHOT_NOISE_RANGE
+    )
+    jpeg_text = options.get("jpeg", "-".join(map(str, DEFAULT_CAMERA_JPEG)))
+    quality = (0, 0) if jpeg_text == "none" else _numbers(jpeg_text, spec, "jpeg quality")
+    demosaic = _choice(options, "demosaic", (*camera.DEMOSAICKERS, "any"), spec)
+    matrix = _choice(options, "matrix", (*camera.COLOUR_MATRICES, "any"), spec)
+    return CameraNoise(*shot, int(quality[0]), int(quality[1]), demosaic, matrix)
+
+
 @dataclass(frozen=True)
 class JpegNoise(_BatchNoise):
     """JPEG compression artefacts alone: quality uniform in [``quality_min``, ``quality_max``] per image."""
@@ -298,6 +347,14 @@ class JpegNoise(_BatchNoise):
             self.quality_min, self.quality_max + 1, (count,), generator=generator, device=generator.device
         )
         return codec(clean, qualities)
+
+
+@register_noise("jpeg")
+def _jpeg(fields: list[str], spec: str) -> JpegNoise | None:
+    if len(fields) != 1:
+        return None
+    low, high = _numbers(fields[0], spec, "quality")
+    return JpegNoise(int(low), int(high))
 
 
 @dataclass(frozen=True)
@@ -332,6 +389,11 @@ class GreyNoise:
 
     def to_dict(self) -> dict[str, Any]:
         return {"inner": noise_record(self.inner)}
+
+
+@register_noise("grey")
+def _grey(fields: list[str], spec: str) -> GreyNoise | None:
+    return GreyNoise(_parse_one(":".join(fields), spec)) if fields else None
 
 
 @dataclass(frozen=True)
@@ -396,21 +458,17 @@ def noise_record(model: NoiseModel) -> dict[str, Any]:
     return {"spec": model.spec, **model.to_dict()}
 
 
-def parse_sigma(text: str, *, clip: bool = True) -> GaussianNoise:
+def parse_sigma(text: str) -> GaussianNoise:
     """Parse ``"25"`` or ``"5-50"`` (0-255 scale) into a ``GaussianNoise``; errors say what was wrong."""
-    parts = str(text).strip().split("-")
-    try:
-        values = [float(part) for part in parts]
-    except ValueError:
-        values = []
-    if len(values) not in (1, 2) or any(not np.isfinite(v) for v in values):
+    bounds = _range(str(text))
+    if bounds is None:
         raise UsageError(f"--sigma {text!r}: expected a level like 25 or a range like 5-50 (0-255 scale)")
-    low, high = (values[0], values[0]) if len(values) == 1 else values
+    low, high = bounds
     if low > high:
         raise UsageError(f"--sigma {text!r}: range must be low-high, e.g. 5-50")
     if high > MAX_SIGMA:
         raise UsageError(f"--sigma {text!r}: at most {MAX_SIGMA:g} (sigma is on the 0-255 pixel scale)")
-    return GaussianNoise(low, high, clip)
+    return GaussianNoise(low, high)
 
 
 def parse_sigma_list(text: str) -> list[float]:
@@ -487,16 +545,22 @@ _RANGE = re.compile(rf"({_NUMBER})(?:-({_NUMBER}))?")
 _WEIGHTED = re.compile(rf"({_NUMBER})\*(.*)", re.DOTALL)
 
 
-def _numbers(text: str, spec: str, what: str) -> tuple[float, float]:
-    """``"25"``, ``"5-50"`` or ``"1e-4-2e-2"`` as (low, high); anything else is a usage error naming ``spec``."""
+def _range(text: str) -> tuple[float, float] | None:
+    """``"25"``, ``"5-50"`` or ``"1e-4-2e-2"`` as (low, high), or None for anything else (low may exceed high)."""
     match = _RANGE.fullmatch(text.strip())
     values = [float(group) for group in match.groups() if group is not None] if match else []
-    if not values or not all(np.isfinite(values)):
+    return (values[0], values[-1]) if values and all(np.isfinite(values)) else None
+
+
+def _numbers(text: str, spec: str, what: str) -> tuple[float, float]:
+    """``_range`` of a field of ``spec``; anything else, or high below low, is a usage error naming ``spec``."""
+    bounds = _range(text)
+    if bounds is None:
         raise UsageError(
             f"--noise {shorten(spec)!r}: {what} {shorten(text)!r} is not a number or a low-high range; "
-            f"valid forms: {VALID_FORMS}"
+            f"valid forms: {noise_forms()}"
         )
-    low, high = values[0], values[-1]
+    low, high = bounds
     if low > high:
         raise UsageError(f"--noise {shorten(spec)!r}: {what} range {shorten(text)!r} must be low-high")
     return low, high
@@ -508,7 +572,7 @@ def _options(fields: list[str], spec: str, allowed: tuple[str, ...]) -> dict[str
     for field in fields:
         key, _, value = field.partition("=") if "=" in field else ("", "", field)
         if key not in allowed or key in options or not value:
-            raise UsageError(f"--noise {shorten(spec)!r}: cannot read {shorten(field)!r}; valid forms: {VALID_FORMS}")
+            raise UsageError(f"--noise {shorten(spec)!r}: cannot read {shorten(field)!r}; valid forms: {noise_forms()}")
         options[key] = value
     return options
 
@@ -521,42 +585,19 @@ def _choice(options: dict[str, str], key: str, allowed: tuple[str, ...], spec: s
     return value
 
 
-def _camera(fields: list[str], spec: str) -> CameraNoise:
-    options = _options(fields, spec, ("", "jpeg", "demosaic", "matrix"))
-    strength = options.get("", "")
-    shot = CAMERA_STRENGTHS.get(strength) or (
-        _numbers(strength, spec, "strength") if strength else camera.SHOT_NOISE_RANGE
-    )
-    jpeg_text = options.get("jpeg", "-".join(map(str, DEFAULT_CAMERA_JPEG)))
-    quality = (0, 0) if jpeg_text == "none" else _numbers(jpeg_text, spec, "jpeg quality")
-    demosaic = _choice(options, "demosaic", (*camera.DEMOSAICKERS, "any"), spec)
-    matrix = _choice(options, "matrix", (*camera.COLOUR_MATRICES, "any"), spec)
-    return CameraNoise(*shot, int(quality[0]), int(quality[1]), demosaic, matrix)
-
-
 def _parse_one(text: str, spec: str) -> NoiseModel:
+    """One model of a spec (no ``+``), by the parser registered under its name."""
     name, *fields = text.strip().lower().split(":")
+    parser = _PARSERS.get(name)
     try:
-        if name == "grey" and fields:
-            return GreyNoise(_parse_one(":".join(fields), spec))
-        if name == "gaussian" and len(fields) == 1:
-            low, high = _numbers(fields[0], spec, "sigma")
-            return GaussianNoise(low, high)
-        if name == "jpeg" and len(fields) == 1:
-            low, high = _numbers(fields[0], spec, "quality")
-            return JpegNoise(int(low), int(high))
-        if name == "poisson-gaussian":
-            options = _options(fields, spec, ("shot", "read"))
-            shot = _numbers(options.get("shot", "0.001-0.02"), spec, "shot")
-            read = _numbers(options.get("read", "0-5"), spec, "read")
-            return PoissonGaussianNoise(*shot, *read)
-        if name == "camera":
-            return _camera(fields, spec)
+        model = parser(fields, spec) if parser else None
     except CaeDenoiseError as error:
         if isinstance(error, UsageError):
             raise
         raise UsageError(f"--noise {shorten(spec)!r}: {error}") from error
-    raise UsageError(f"--noise {shorten(spec)!r}: unknown noise {shorten(text)!r}; valid forms: {VALID_FORMS}")
+    if model is None:
+        raise UsageError(f"--noise {shorten(spec)!r}: unknown noise {shorten(text)!r}; valid forms: {noise_forms()}")
+    return model
 
 
 def parse_noise(text: str) -> NoiseModel:
@@ -564,7 +605,7 @@ def parse_noise(text: str) -> NoiseModel:
     spec = str(text).strip()
     parts = spec.split("+")
     if not spec or any(not part.strip() for part in parts):
-        raise UsageError(f"--noise {shorten(spec)!r}: empty; valid forms: {VALID_FORMS}")
+        raise UsageError(f"--noise {shorten(spec)!r}: empty; valid forms: {noise_forms()}")
     weights, models = [], []
     for part in parts:
         weighted = _WEIGHTED.fullmatch(part.strip())

@@ -13,7 +13,7 @@ from pathlib import PurePosixPath
 
 import numpy as np
 
-from .data import BUILTIN, DEFAULT_MAX_MEGAPIXELS, NamedImage, Source, load_sources
+from .data import BUILTIN, DEFAULT_MAX_MEGAPIXELS, NamedImage, Source, by_names, load_sources
 from .errors import CaeDenoiseError, UsageError
 from .regular import same_file
 
@@ -50,13 +50,7 @@ class PairedSource:
 
     def by_names(self, names: tuple[str, ...] | list[str]) -> list[ImagePair]:
         """The pairs with these (clean) names, in this order; a missing name is an error."""
-        index = {pair.name: pair for pair in self.pairs}
-        missing = [name for name in names if name not in index]
-        if missing:
-            raise CaeDenoiseError(
-                f"{self.clean_spec}: pairs recorded in the split are missing: {', '.join(missing[:5])}"
-            )
-        return [index[name] for name in names]
+        return by_names(self.pairs, names, f"{self.clean_spec}: pairs")
 
 
 def match_key(name: str) -> str:

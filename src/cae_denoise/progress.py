@@ -15,6 +15,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.text import Text
 
 from .errors import shorten
+from .metrics import METRICS
 
 
 def printable(text: str) -> str:
@@ -109,7 +110,8 @@ class TrainingProgress:
 
     def on_epoch_end(self, record: dict[str, float]) -> None:
         if "val_psnr" in record:
-            scores = f"val PSNR {record['val_psnr']:.2f} dB  SSIM {record['val_ssim']:.4f}"
+            psnr, ssim = METRICS["psnr"].format(record["val_psnr"]), METRICS["ssim"].format(record["val_ssim"])
+            scores = f"val PSNR {psnr} dB  SSIM {ssim}"
         else:  # noisy photos alone: the self-supervised loss and the no-reference checks
             scores = (
                 f"val N2N loss {record['val_loss']:.6f}  removed sigma {record['val_residual_sigma']:.1f} "

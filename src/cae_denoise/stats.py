@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
+from .metrics import METRICS
+
 ALPHA = 0.05
 CONFIDENCE = 1.0 - ALPHA
 BOOTSTRAP_RESAMPLES = 9_999
@@ -133,7 +135,7 @@ def paired_difference(
 
 
 def _number(value: float, unit: str) -> str:
-    return f"{value:+.2f} dB" if unit == "dB" else f"{value:+.4g}"
+    return f"{value:+.2f} {unit}" if unit else f"{value:+.4g}"
 
 
 def describe(row: dict[str, Any], *, label: str, reference: str, metric: str, unit_name: str) -> str:
@@ -141,7 +143,7 @@ def describe(row: dict[str, Any], *, label: str, reference: str, metric: str, un
 
     ``unit_name`` is the plural of what was paired (``"images"``, ``"seeds"``); PSNR differences are in dB.
     """
-    unit = "dB" if metric == "psnr" else ""
+    unit = METRICS[metric].unit if metric in METRICS else ""
     name = metric.upper()
     count = row["units"]
     change = f"{label} - {reference} = {_number(row['difference'], unit)}"

@@ -13,13 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import shorten
-from .metrics import METRIC_NAMES
+from .metrics import METRIC_NAMES, METRICS
 from .progress import counted, printable
 
 
 def format_metric(metric: str, value: float) -> str:
-    """SSIM to 4 decimals, MSE to 6, PSNR to 2 (dB)."""
-    return {"ssim": f"{value:.4f}", "mse": f"{value:.6f}", "psnr": f"{value:.2f}"}[metric]
+    """A metric's value with the decimals ``metrics.METRICS`` gives it (SSIM 4, MSE 6, PSNR 2)."""
+    return METRICS[metric].format(value)
 
 
 def mean_and_spread(metric: str, row: dict[str, Any]) -> str:
@@ -29,13 +29,15 @@ def mean_and_spread(metric: str, row: dict[str, Any]) -> str:
 
 
 def _changes(rows: dict[str, Any] | None) -> str:
-    """``SSIM +1.4%  MSE -23.6%  PSNR +1.15 dB``: relative for SSIM and MSE, PSNR in dB (its usual unit)."""
+    """``SSIM +1.4%  MSE -23.6%  PSNR +1.15 dB``: in the metric's unit where it has one (``metrics.Metric``),
+    else relative."""
     if rows is None:
         return ""
     parts = []
     for metric, row in rows.items():
-        if metric == "psnr":
-            parts.append(f"PSNR {row['difference']:+.2f} dB")
+        unit = METRICS[metric].unit
+        if unit:
+            parts.append(f"{metric.upper()} {row['difference']:+.2f} {unit}")
         elif row["relative_percent"] is not None:
             parts.append(f"{metric.upper()} {row['relative_percent']:+.1f}%")
     return "  ".join(parts)
