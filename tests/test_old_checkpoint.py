@@ -20,8 +20,14 @@ FIXTURE = Path(__file__).parent / "fixtures" / "checkpoint_before_tasks.pt"
 def test_old_checkpoint_loads_with_its_settings():
     loaded = load_model(FIXTURE)
     assert loaded.weights_sha256() == "e92c7a02f7326b7c7309043b1d2dabd69e613604ceead8dcde62451075d2dbb6"
-    config = loaded.payload["config"]
-    assert (config["arch"], config["channels"], config["depth"], config["data"]) == ("unet-level", 4, 1, "builtin")
+    config = loaded.config
+    assert (config.arch, config.channels, config.depth, config.data, config.kind) == (
+        "unet-level",
+        4,
+        1,
+        "builtin",
+        "synthetic",
+    )
     assert loaded.payload["training"]["kind"] == "synthetic"
 
 

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
+from .config import SELF_SUPERVISED
 from .errors import shorten
 
 
@@ -88,7 +89,7 @@ class TrainingProgress:
 
     def on_start(self, start: Any) -> None:
         """The bar appears once the run has its data and model (an error before shows alone)."""
-        data, split = start.data, start.data.split
+        data, split, self.kind = start.data, start.data.split, start.kind
         skipped = (
             f", {counted(data.skipped_files, 'file')} skipped (see train_report.json)" if data.skipped_files else ""
         )
@@ -108,7 +109,7 @@ class TrainingProgress:
         self.progress.update(self.task, completed=info.global_step, info=f"loss {info.loss:.5f}  {rate}")
 
     def on_epoch_end(self, record: dict[str, float]) -> None:
-        if "val_psnr" in record:
+        if self.kind != SELF_SUPERVISED:
             scores = f"val PSNR {record['val_psnr']:.2f} dB  SSIM {record['val_ssim']:.4f}"
         else:  # noisy photos alone: the self-supervised loss and the no-reference checks
             scores = (
