@@ -171,16 +171,10 @@ def autocast_for(device: torch.device, enabled: bool) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def restore(
-    path: Path,
-    config: TrainConfig,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    generator: torch.Generator,
-    rank: int,
-) -> TrainState:
-    """Load ``path`` (a ``last.pt``) into the parts; returns the run's counters and history."""
+def restore(path: Path, run: Run) -> TrainState:
+    """Load ``path`` (a ``last.pt``) into the parts of ``run``; returns the run's counters and history."""
+    config, model, optimizer, scheduler, generator = run.config, run.model, run.optimizer, run.scheduler, run.generator
+    rank = run.context.rank
     point = read_resume_point(path)
     changed = config.changed_from(point.config, allowed=("out", "epochs"))
     if changed:
@@ -256,16 +250,17 @@ def schedule_record(config: TrainConfig, history: list[dict[str, float]]) -> dic
 
 def existing_run_files(out: Path, *, resume: bool, overwrite: bool) -> list[str]:
     """The files of an earlier run in ``out`` that a new run will remove (``overwrite``); a folder holding a
-    run is refused unless ``resume`` (continue it in place) or ``overwrite``."""
+    run is refused unless ``resume`` (continue it in place) or ``overwrite``, and so is a run file the run reads
+    (e.g. ``--init OUT/best.pt`` with ``--overwrite``: refused now, not after an epoch)."""
     existing = [name for name in RUN_FILES if (out / name).exists()]
-    if resume or not existing:
-        return []
-    if not overwrite:
+    if existing and not (resume or overwrite):
         raise UsageError(
             f"--out {out} already holds a run ({', '.join(existing)}); continue it with --resume {out}, "
             "or pass --overwrite to start a new run there"
         )
-    return existing
+    for name in RUN_FILES:
+        refuse_if_read(out / name, error=UsageError)
+    return [] if resume else existing
 
 
 def _read_loss_now(device: torch.device, state: TrainState, config: TrainConfig) -> bool:
@@ -434,6 +429,13 @@ def checkpoint_payload(run: Run, state: TrainState, sampler_states: list[torch.T
     )
 
 
+def save_interrupted(run: Run, state: TrainState, loss_sum: torch.Tensor, started: float) -> Path:
+    """``last.pt`` mid-epoch, at a Ctrl-C or SIGTERM (rank 0 alone: only its sampling stream is at hand)."""
+    state.seconds = time.perf_counter() - started
+    state.epoch_loss_sum = float(loss_sum)
+    return save_checkpoint(run.out / LAST, checkpoint_payload(run, state, [run.generator.get_state()]), overwrite=True)
+
+
 def finish(run: Run, state: TrainState) -> None:
     """After the last epoch: ``train_report.json`` and ``training_curves.png`` (rank 0), every rank's weights
     checksum in the report."""
@@ -469,13 +471,8 @@ def train(
     main = context.is_main
     with run_folder(config, resume=resume, lock=main, on_note=on_note):
         replaced = existing_run_files(out, resume=resume, overwrite=overwrite)
-        for name in RUN_FILES:  # e.g. --init OUT/best.pt with --overwrite: refused now, not after an epoch
-            refuse_if_read(out / name, error=UsageError)
         run = build_run(task, context, distributed.setup(context, resolve_device(config.device)), resume=resume)
-        state = TrainState()
-        if resume:
-            parts = (run.model, run.optimizer, run.scheduler, run.generator)
-            state = restore(out / LAST, config, *parts, context.rank)
+        state = restore(out / LAST, run) if resume else TrainState()
         if main and on_start:
             steps = (config.total_steps, state.global_step)
             on_start(TrainStart(run.data, run.device, context.world_size, *steps, task.kind))
@@ -513,10 +510,7 @@ def train(
             finish(run, state)
         except KeyboardInterrupt as error:
             if main and state.global_step > steps_saved:  # steps taken since last.pt was last written: keep them
-                state.seconds = time.perf_counter() - started
-                state.epoch_loss_sum = float(loss_sum)
-                payload = checkpoint_payload(run, state, [run.generator.get_state()])
-                saved = save_checkpoint(out / LAST, payload, overwrite=True)
+                saved = save_interrupted(run, state, loss_sum, started)
             raise as_interrupted(error, saved) from None
     distributed.teardown(context)
     files = (out, out / BEST, out / LAST, out / REPORT)
