@@ -12,7 +12,7 @@ photos (or every photo of ``--data DIR``):
   better than input).
 
 The model runs as ``cae-denoise denoise`` runs it (``checkpoint.load_model``, then ``denoise_array`` told the
-level ``files.Smoothing`` gives for the photo's ``estimate_noise_sigma``). Outputs are compared as floats, before
+level ``inference.Smoothing`` gives for the photo's ``estimate_noise_sigma``). Outputs are compared as floats, before
 the 8-bit rounding of a written file (at most half a level). Prints one Markdown table per method: a row per
 photo, a mean row (PSNR averaged in dB, the largest change over all photos), and PASS / FAIL against the targets
 (FAIL names the targets missed).

@@ -1,26 +1,27 @@
 """Is training fed fast enough? The whole product step against the model step alone, on any device.
 
-Both use the training loop's own parts (``cae_denoise.train``: ``build_data``, ``build_model``,
-``build_optimizer``, the objective of the run's kind, the device layout, autocast with ``--amp``):
+Both time the training loop's own functions on its own parts (``cae_denoise.train``: ``build_run``,
+``next_batch``, ``train_step``, with the run's task, layout and autocast with ``--amp``):
 
-- ``product step``: what ``train`` does per step: sample a batch (crops, flips, noise; on a GPU this happens
-  there, ``DevicePatchSampler``), copy it to the device, forward, loss, backward and Adam; the loss is read back
-  every ``LOSS_READ_INTERVAL`` steps on a GPU (every step on the CPU), as the loop does;
-- ``model step``: forward, loss, backward and Adam on one batch already on the device;
-- ``batch``: sampling and noise alone (synchronised).
+- ``product step``: what ``train`` does per step: ``next_batch`` (crops, flips, noise; on a GPU this happens
+  there, ``DevicePatchSampler``; copied to the device), then ``train_step`` (forward and loss in autocast,
+  backward, gradient clipping with ``--grad-clip``, Adam, the schedule with ``--schedule``); the loss is read
+  back every ``LOSS_READ_INTERVAL`` steps on a GPU (every step on the CPU), as the loop does;
+- ``model step``: ``train_step`` on one batch already on the device;
+- ``batch``: ``next_batch`` alone (sampling, noise and the copy to the device; synchronised).
 
 Each is the mean over ``--steps`` consecutive steps, synchronised with the device only before and after, as in a
 run. ``product / model`` near 1 means the model is the bottleneck; well above 1, the device waits on the host.
 
     python benchmarks/bench_step.py                                    # CPU, unet, patch 64, batch 16
     python benchmarks/bench_step.py --device cuda --patch 128 --batch-size 64 --amp
+    python benchmarks/bench_step.py --grad-clip 1 --schedule cosine
     python benchmarks/bench_step.py --quick
 """
 
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import time
 
 import torch
@@ -35,10 +36,10 @@ from common import (
     synchronize,
 )
 
+from cae_denoise import distributed
 from cae_denoise.config import TrainConfig
-from cae_denoise.inference import preferred_layout
-from cae_denoise.objectives import objective_for
-from cae_denoise.train import LOSS_READ_INTERVAL, autocast_for, build_data, build_model, build_optimizer, new_generator
+from cae_denoise.tasks import task_for
+from cae_denoise.train import LOSS_READ_INTERVAL, build_run, next_batch, train_step
 
 
 def _per_step(step, device: torch.device, warmup: int, steps: int) -> float:
@@ -60,52 +61,32 @@ def main() -> None:
     parser.add_argument("--arch", default="unet", help="architecture (default %(default)s)")
     add_device_option(parser)
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast, as train --amp")
+    parser.add_argument("--grad-clip", type=float, default=0.0, help="as train --grad-clip (default off)")
+    parser.add_argument("--schedule", default="constant", help="as train --schedule (default %(default)s)")
     parser.add_argument("--steps", type=int, default=40, help="timed steps (default %(default)s)")
     args = parser.parse_args()
     apply_threads(args.threads)
     if args.quick:
         args.patch, args.batch_size, args.steps = 32, 4, 3
     device = parse_device(parser, args.device)
-    config = dataclasses.replace(
-        TrainConfig(arch=args.arch, patch=args.patch, batch_size=args.batch_size, amp=args.amp), device=str(device)
-    )
-    config.validate()
+    settings = {"patch": args.patch, "batch_size": args.batch_size, "amp": args.amp, "grad_clip": args.grad_clip}
+    config = TrainConfig(arch=args.arch, schedule=args.schedule, device=str(device), **settings)
+    task = task_for(config)
     print_machine()
-    data = build_data(config, device)
-    model = build_model(config, device)
-    optimizer, _ = build_optimizer(config, model)
-    objective, layout = objective_for(config.kind, config.noise_model()), preferred_layout(device)
-    autocast = autocast_for(device, config.amp)
-    generator = new_generator(device, 0)
-    if device.type == "cuda":
-        torch.backends.cudnn.benchmark = True
-
-    def host_batch() -> tuple[torch.Tensor, ...]:
-        return objective.prepare(data.sampler.batch(config.batch_size, generator), generator)
-
-    def to_device(tensors: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
-        return tuple(t.to(device, non_blocking=True).contiguous(memory_format=layout) for t in tensors)
-
-    def optimise(tensors: tuple[torch.Tensor, ...]) -> torch.Tensor:
-        with autocast:
-            loss = objective.loss(model, *tensors, progress=0.5)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        return loss
-
-    resident = to_device(host_batch())
+    run = build_run(task, distributed.Context(), device)
+    run.model.train()
+    resident = next_batch(run)
     rows = []
-    host = _per_step(host_batch, device, 3, args.steps)
-    model_only = _per_step(lambda: optimise(resident), device, 3, args.steps)
+    host = _per_step(lambda: next_batch(run), device, 3, args.steps)
+    model_only = _per_step(lambda: train_step(run, resident, progress=0.5), device, 3, args.steps)
     interval = 1 if device.type == "cpu" else LOSS_READ_INTERVAL
     counter = [0]
 
     def product_step() -> None:
-        loss = optimise(to_device(host_batch()))
+        loss = train_step(run, next_batch(run), progress=0.5)
         counter[0] += 1
         if counter[0] % interval == 0:
-            float(loss.detach())
+            float(loss)
 
     product = _per_step(product_step, device, 3, args.steps)
     for name, seconds in (("product step", product), ("model step", model_only), ("batch", host)):

@@ -6,7 +6,7 @@ For a level-conditioned model (``--model``, default the shipped ``default``, an 
 grey noise: one noise channel (``GaussianNoise(s, s).add_seeded`` on the photo's first channel, the evaluation
 protocol) copied into R, G and B, because a grey file has one channel, so its noise is the same in all three.
 Colour photos get the usual independent noise per channel. Each noisy photo is denoised as
-``cae-denoise denoise --strength S`` does it (the level told is ``files.Smoothing(S).level_for`` of the photo's
+``cae-denoise denoise --strength S`` does it (the level told is ``inference.Smoothing(S).level_for`` of the photo's
 ``estimate_noise_sigma``) for every S of ``--strengths`` (0.5 to 3).
 
 Prints, per (kind, noise): the mean PSNR over photos at each strength, the best strength, PSNR at the best and

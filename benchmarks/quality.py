@@ -15,10 +15,8 @@ from cae_denoise.checkpoint import LoadedModel
 from cae_denoise.classical import Denoiser
 from cae_denoise.data import BUILTIN, NamedImage
 from cae_denoise.evaluate import load_test_images
-from cae_denoise.files import Smoothing
-from cae_denoise.inference import denoise_array, estimated_level
+from cae_denoise.inference import Smoothing, denoise_array
 from cae_denoise.methods import ESTIMATED, resolve_methods
-from cae_denoise.models import takes_noise_level
 
 QUICK_CROP = 64
 
@@ -47,11 +45,9 @@ def denoise_as_the_cli(
     loaded: LoadedModel, rgb: np.ndarray, device: torch.device | str, strength: float = 1.0
 ) -> tuple[np.ndarray, float | None]:
     """The model's output on ``rgb`` as ``cae-denoise denoise --strength STRENGTH`` computes it, and the level it
-    was told: ``files.Smoothing.level_for`` of the level the model estimates (``inference.estimated_level``) for
-    a level-conditioned model (None for others), then ``denoise_array`` with the device's default tiling."""
-    level = None
-    if takes_noise_level(loaded.model):
-        level = Smoothing(strength).level_for(estimated_level(loaded.model, rgb, device))
+    was told (``inference.Smoothing.told_level``: None for a model told no level), then ``denoise_array`` with
+    the device's default tiling."""
+    level = Smoothing(strength).told_level(loaded.model, rgb, device)
     return denoise_array(loaded.model, rgb, device=device, noise_level=level), level
 
 

@@ -35,6 +35,7 @@ from cae_denoise.outputs import write_file
 from cae_denoise.pipeline import train_and_evaluate
 from cae_denoise.reports import write_report
 from cae_denoise.tables import print_evaluation
+from cae_denoise.tasks import task_for
 from cae_denoise.train import EVALUATION, LAST
 
 OUT = Path("runs/own_data")
@@ -83,7 +84,7 @@ def main() -> None:
         if (folder / EVALUATION).is_file():
             console.print(f"{name}: already trained")
             continue
-        console.print(f"{name}: training ({config.describe_data()})")
+        console.print(f"{name}: training ({task_for(config).describe()})")
         outcome = train_and_evaluate(config, resume=(folder / LAST).is_file())
         console.print(f"{name}: {outcome.training.seconds:.0f} s")
     checkpoints = [str(Path(config.out) / "best.pt") for config in runs.values()]

@@ -43,7 +43,7 @@ def test_trained_checkpoint_rebuilds_itself(trained_run, checkpoint):
     assert payload["format"] == FORMAT
     loaded = load_model(checkpoint)
     assert loaded.payload["arch"] == trained_run.config.arch
-    assert loaded.config == trained_run.config.to_dict()
+    assert loaded.config == trained_run.config
     assert set(loaded.payload["split"]) == {"train", "val", "test"}
     assert len(loaded.payload["history"]) >= 1
     expected = create_model(payload["arch"], **payload["arch_args"])

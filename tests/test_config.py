@@ -11,6 +11,7 @@ from helpers import save_png, texture
 from cae_denoise import checkpoint, config, metrics
 from cae_denoise.config import BOUNDS, MAX_PARAMETERS, TrainConfig
 from cae_denoise.errors import CaeDenoiseError, UsageError
+from cae_denoise.tasks import task_for
 
 
 def _config(tmp_path, **changes) -> TrainConfig:
@@ -38,14 +39,12 @@ def _config(tmp_path, **changes) -> TrainConfig:
 )
 def test_every_size_like_setting_has_an_upper_bound_checked_up_front(tmp_path, changes, message):
     with pytest.raises(UsageError) as caught:
-        _config(tmp_path, **changes).validate()
+        task_for(_config(tmp_path, **changes))
     assert str(caught.value) == message
 
 
 def test_the_bounds_are_one_table_the_checkpoint_checker_shares():
-    assert {key: checkpoint.ARCH_ARG_RANGES[key] for key in checkpoint.ARCH_ARG_RANGES} == {
-        key: BOUNDS[key] for key in ("channels", "depth", "negative_slope")
-    }
+    assert set(checkpoint.ARCH_ARGS) == {"channels", "depth", "negative_slope"} <= set(BOUNDS)
     assert checkpoint.MAX_PARAMETERS is MAX_PARAMETERS
     assert config.MIN_SCORED_SIDE == metrics._MIN_SSIM_SIDE == BOUNDS["resize"][0]
 
@@ -55,15 +54,15 @@ def test_a_model_over_the_weight_limit_is_refused_without_being_built(tmp_path, 
     settings = _config(tmp_path, arch=arch, channels=512, depth=6, patch=64)
     expected = rf"--arch {arch} --channels 512 --depth 6: the model would have [\d,]+ weights, over the 100,000,000"
     with pytest.raises(UsageError, match=expected):
-        settings.validate()  # 25-41 billion weights: over 100 GB, if they were allocated
+        task_for(settings)  # 25-41 billion weights: over 100 GB, if they were allocated
 
 
 def test_a_step_of_too_many_pixels_is_refused(tmp_path):
     with pytest.raises(UsageError, match=r"--batch-size 4096 of 1024x1024 samples: 4,294,967,296 pixels per step"):
-        _config(tmp_path, batch_size=4096, patch=1024).validate()
+        task_for(_config(tmp_path, batch_size=4096, patch=1024))
     with pytest.raises(UsageError, match="lower --batch-size or --resize"):
-        _config(tmp_path, batch_size=4096, resize=2048).validate()
-    _config(tmp_path, batch_size=256, patch=256).validate()  # 2**24 pixels: the limit itself
+        task_for(_config(tmp_path, batch_size=4096, resize=2048))
+    task_for(_config(tmp_path, batch_size=256, patch=256))  # 2**24 pixels: the limit itself
 
 
 def test_a_slope_at_the_bound_trains_and_its_checkpoint_loads(tmp_path, image_folder):
@@ -72,7 +71,7 @@ def test_a_slope_at_the_bound_trains_and_its_checkpoint_loads(tmp_path, image_fo
     from cae_denoise.train import train
 
     settings = tiny_config(image_folder, tmp_path / "run", negative_slope=1.0, epochs=1, steps_per_epoch=1)
-    settings.validate()
+    task_for(settings)
     result = train(settings)
     assert checkpoint.load_model(result.best).payload["arch_args"]["negative_slope"] == 1.0
 
@@ -80,7 +79,7 @@ def test_a_slope_at_the_bound_trains_and_its_checkpoint_loads(tmp_path, image_fo
 def test_an_empty_init_is_a_usage_error(tmp_path):
     for empty in ("", "  "):
         with pytest.raises(UsageError, match=r"^--init: give a checkpoint file, or 'default'$"):
-            _config(tmp_path, init=empty).validate()
+            task_for(_config(tmp_path, init=empty))
 
 
 @pytest.fixture
@@ -105,7 +104,7 @@ def test_synthetic_noise_options_with_noisy_photos_are_refused(tmp_path, photos,
     other.mkdir()
     settings = _config(tmp_path, data=str(other) if clean else None, noisy_data=str(photos), patch=32, **changes)
     with pytest.raises(UsageError) as caught:
-        settings.validate()
+        task_for(settings)
     assert str(caught.value).startswith(f"{option} applies to training on clean images with synthetic noise, not with")
 
 
@@ -114,7 +113,7 @@ def test_noisy_photos_paired_with_themselves_are_refused(tmp_path, photos, monke
     (tmp_path / "alias").symlink_to(photos, target_is_directory=True)
     for clean in ("shots", "./shots/", "alias", str(photos)):
         with pytest.raises(UsageError, match="are the same images"):
-            _config(tmp_path, data=clean, noisy_data="shots", patch=32).validate()
+            task_for(_config(tmp_path, data=clean, noisy_data="shots", patch=32))
 
 
 def test_a_checkpoint_asking_for_a_huge_resize_is_refused_when_read(tmp_path):

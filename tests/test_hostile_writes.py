@@ -348,12 +348,12 @@ def test_an_interrupt_before_the_first_step_claims_no_save(tmp_path, image_folde
 
 
 def test_an_interrupt_during_the_final_evaluation_says_what_training_saved(tmp_path, image_folder, monkeypatch):
-    from cae_denoise import pipeline
+    from cae_denoise import tasks
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(pipeline, "evaluate_specs", interrupted)
+    monkeypatch.setattr(tasks, "evaluation_report", interrupted)
     out = tmp_path / "run"
     result = invoke("train", "--data", image_folder, "--out", out, *TINY)
     assert result.exit_code == 130, result.output

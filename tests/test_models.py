@@ -10,7 +10,7 @@ from cae_denoise import models
 from cae_denoise.config import TrainConfig
 from cae_denoise.errors import CaeDenoiseError
 from cae_denoise.inference import run_model
-from cae_denoise.models import count_parameters, create_model, list_models, model_factory, register_model
+from cae_denoise.models import architecture, count_parameters, create_model, list_models, model_factory, register_model
 from cae_denoise.noise import GaussianNoise
 from cae_denoise.objectives import SyntheticNoise
 
@@ -20,7 +20,7 @@ ODD_SIZES = [(37, 31), (17, 9), (1, 1), (1, 7), (33, 17)]
 def _tiny(name: str, depth: int = 2) -> nn.Module:
     """A small instance of any registered architecture (only the size arguments it accepts are passed)."""
     torch.manual_seed(0)
-    return create_model(name, **TrainConfig(arch=name, channels=4, depth=depth).arch_args())
+    return architecture(name, channels=4, depth=depth, negative_slope=TrainConfig.negative_slope).build()
 
 
 def test_registry_has_the_experiment_pair():

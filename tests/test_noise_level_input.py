@@ -21,6 +21,7 @@ from cae_denoise.models import create_model, takes_noise_level
 from cae_denoise.noise import GaussianNoise, estimate_noise_sigma, estimate_noise_sigma_batch
 from cae_denoise.objectives import SyntheticNoise, level_error, true_level
 from cae_denoise.tables import noise_label
+from cae_denoise.tasks import task_for
 from cae_denoise.train import build_model, train
 
 
@@ -131,15 +132,15 @@ def test_training_with_a_noise_model_records_its_spec(image_folder, tmp_path):
 
 
 def test_init_copies_weights_and_refuses_ones_that_do_not_fit(trained_run, tmp_path):
-    config = tiny_config(None, tmp_path / "x", init=str(trained_run.best))
-    started = build_model(config, torch.device("cpu"))
+    config = tiny_config("builtin", tmp_path / "x", init=str(trained_run.best))
+    started = build_model(task_for(config), torch.device("cpu"))
     source = load_model(trained_run.best).model
     for name, tensor in source.state_dict().items():
         torch.testing.assert_close(started.state_dict()[name], tensor)
     with pytest.raises(UsageError, match=r"--init .*do not fit this architecture"):
-        build_model(tiny_config(None, tmp_path / "y", channels=8, init=str(trained_run.best)), torch.device("cpu"))
+        build_model(task_for(tiny_config("builtin", tmp_path / "y", channels=8, init=str(trained_run.best))), "cpu")
     with pytest.raises(UsageError, match=r"--init .*weights this architecture lacks"):
-        build_model(tiny_config(None, tmp_path / "z", arch="unet", init=str(trained_run.best)), torch.device("cpu"))
+        build_model(task_for(tiny_config("builtin", tmp_path / "z", arch="unet", init=str(trained_run.best))), "cpu")
 
 
 # --- the command line -------------------------------------------------------------------------------------------

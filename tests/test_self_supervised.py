@@ -18,6 +18,7 @@ from cae_denoise.errors import UsageError
 from cae_denoise.noise import GaussianNoise
 from cae_denoise.noreference import no_reference_scores, residual_structure
 from cae_denoise.objectives import Neighbor2Neighbor, neighbour_choices, subsample
+from cae_denoise.tasks import task_for
 from cae_denoise.train import train
 
 
@@ -133,13 +134,13 @@ def test_self_supervised_runs_are_deterministic_and_resume_exactly(noisy_folder,
 
 
 def test_options_that_do_not_fit_noisy_photos_alone(noisy_folder, tmp_path):
-    tiny_config(noisy_folder, tmp_path / "a", patch=18).validate()  # clean images: one 2x level, 18 is fine
+    task_for(tiny_config(noisy_folder, tmp_path / "a", patch=18))  # clean images: one 2x level, 18 is fine
     with pytest.raises(UsageError, match="--patch 18: must be a multiple of 4"):
-        _config(noisy_folder, tmp_path / "a", patch=18).validate()  # the sub-images halve it once more
+        task_for(_config(noisy_folder, tmp_path / "a", patch=18))  # the sub-images halve it once more
     with pytest.raises(UsageError, match="--dead-leaves applies to training on clean images"):
-        _config(noisy_folder, tmp_path / "b", dead_leaves=2).validate()
+        task_for(_config(noisy_folder, tmp_path / "b", dead_leaves=2))
     with pytest.raises(UsageError, match=r"give --data .* or --noisy-data"):
-        tiny_config(None, tmp_path / "c").validate()
+        task_for(tiny_config(None, tmp_path / "c"))
 
 
 def test_cli_trains_on_noisy_photos_alone(noisy_folder, tmp_path):

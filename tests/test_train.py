@@ -13,12 +13,13 @@ import pytest
 import torch
 from helpers import tiny_config
 
-from cae_denoise.checkpoint import load_checkpoint
-from cae_denoise.config import TrainConfig, resolve_device, resume_config
+from cae_denoise.checkpoint import load_checkpoint, resume_config
+from cae_denoise.config import TrainConfig, resolve_device
 from cae_denoise.data import PatchSampler
 from cae_denoise.errors import CaeDenoiseError, UsageError
 from cae_denoise.reports import SCHEMA_VERSION
-from cae_denoise.train import build_data, build_model, train, validation_scores
+from cae_denoise.tasks import task_for
+from cae_denoise.train import build_model, train
 
 HAS_SCHEDULE = "schedule" in {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -52,13 +53,13 @@ def test_config_from_dict_rejects_unknown_keys():
 
 
 def test_arch_args_only_passes_what_the_architecture_accepts():
-    assert "negative_slope" not in TrainConfig(arch="baseline", channels=4, depth=1).arch_args()
-    leaky = TrainConfig(arch="leaky", channels=4, depth=1, negative_slope=0.1).arch_args()
+    assert "negative_slope" not in task_for(TrainConfig(arch="baseline", channels=4, depth=1)).architecture.args
+    leaky = task_for(TrainConfig(arch="leaky", channels=4, depth=1, negative_slope=0.1)).architecture.args
     assert leaky == {"channels": 4, "depth": 1, "negative_slope": 0.1}
 
 
 def test_default_config_is_valid():
-    TrainConfig(device="cpu").validate()
+    task_for(TrainConfig(device="cpu"))
 
 
 BAD_SETTINGS = [
@@ -88,7 +89,7 @@ if HAS_SCHEDULE:
 def test_validate_rejects_bad_settings(changes, message):
     config = dataclasses.replace(TrainConfig(device="cpu"), **changes)
     with pytest.raises(CaeDenoiseError, match=message.replace("(", r"\(").replace("[", r"\[")):
-        config.validate()
+        task_for(config)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message for a machine without CUDA")
@@ -334,18 +335,18 @@ def test_overwrite_keeps_the_old_run_when_the_new_one_cannot_start(tmp_path, ima
 
 def test_validation_noise_is_made_once_and_is_the_evaluations_seeded_noise(image_folder, monkeypatch):
     config = tiny_config(image_folder, "unused", noise="camera:high", val_noise="camera:low")
-    data = build_data(config)
+    task = task_for(config)
+    data = task.build_data()
     expected = [
-        config.val_noise_model().add_seeded(image.pixels, config.val_seed, index)
-        for index, image in enumerate(data.val_images)
+        task.val_noise.add_seeded(image.pixels, config.val_seed, index) for index, image in enumerate(data.val_images)
     ]
     assert len(data.val_noisy) == len(expected) > 0
     for made, reference in zip(data.val_noisy, expected, strict=True):
         np.testing.assert_array_equal(made, reference)
     calls = []
-    monkeypatch.setattr(type(config.val_noise_model()), "add_seeded", lambda *args: calls.append(args))
-    model = build_model(config, torch.device("cpu")).eval()
-    validation_scores(model, data, config, torch.device("cpu"))
+    monkeypatch.setattr(type(task.val_noise), "add_seeded", lambda *args: calls.append(args))
+    model = build_model(task, torch.device("cpu")).eval()
+    task.validation_scores(model, data, torch.device("cpu"))
     assert calls == []  # no noise is drawn again at a validation
 
 

@@ -15,8 +15,7 @@ import torch
 from .checkpoint import LoadedModel, load_model
 from .config import resolve_device
 from .errors import CaeDenoiseError, UsageError
-from .files import Smoothing
-from .inference import denoise_array
+from .inference import Smoothing, denoise_array
 
 #: Channels of an HxWxC image: how many carry colour (grey or RGB); the last one, beyond these, is alpha.
 _COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}

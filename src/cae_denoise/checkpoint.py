@@ -7,6 +7,7 @@ training config, split, noise, history, versions, weights, optimizer and RNG sta
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import os
 import pickle
@@ -19,7 +20,7 @@ from typing import Any, BinaryIO
 import torch
 from torch import nn
 
-from .config import BOUNDS, MAX_PARAMETERS, TrainConfig
+from .config import BOUNDS, LAST, MAX_PARAMETERS, TrainConfig
 from .errors import CaeDenoiseError, UsageError, one_line, shorten
 from .models import create_model, list_models, weights_sha256
 from .outputs import write_file
@@ -162,7 +163,7 @@ def training_payload(
 class ResumePoint:
     """What a saved run needs to continue: its config, counters, history, and every state dict."""
 
-    config: dict[str, Any]
+    config: TrainConfig
     train_state: dict[str, Any]
     history: list[dict[str, float]]
     model: dict[str, torch.Tensor]
@@ -188,7 +189,7 @@ def read_resume_point(path: str | Path) -> ResumePoint:
     payload = load_checkpoint(path)
     try:
         point = ResumePoint(
-            config=payload["config"],
+            config=_typed_config(payload["config"], Path(path)),
             train_state=dict(payload["train_state"]),
             history=list(payload["history"]),
             model=payload["model"],
@@ -221,6 +222,34 @@ def read_resume_point(path: str | Path) -> ResumePoint:
     return point
 
 
+def resume_config(folder: str | Path, changed_options: list[str], epochs: int | None = None) -> TrainConfig:
+    """The saved settings of the run in ``folder`` (from its ``last.pt``), to continue it exactly, or, with
+    ``epochs``, to extend (or shorten) it to that many epochs, at least those it has already trained.
+
+    ``changed_options`` are the other training options the user also gave: a resumed run keeps its own settings,
+    so any of them is an error rather than silently ignored. A cosine schedule then runs over the new total from
+    the current step (``train.restore``).
+    """
+    if changed_options:
+        raise UsageError(
+            f"--resume continues {folder} with its saved settings; these options cannot change it: "
+            f"{', '.join(changed_options)} (only --epochs can; start a new run with another --out instead)"
+        )
+    path = Path(folder) / LAST
+    if not path.exists():  # a FIFO or device there is refused by name when it is read
+        raise UsageError(f"--resume {folder}: no last.pt there to continue from")
+    point = read_resume_point(path)
+    saved = point.config
+    if epochs is not None:
+        done = int(point.train_state["epoch"])
+        if epochs < max(done, 1):
+            raise UsageError(
+                f"--epochs {epochs}: the run in {folder} has trained {done} epoch(s) already; give at least {done}"
+            )
+        saved = dataclasses.replace(saved, epochs=epochs)
+    return dataclasses.replace(saved, out=str(folder))
+
+
 #: Fields only a resumed training run needs; ``export_for_inference`` drops them.
 TRAINING_ONLY_FIELDS = ("optimizer", "scheduler", "rng", "train_state")
 
@@ -240,20 +269,17 @@ class LoadedModel:
     model: nn.Module
     name: str
     payload: dict[str, Any]
-
-    @property
-    def config(self) -> dict[str, Any]:
-        """The training config the checkpoint recorded, as a dict."""
-        return self.payload.get("config", {})
+    #: The training settings the checkpoint recorded (None in a checkpoint that records none).
+    config: TrainConfig | None = None
 
     def weights_sha256(self) -> str:
         """SHA-256 of the weights, to tell which model made an output (``models.weights_sha256``)."""
         return weights_sha256(self.model)
 
 
-#: Bounds on what a checkpoint's metadata may ask us to build (a stranger's file must not exhaust memory): the
-#: same as for training (``config.BOUNDS``), so a run never writes a checkpoint it would then refuse.
-ARCH_ARG_RANGES: dict[str, tuple[float, float]] = {key: BOUNDS[key] for key in ("channels", "depth", "negative_slope")}
+#: The architecture arguments a checkpoint may give. Their ranges, which bound what a stranger's file may ask us to
+#: build, are those of training (``config.BOUNDS``), so a run never writes a checkpoint it would then refuse.
+ARCH_ARGS = ("channels", "depth", "negative_slope")
 
 
 def _checked_arch(payload: dict[str, Any], path: Path) -> tuple[str, dict[str, Any]]:
@@ -271,9 +297,9 @@ def _checked_arch(payload: dict[str, Any], path: Path) -> tuple[str, dict[str, A
     if not isinstance(arch_args, dict):
         raise CaeDenoiseError(f"{path}: field 'arch_args' must be a mapping, got {type(arch_args).__name__}")
     for key, value in arch_args.items():
-        if key not in ARCH_ARG_RANGES:
+        if key not in ARCH_ARGS:
             raise CaeDenoiseError(f"{path}: unknown architecture argument {str(key)[:60]!r}")
-        low, high = ARCH_ARG_RANGES[key]
+        low, high = BOUNDS[key]
         integral = isinstance(low, int)
         right_type = isinstance(value, int if integral else int | float) and not isinstance(value, bool)
         if not right_type or not (low <= value <= high):
@@ -350,12 +376,17 @@ def load_model(spec: str | Path, device: torch.device | str = "cpu") -> LoadedMo
     if size > MAX_PARAMETERS:
         raise CaeDenoiseError(f"{path}: architecture {arch!r} with {arch_args} has {size:,} weights, over the limit")
     _check_weights(skeleton, payload["model"], path, arch)
-    if "config" in payload:
-        try:
-            TrainConfig.from_dict(payload["config"])
-        except CaeDenoiseError as error:
-            raise CaeDenoiseError(f"{path}: {error}") from error
+    config = _typed_config(payload["config"], path) if "config" in payload else None
     model = create_model(arch, **arch_args)
     model.load_state_dict(payload["model"])
     model.to(device).eval()
-    return LoadedModel(model, str(spec), payload)
+    return LoadedModel(model, str(spec), payload, config)
+
+
+def _typed_config(saved: Any, path: Path) -> TrainConfig:
+    """A checkpoint's recorded training settings as a ``TrainConfig``; an error naming ``path`` if they are not."""
+    try:
+        return TrainConfig.from_dict(saved)
+    except CaeDenoiseError as error:
+        message = str(error)
+        raise CaeDenoiseError(message if message.startswith(str(path)) else f"{path}: {message}") from error

@@ -163,9 +163,10 @@ def train(
     overwrite: opt.OverwriteRunOption = False,
     as_json: opt.JsonOption = False,
 ) -> None:
-    from .config import resume_config
+    from .checkpoint import resume_config
     from .pipeline import train_and_evaluate
     from .tables import print_evaluation
+    from .tasks import task_for
 
     if resume is not None:
         others = [name for name in [*opt.TRAINING_OPTIONS, "overwrite"] if name != "epochs"]
@@ -178,11 +179,11 @@ def train(
             options["data"] = None  # noisy photos alone: no clean side
         config = opt.train_config_from(options)
         opt.refuse_options_that_do_not_apply(context, [config.arch])
-    config.validate()  # every option checked before the progress bar starts
+    task = task_for(config)  # every option checked before the progress bar starts
     opt.check_sources_exist([("--data", config.data), ("--noisy-data", config.noisy_data)])
     opt.check_checkpoint_exists("--init", config.init)
     with new_progress(console) as progress:
-        shown = TrainingProgress(progress, f"{config.arch} on {config.describe_data()}", config.total_steps)
+        shown = TrainingProgress(progress, f"{config.arch} on {task.describe()}", config.total_steps)
         try:
             outcome = train_and_evaluate(
                 config,
@@ -386,6 +387,7 @@ def experiment(
 ) -> None:
     from .experiment import REPORT, run_experiment
     from .tables import print_experiment
+    from .tasks import task_for
 
     opt.refuse_sigma_with_noise(context, noise)
     names = opt.architectures("--archs", archs)
@@ -393,7 +395,7 @@ def experiment(
         {key: value for key, value in context.params.items() if key != "out"}  # each run has its own folder
     )
     opt.refuse_options_that_do_not_apply(context, names)
-    base.validate()
+    task_for(base)
     opt.check_sources_exist([("--data", base.data)])
     with new_progress(console) as progress:
         shown = ExperimentProgress(progress, len(names) * seeds, base.total_steps)

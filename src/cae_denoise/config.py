@@ -1,20 +1,20 @@
-"""Training settings (``TrainConfig``) and device selection; importing this module does not load torch."""
+"""Training settings (``TrainConfig``) and device selection; importing this module does not load torch.
+
+A leaf: it imports nothing of the package but ``errors``. What the settings mean (the parsed noise models, the
+architecture, the kind of training) is built once from a config by ``tasks.task_for``, which also checks them.
+"""
 
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import typing
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .errors import CaeDenoiseError, UsageError
 
 if TYPE_CHECKING:
     import torch
-
-    from .noise import NoiseModel
 
 #: The files a training run writes in its folder (``--out``): a folder holding any of them holds a run.
 LAST, BEST, REPORT, CURVES, EVALUATION = (
@@ -26,6 +26,8 @@ LAST, BEST, REPORT, CURVES, EVALUATION = (
 )
 RUN_FILES = (LAST, BEST, REPORT, CURVES, EVALUATION)
 
+#: The kinds of training (``TrainConfig.kind``): what a run learns from.
+SYNTHETIC, PAIRS, SELF_SUPERVISED = "synthetic", "pairs", "self-supervised"
 SCHEDULES = ("constant", "cosine")
 #: Adam's learning rate when ``lr`` is not given: from random weights, and when fine-tuning (``init``). Measured on
 #: the README's fine-tuning example (the default model on camera noise, 300 steps): 1e-3 wrecks what the model
@@ -51,7 +53,7 @@ MAX_STEP_PIXELS = 2**24
 #: The most decoded pixels the images of a data set may hold together (all of its files, both sides of real
 #: pairs), checked from the files' headers before any is decoded (``data.load_sources``). Decoded, a pixel takes
 #: ``BYTES_PER_PIXEL`` (float32 RGB); the training sampler keeps views, not copies, but real pairs are stacked
-#: into a second copy. Measured peak memory of ``train.build_data`` over 50 MP of 5 MP PNGs: 12.7 bytes per
+#: into a second copy. Measured peak memory of ``Task.build_data`` over 50 MP of 5 MP PNGs: 12.7 bytes per
 #: pixel with synthetic noise, 18.8 for real pairs (24 at most). So the default, 500 megapixels, is 6-12 GB
 #: while a run starts: room on a 24 GiB machine for the model and everything else. ``--max-megapixels`` raises it.
 DEFAULT_MAX_MEGAPIXELS = 500
@@ -138,21 +140,9 @@ class TrainConfig:
     def kind(self) -> str:
         """What the run learns from: ``synthetic`` noise added to ``data``, real ``pairs`` (``data`` clean,
         ``noisy_data`` noisy), or ``self-supervised`` (``noisy_data`` alone, ``data`` None)."""
-        from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC
-
         if self.noisy_data is None:
             return SYNTHETIC
         return SELF_SUPERVISED if self.data is None else PAIRS
-
-    def describe_data(self) -> str:
-        """The training data in a few words, e.g. ``builtin, sigma 25`` or ``shots (noisy photos alone)``."""
-        from .objectives import PAIRS, SYNTHETIC
-
-        if self.kind == SYNTHETIC:
-            return f"{self.data}, noise {self.noise}" if self.noise else f"{self.data}, sigma {self.sigma}"
-        if self.kind == PAIRS:
-            return f"{self.data} paired with {self.noisy_data}"
-        return f"{self.noisy_data} (noisy photos alone, self-supervised)"
 
     @property
     def total_steps(self) -> int:
@@ -190,44 +180,12 @@ class TrainConfig:
                 found.append((name, value, low, high))
         return found
 
-    def arch_args(self) -> dict[str, Any]:
-        """The given (not None) values of channels, depth and negative_slope that this architecture accepts.
-
-        Unset values fall back to the architecture's own defaults, recorded in the checkpoint as built.
-        """
-        from .models import model_factory
-
-        accepted = inspect.signature(model_factory(self.arch)).parameters
-        candidates = {"channels": self.channels, "depth": self.depth, "negative_slope": self.negative_slope}
-        return {key: value for key, value in candidates.items() if key in accepted and value is not None}
-
-    def noise_model(self) -> NoiseModel:
-        """The training noise model that ``noise``, else ``sigma``, describes."""
-        from .noise import parse_noise, parse_sigma
-
-        return parse_noise(self.noise) if self.noise else parse_sigma(self.sigma)
-
-    def val_noise_model(self) -> NoiseModel:
-        """The noise of validation and of the test evaluation: ``val_noise``, else Gaussian at ``val_sigma``."""
-        from .noise import GaussianNoise, parse_noise
-
-        if not self.val_noise:
-            return GaussianNoise(self.val_sigma, self.val_sigma)
-        try:
-            return parse_noise(self.val_noise)
-        except UsageError as error:
-            raise UsageError(str(error).replace("--noise", "--val-noise", 1)) from error
-
-    def validate(self) -> None:
-        """Check every option before any work starts; raises ``UsageError`` naming the option."""
+    def check_values(self) -> None:
+        """The checks that need the values alone (ranges, combinations); ``tasks.task_for`` runs them, then
+        parses what the settings describe. Raises ``UsageError`` naming the option."""
         for name, value, low, high in self.out_of_bounds():
             option, between = f"--{name.replace('_', '-')}", f"between {_number(low)} and {_number(high)}"
             raise UsageError(f"{option} {_number(value)}: must be {between}")
-        try:
-            self.arch_args()
-        except CaeDenoiseError as error:
-            raise UsageError(f"--arch: {error}") from error
-        self.noise_model()
         side = self.resize or self.patch
         checks = [
             (0 < self.lr <= 1, f"--lr {self.lr}: must be in (0, 1]; Adam typically uses 1e-4 to 1e-3"),
@@ -246,7 +204,6 @@ class TrainConfig:
         for ok, message in checks:
             if not ok:
                 raise UsageError(message)
-        self.val_noise_model()
         if self.data is None and self.noisy_data is None:
             raise UsageError("give --data (clean images) or --noisy-data (noisy photos), or both (real pairs)")
         if self.noisy_data is not None and self.data == "builtin":
@@ -254,98 +211,11 @@ class TrainConfig:
                 "the built-in photos have no noisy captures: pair your own --data CLEAN with --noisy-data NOISY, "
                 "or give --noisy-data alone to train without clean images"
             )
-        self._refuse_what_does_not_apply()
-        multiple, weights = self._model_size()
-        if weights > MAX_PARAMETERS:
-            sizes = {key: value for key, value in self.arch_args().items() if key in ("channels", "depth")}
-            given = " ".join(f"--{key} {value}" for key, value in sizes.items())
-            raise UsageError(
-                f"--arch {self.arch} {given}: the model would have {weights:,} weights, over the "
-                f"{MAX_PARAMETERS:,} limit; lower --channels or --depth"
-            )
-        if self.kind == "self-supervised":  # the model sees half-size sub-images
-            multiple *= 2
-        for option, size in (("--patch", self.patch), ("--resize", self.resize)):
-            if size is not None and size % multiple:
-                raise UsageError(
-                    f"{option} {size}: must be a multiple of {multiple} for {self.arch} with these settings "
-                    f"(it halves the image {multiple.bit_length() - 1} times)"
-                )
-        resolve_device(self.device)
 
-    def _refuse_what_does_not_apply(self) -> None:
-        """Options that a run with ``--noisy-data`` would silently ignore, and a pair that is one folder twice."""
-        if self.noisy_data is None:
-            return
-        from .regular import same_file
-
-        if self.data is not None and same_file(self.data, self.noisy_data):
-            from .pairs import same_data_message
-
-            raise UsageError(same_data_message(self.data, self.noisy_data))
-        defaults = TrainConfig()
-        unused = [
-            ("--noise", self.noise is not None),
-            ("--sigma", self.sigma != defaults.sigma),
-            ("--val-noise", self.val_noise is not None),
-            ("--val-sigma", self.val_sigma != defaults.val_sigma),
-            ("--dead-leaves", bool(self.dead_leaves)),
-            ("--resize", self.resize is not None),
-        ]
-        for option, given in unused:
-            if given:
-                raise UsageError(
-                    f"{option} applies to training on clean images with synthetic noise, not with --noisy-data: "
-                    "no noise is added to real noisy photos, and they are scored on their own noise"
-                )
-
-    def _model_size(self) -> tuple[int, int]:
-        """The architecture's size multiple and its number of weights, built on the meta device (no memory)."""
-        import torch
-
-        from .models import create_model
-
-        with torch.device("meta"):
-            model = create_model(self.arch, **self.arch_args())
-        return int(getattr(model, "size_multiple", 1)), sum(tensor.numel() for tensor in model.state_dict().values())
-
-    def size_multiple(self) -> int:
-        """What the architecture's input sides must be a multiple of (built on the meta device: no memory)."""
-        return self._model_size()[0]
-
-
-def resume_config(folder: str | Path, changed_options: list[str], epochs: int | None = None) -> TrainConfig:
-    """The saved settings of the run in ``folder`` (from its ``last.pt``), to continue it exactly, or, with
-    ``epochs``, to extend (or shorten) it to that many epochs, at least those it has already trained.
-
-    ``changed_options`` are the other training options the user also gave: a resumed run keeps its own settings,
-    so any of them is an error rather than silently ignored. A cosine schedule then runs over the new total from
-    the current step (``train.restore``).
-    """
-    from .checkpoint import read_resume_point
-
-    if changed_options:
-        raise UsageError(
-            f"--resume continues {folder} with its saved settings; these options cannot change it: "
-            f"{', '.join(changed_options)} (only --epochs can; start a new run with another --out instead)"
-        )
-    path = Path(folder) / LAST
-    if not path.exists():  # a FIFO or device there is refused by name when it is read
-        raise UsageError(f"--resume {folder}: no last.pt there to continue from")
-    try:
-        point = read_resume_point(path)
-        saved = TrainConfig.from_dict(point.config)
-    except CaeDenoiseError as error:
-        message = str(error)
-        raise CaeDenoiseError(message if message.startswith(str(path)) else f"{path}: {message}") from error
-    if epochs is not None:
-        done = int(point.train_state["epoch"])
-        if epochs < max(done, 1):
-            raise UsageError(
-                f"--epochs {epochs}: the run in {folder} has trained {done} epoch(s) already; give at least {done}"
-            )
-        saved = dataclasses.replace(saved, epochs=epochs)
-    return dataclasses.replace(saved, out=str(folder))
+    def changed_from(self, saved: TrainConfig, *, allowed: tuple[str, ...] = ("out",)) -> list[str]:
+        """The settings whose values differ from ``saved`` (a run's recorded settings), but for ``allowed``."""
+        mine, theirs = self.to_dict(), saved.to_dict()
+        return sorted(key for key, value in mine.items() if key not in allowed and theirs[key] != value)
 
 
 def resolve_device(name: str) -> torch.device:

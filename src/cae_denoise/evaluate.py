@@ -35,6 +35,9 @@ from .stats import describe, paired_difference
 
 NOISY = "noisy"
 CLEAN = "clean"
+#: An evaluation report's ``scoring``: against clean references (``levels``), or by the no-reference checks of
+#: a model trained on noisy photos alone (``no_reference``, ``tasks.SelfSupervisedTask``).
+REFERENCE, NO_REFERENCE = "reference", "no-reference"
 
 
 @dataclass
@@ -251,13 +254,9 @@ def evaluate_specs(
     noises = noises or [GaussianNoise(sigma, sigma) for sigma in sigmas_255]
     started = time.perf_counter()
     methods = resolve_methods(specs, device)
-    common = {"device": device, "seed": seed, "on_image": on_image}
+    noisy_images = None
     if noisy_data is None:
         images, skipped = load_test_images(data, split, common_resize(methods), max_megapixels)
-        levels = [
-            _level(methods, images, noise=noise, on_output=grid.level(position) if grid is not None else None, **common)
-            for position, noise in enumerate(noises)
-        ]
     else:
         if common_resize(methods):
             raise UsageError("models trained with --resize cannot be scored on real pairs; they expect resized images")
@@ -266,11 +265,54 @@ def evaluate_specs(
         images = [NamedImage(pair.name, pair.clean) for pair in pairs]
         skipped = [f"{name}: {reason}" for name, reason in paired.skipped]
         noisy_images = [pair.noisy for pair in pairs]
+    return evaluation_report(
+        methods,
+        images,
+        noisy_images,
+        data=data,
+        noisy_data=noisy_data,
+        split=split,
+        noises=noises,
+        seed=seed,
+        device=device,
+        on_image=on_image,
+        grid=grid,
+        skipped=skipped,
+        started=started,
+    )
+
+
+def evaluation_report(
+    methods: list[Method],
+    images: list[NamedImage],
+    noisy_images: list[np.ndarray] | None,
+    *,
+    data: str,
+    noisy_data: str | None,
+    split: str,
+    noises: list[NoiseModel],
+    seed: int,
+    device: str | torch.device,
+    on_image: Callable[[str, str], None] | None,
+    grid: GridCollector | None,
+    skipped: list[str],
+    started: float,
+) -> dict[str, Any]:
+    """The report body of ``evaluate_specs`` on images already decoded: clean ``images`` with seeded noise of
+    each of ``noises``, or, with ``noisy_images`` (real pairs, from ``noisy_data``), those as they are."""
+    common = {"device": device, "seed": seed, "on_image": on_image}
+    if noisy_images is None:
+        levels = [
+            _level(methods, images, noise=noise, on_output=grid.level(position) if grid is not None else None, **common)
+            for position, noise in enumerate(noises)
+        ]
+    else:
         collect = grid.level(0) if grid is not None else None
         levels = [
             _level(methods, images, noisy_images=noisy_images, noisy_data=noisy_data, on_output=collect, **common)
         ]
     return {
+        "scoring": REFERENCE,
         "data": data,
         "noisy_data": noisy_data,
         "split": split,

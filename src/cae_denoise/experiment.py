@@ -27,6 +27,7 @@ from .pipeline import train_and_evaluate
 from .reads import files_read
 from .reports import write_report
 from .stats import describe, paired_difference
+from .tasks import task_for
 
 REPORT = "experiment.json"
 
@@ -58,12 +59,22 @@ def _finished_evaluation(config: TrainConfig) -> dict[str, Any] | None:
         return None
     try:
         evaluation = json.loads(path.read_text(encoding="utf-8"))
-        saved, _, _ = _run_scores(evaluation)
-    except (OSError, UnicodeDecodeError, ValueError, KeyError, IndexError, TypeError, AttributeError, StopIteration):
+        saved = TrainConfig.from_dict(_run_scores(evaluation)[0])
+    except (
+        OSError,
+        UnicodeDecodeError,
+        ValueError,
+        KeyError,
+        IndexError,
+        TypeError,
+        AttributeError,
+        StopIteration,
+        CaeDenoiseError,
+    ):
         raise CaeDenoiseError(
             f"{path}: not a readable evaluation of that run (truncated or edited?); remove it to evaluate the run again"
         ) from None
-    changed = sorted(k for k, v in config.to_dict().items() if k != "out" and saved.get(k) != v)
+    changed = config.changed_from(saved)
     if changed:
         raise CaeDenoiseError(
             f"{config.out} was trained with other settings ({', '.join(changed)}); use another --out for this one"
@@ -112,7 +123,7 @@ def run_experiment(
     """Train and evaluate ``archs`` x ``seeds`` runs (seeds 0..N-1) under ``base``, write ``out/experiment.json``
     (an existing one only with ``overwrite``, refused before any run starts) and return its body.
 
-    Each run is evaluated with ``base.val_noise_model()`` (Gaussian at ``val_sigma`` by default) on the test
+    Each run is evaluated with the validation noise (Gaussian at ``val_sigma`` by default) on the test
     split. ``on_run(arch, seed, skipped)`` is called after each run; ``callbacks`` (``on_step``, ``on_note``, ...)
     go to ``train_and_evaluate``.
     """
@@ -125,7 +136,7 @@ def run_experiment(
         for seed in range(seeds)
     }
     for config in configs.values():
-        config.validate()
+        task_for(config)
     reads = files_read(
         checkpoints=[("--init", base.init)], data=[("--data", base.data), ("--noisy-data", base.noisy_data)]
     )
@@ -164,7 +175,7 @@ def _run_all(
         "archs": archs,
         "seeds": seeds,
         "sigma_255": base.val_sigma,
-        "test_noise": base.val_noise_model().spec,
+        "test_noise": task_for(base).val_noise.spec,
         "base_config": base.to_dict(),
         "runs": runs,
         "summary": summarise({NOISY: noisy[:1], **scores}, archs[0]),

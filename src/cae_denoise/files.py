@@ -42,8 +42,7 @@ from .images import (
     png_output_loss,
     tiff_output_loss,
 )
-from .inference import denoise_array, estimated_level
-from .models import takes_noise_level
+from .inference import Smoothing, denoise_array
 from .noise import estimate_noise_sigma
 from .outputs import NAME_MAX, ReadSet, check_output_option, ensure_folder, protecting, resolved, write_file
 from .pictures import side_by_side
@@ -106,31 +105,6 @@ class FileResult:
             "notes": self.notes,
             "seconds": {**self.timings, "total": self.seconds},
         }
-
-
-@dataclass(frozen=True)
-class Smoothing:
-    """How hard a level-conditioned model smooths: told ``level`` (0-255) if given, else each image's
-    estimated level times ``strength`` (above 1 smoother, below 1 more detail and noise kept)."""
-
-    strength: float = 1.0
-    level: float | None = None
-
-    def level_for(self, estimated: float) -> float:
-        """The level a model is told for an image whose estimated level is ``estimated``."""
-        return self.level if self.level is not None else estimated * self.strength
-
-    def check(self, loaded: LoadedModel) -> None:
-        """Refuse values out of range, and any setting for a model that is not told a level."""
-        if not (math.isfinite(self.strength) and 0 < self.strength <= 10):
-            raise UsageError(f"--strength {self.strength:g}: must be above 0 and at most 10 (1 = as estimated)")
-        if self.level is not None and not 0 <= self.level <= 255:
-            raise UsageError(f"--noise-level {self.level:g}: must be in [0, 255]")
-        if (self.strength != 1 or self.level is not None) and not takes_noise_level(loaded.model):
-            raise UsageError(
-                f"--strength and --noise-level need a model that is told the noise level; "
-                f"{loaded.name} ({loaded.payload.get('arch')}) is not"
-            )
 
 
 @dataclass(frozen=True)
@@ -507,9 +481,7 @@ def _denoise_one(
     except CaeDenoiseError as error:
         return FileResult(plan.source, error=str(error)), None
     tick = time.perf_counter()
-    level = None
-    if takes_noise_level(loaded.model):
-        level = smoothing.level_for(estimated_level(loaded.model, decoded.rgb, device, donoho=sigma))
+    level = smoothing.told_level(loaded.model, decoded.rgb, device, donoho=sigma)
     try:
         clean = denoise_array(loaded.model, decoded.rgb, device=device, tile=tile, noise_level=level, on_tiles=on_tiles)
     except CaeDenoiseError as error:
@@ -538,7 +510,7 @@ def denoise_files(
     settings: OutputSettings = OutputSettings(),
     device: torch.device | str = "cpu",
     tile: int | None = None,
-    smoothing: Smoothing = Smoothing(),
+    smoothing: Smoothing | None = None,
     write_side_by_side: bool = False,
     report: str | Path | None = None,
     on_start: Callable[[int], None] | None = None,
@@ -553,12 +525,12 @@ def denoise_files(
     threads (``encoder_threads``) encode and write the previous ones, so at most ``2 + encoder_threads()`` images
     are in memory at once. Results (and ``on_file`` calls) come in input order. ``on_start`` gets the number of
     files found, ``on_tiles`` (done, total) tiles of the file in the model, ``on_note`` what the input scan left
-    out. ``smoothing`` sets the level a level-conditioned model is told. ``report``, a ``.json`` path checked
-    before any work, receives ``report_body`` at the end. ``max_megapixels`` replaces Pillow's decompression-bomb
-    limit for the run (``pixel_limit``). Under ``out_dir`` the tree of each input folder is mirrored
-    (``output_path``). No file the run reads (an input, the model) is replaced.
+    out. ``smoothing`` sets the level a level-conditioned model is told (default: as estimated). ``report``, a
+    ``.json`` path checked before any work, receives ``report_body`` at the end. ``max_megapixels`` replaces
+    Pillow's decompression-bomb limit for the run (``pixel_limit``). Under ``out_dir`` the tree of each input
+    folder is mirrored (``output_path``). No file the run reads (an input, the model) is replaced.
     """
-    started = time.perf_counter()
+    started, smoothing = time.perf_counter(), smoothing or Smoothing()
     scan = scan_inputs(inputs, on_note)
     reads = files_read(inputs=[found.path for found in scan.files], checkpoints=[("--model", loaded.name)])
     with protecting(reads), pixel_limit(max_megapixels):

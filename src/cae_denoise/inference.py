@@ -7,16 +7,22 @@ and are blended with linear ramps, so no seams show.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .errors import CaeDenoiseError, too_large_if_out_of_memory
+from .errors import CaeDenoiseError, UsageError, too_large_if_out_of_memory
 from .models import ESTIMATE_CROP, central_crop, learns_level, takes_noise_level
 from .noise import estimate_noise_sigma
+
+if TYPE_CHECKING:
+    from .checkpoint import LoadedModel
 
 DEFAULT_OVERLAP = 32
 #: Mirrored pixels the model sees around every image. Without them the pixels at an edge met the model's zero
@@ -115,6 +121,43 @@ def estimated_level(
     return float(model.estimate_level(batch.contiguous(memory_format=preferred_layout(batch.device)))[0])
 
 
+@dataclass(frozen=True)
+class Smoothing:
+    """How hard a level-conditioned model smooths: told ``level`` (0-255) if given, else each image's
+    estimated level times ``strength`` (above 1 smoother, below 1 more detail and noise kept)."""
+
+    strength: float = 1.0
+    level: float | None = None
+
+    def level_for(self, estimated: float | None) -> float:
+        """The level a model is told for an image whose estimated level is ``estimated`` (unused, and may be
+        None, when ``level`` is given)."""
+        return self.level if self.level is not None else estimated * self.strength
+
+    def told_level(
+        self, model: nn.Module, image: np.ndarray, device: torch.device | str = "cpu", *, donoho: float | None = None
+    ) -> float | None:
+        """The level (0-255) ``model`` is told for a whole HxWx3 ``image``: ``level_for`` its estimated level
+        (``estimated_level``; ``donoho``, when the caller has Donoho's estimate already), or None for a model
+        that is told no level."""
+        if not takes_noise_level(model):
+            return None
+        estimated = None if self.level is not None else estimated_level(model, image, device, donoho=donoho)
+        return self.level_for(estimated)
+
+    def check(self, loaded: LoadedModel) -> None:
+        """Refuse values out of range, and any setting for a model that is not told a level."""
+        if not (math.isfinite(self.strength) and 0 < self.strength <= 10):
+            raise UsageError(f"--strength {self.strength:g}: must be above 0 and at most 10 (1 = as estimated)")
+        if self.level is not None and not 0 <= self.level <= 255:
+            raise UsageError(f"--noise-level {self.level:g}: must be in [0, 255]")
+        if (self.strength != 1 or self.level is not None) and not takes_noise_level(loaded.model):
+            raise UsageError(
+                f"--strength and --noise-level need a model that is told the noise level; "
+                f"{loaded.name} ({loaded.payload.get('arch')}) is not"
+            )
+
+
 @torch.inference_mode()
 def denoise_array(
     model: nn.Module,
@@ -165,9 +208,7 @@ def _denoise_tiles(
     """``denoise_array``'s work once its arguments are checked."""
     multiple = getattr(model, "size_multiple", 1)
     array = np.ascontiguousarray(noisy, dtype=np.float32)
-    level = None
-    if takes_noise_level(model):
-        level = noise_level if noise_level is not None else estimated_level(model, array, device) * strength
+    level = Smoothing(strength, noise_level).told_level(model, array, device)
     image = torch.from_numpy(array if array.flags.writeable else array.copy())  # HWC; shares memory if it can
     height, width = image.shape[:2]
     rows, columns = margin_indices(height, multiple), margin_indices(width, multiple)

@@ -17,6 +17,7 @@ from torch import nn
 
 from .checkpoint import DEFAULT_MODEL, LoadedModel, load_model
 from .classical import CLASSICAL_SETTINGS, NOISY_METHOD, Denoiser, classical_denoiser, classical_names
+from .config import SYNTHETIC
 from .data import BUILTIN, NamedImage
 from .errors import CaeDenoiseError, UsageError
 from .inference import denoise_array
@@ -41,10 +42,10 @@ def leakage(loaded: LoadedModel, data: str, images: list[NamedImage], noisy_data
     """Names of evaluation images this model was trained on, which would inflate its scores: the same clean
     source, or the same noisy photos (matched by file name, any extension), and a name in its training part."""
     config = loaded.config
-    same = same_source(str(config.get("data")), data) or (
-        noisy_data is not None
-        and config.get("noisy_data") is not None
-        and same_source(config["noisy_data"], noisy_data)
+    if config is None:  # no recorded settings: nothing says which images it saw
+        return []
+    same = same_source(str(config.data), data) or (
+        noisy_data is not None and config.noisy_data is not None and same_source(config.noisy_data, noisy_data)
     )
     if not same:
         return []
@@ -106,17 +107,17 @@ class Method:
             }
         if self.loaded is None:
             return {"kind": "classical", "settings": CLASSICAL_SETTINGS[self.spec], "noise_level": TOLD[self.told]}
-        payload = self.loaded.payload
+        payload, config = self.loaded.payload, self.loaded.config
         return {
             "kind": "model",
             "checkpoint": self.spec,
             "arch": payload.get("arch"),
             "arch_args": payload.get("arch_args"),
-            "trained_on": self.loaded.config.get("data"),
-            "train_sigma": self.loaded.config.get("sigma"),
-            "training_kind": self.loaded.payload.get("training", {}).get("kind", "synthetic"),
+            "trained_on": config.data if config else None,
+            "train_sigma": config.sigma if config else None,
+            "training_kind": config.kind if config else SYNTHETIC,
             "test_images_seen_in_training": leakage(self.loaded, data, images, noisy_data),
-            "train_config": self.loaded.config,
+            "train_config": config.to_dict() if config else {},
         }
 
 
@@ -178,7 +179,8 @@ def resolve_methods(specs: list[str], device: torch.device | str = "cpu") -> lis
 
 def common_resize(methods: list[Method]) -> int | None:
     """The ``--resize`` all models were trained with (they must agree), or None."""
-    sizes = {method.loaded.config.get("resize") for method in methods if method.loaded is not None}
+    configs = [method.loaded.config for method in methods if method.loaded is not None]
+    sizes = {config.resize if config else None for config in configs}
     if len(sizes) > 1:
         raise CaeDenoiseError("models were trained with different --resize settings; compare them on one input size")
     return sizes.pop() if sizes else None

@@ -9,7 +9,10 @@ constructor decorated with ``@register_model("name")`` in this file, and its lin
 from __future__ import annotations
 
 import hashlib
+import inspect
 from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -277,6 +280,33 @@ def learns_level(model: nn.Module) -> bool:
 def takes_noise_level(model: nn.Module) -> bool:
     """Whether ``model(noisy, level)`` uses a noise level (see ``ResidualUNet``)."""
     return bool(getattr(model, "takes_noise_level", False))
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """An architecture as a run builds it: its name, the constructor arguments it accepts among those given,
+    what its input sides must be a multiple of, and its number of weights (read once, on the meta device)."""
+
+    name: str
+    args: dict[str, Any]
+    size_multiple: int
+    weights: int
+
+    def build(self) -> nn.Module:
+        """A fresh model (weights from torch's global RNG, as ``create_model``)."""
+        return create_model(self.name, **self.args)
+
+
+def architecture(name: str, **given: Any) -> Architecture:
+    """``name`` with those of ``given`` (channels, depth, negative_slope) that are not None and that its
+    constructor accepts (the rest fall back to its defaults); built once on the meta device, which allocates
+    nothing, to read its size."""
+    accepted = inspect.signature(model_factory(name)).parameters
+    args = {key: value for key, value in given.items() if key in accepted and value is not None}
+    with torch.device("meta"):
+        model = create_model(name, **args)
+    weights = sum(tensor.numel() for tensor in model.state_dict().values())
+    return Architecture(name, args, int(getattr(model, "size_multiple", 1)), weights)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,4 +1,4 @@
-"""What one training step minimises, for each kind of training data.
+"""What one training step minimises, for each kind of training data (``tasks.py`` picks one per run).
 
 - ``synthetic``: clean patches get fresh seeded noise (``noise.py``); loss MSE(model(noisy), clean). A model
   that takes a noise level estimates it from each noisy patch, as it does from a photo at inference. (Telling
@@ -30,7 +30,6 @@ from torch import nn
 from .models import learns_level
 from .noise import NoiseModel
 
-SYNTHETIC, PAIRS, SELF_SUPERVISED = "synthetic", "pairs", "self-supervised"
 #: The regulariser's final weight (the paper's setting for Gaussian and real noise).
 NEIGHBOR2NEIGHBOR_GAMMA = 2.0
 #: Weight of a learned level estimator's error (``level_error``, about 1 untrained) beside the MSE (about 1e-3):
@@ -129,12 +128,3 @@ class Neighbor2Neighbor:
         reconstruction = functional.mse_loss(output, second.float())
         regulariser = functional.mse_loss(output - second.float(), whole_first - whole_second)
         return reconstruction + gamma * regulariser
-
-
-def objective_for(kind: str, noise: NoiseModel) -> Objective:
-    """The objective of a kind of training (``SYNTHETIC``, ``PAIRS`` or ``SELF_SUPERVISED``)."""
-    if kind == PAIRS:
-        return RealPairs()
-    if kind == SELF_SUPERVISED:
-        return Neighbor2Neighbor()
-    return SyntheticNoise(noise)

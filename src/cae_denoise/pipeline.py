@@ -10,18 +10,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from .checkpoint import load_model
 from .config import EVALUATION, TrainConfig
-from .data import DEFAULT_MAX_MEGAPIXELS, load_source, make_split
 from .distributed import context_from_env
-from .evaluate import evaluate_specs
 from .interrupts import as_interrupted
-from .methods import model_denoiser
-from .noreference import no_reference_scores
-from .objectives import SELF_SUPERVISED
-from .reports import environment, write_report
+from .reports import write_report
+from .tasks import task_for
 from .train import StepInfo, TrainResult, TrainStart, run_folder, train
 
 
@@ -46,11 +39,12 @@ def train_and_evaluate(
     on_note: Callable[[str], None] | None = None,
 ) -> RunOutcome:
     """Train (or resume) as ``config`` says, then score ``best.pt`` on the test split of the same data and write
-    ``OUT/eval_test.json``: against seeded ``config.val_noise_model()`` noise (noise seed 0), on the real pairs, or,
-    with noisy photos alone, by the no-reference checks. ``overwrite``
+    ``OUT/eval_test.json`` (``Task.test_evaluation``, on the test images training decoded): against seeded
+    validation noise (noise seed 0), on the real pairs, or, with noisy photos alone, by the no-reference checks.
+    ``overwrite``
     lets a new run replace an old one in the same folder (see ``train.existing_run_files``). The folder's lock is
     held, and the files the run reads are protected, until the evaluation is written (``train.run_folder``)."""
-    config.validate()
+    task_for(config)  # every option checked before the folder is locked
     with run_folder(config, resume=resume, lock=context_from_env().is_main, on_note=on_note):
         return _train_and_evaluate(config, resume, overwrite, on_start, on_step, on_epoch_end, on_image, on_note)
 
@@ -77,41 +71,8 @@ def _train_and_evaluate(
     if not result.is_main:
         return RunOutcome(result, None, None)
     try:
-        if config.kind == SELF_SUPERVISED:
-            body = evaluate_without_reference(
-                result.best, config.noisy_data, device=result.device, max_megapixels=config.max_megapixels
-            )
-        else:
-            body = evaluate_specs(
-                [str(result.best)],
-                data=config.data,
-                noisy_data=config.noisy_data,
-                noises=[config.val_noise_model()],
-                device=result.device,
-                on_image=on_image,
-                max_megapixels=config.max_megapixels,
-            )
+        body = task_for(config).test_evaluation(result.best, result.data, result.device, on_image)
         path = write_report(result.out / EVALUATION, "evaluate", body, overwrite=True)
     except KeyboardInterrupt as error:  # training is over: last.pt holds it if this call trained
         raise as_interrupted(error, result.last if result.steps_taken else None) from None
     return RunOutcome(result, body, path)
-
-
-def evaluate_without_reference(
-    checkpoint: Path, noisy_data: str, *, device: torch.device | str, max_megapixels: float = DEFAULT_MAX_MEGAPIXELS
-) -> dict[str, Any]:
-    """The no-reference checks (``noreference.py``) of a checkpoint on the test split of noisy photos, next to
-    the same checks of the noisy input itself (whose removed part is nothing)."""
-    loaded = load_model(checkpoint, device)
-    source = load_source(noisy_data, max_megapixels=max_megapixels)
-    images = source.by_names(make_split(source).test)
-    pixels = [image.pixels for image in images]
-    return {
-        "data": None,
-        "noisy_data": noisy_data,
-        "split": "test",
-        "images": [image.name for image in images],
-        "no_reference": no_reference_scores(model_denoiser(loaded.model, device), pixels),
-        "conventions": {"no_reference": "see cae_denoise.noreference: loss, input/residual sigma (0-255), structure"},
-        "environment": environment(device),
-    }

@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.text import Text
 
+from .config import SELF_SUPERVISED
 from .errors import shorten
 from .metrics import METRICS
 
@@ -89,7 +90,7 @@ class TrainingProgress:
 
     def on_start(self, start: Any) -> None:
         """The bar appears once the run has its data and model (an error before shows alone)."""
-        data, split = start.data, start.data.split
+        data, split, self.kind = start.data, start.data.split, start.kind
         skipped = (
             f", {counted(data.skipped_files, 'file')} skipped (see train_report.json)" if data.skipped_files else ""
         )
@@ -109,7 +110,7 @@ class TrainingProgress:
         self.progress.update(self.task, completed=info.global_step, info=f"loss {info.loss:.5f}  {rate}")
 
     def on_epoch_end(self, record: dict[str, float]) -> None:
-        if "val_psnr" in record:
+        if self.kind != SELF_SUPERVISED:
             psnr, ssim = METRICS["psnr"].format(record["val_psnr"]), METRICS["ssim"].format(record["val_ssim"])
             scores = f"val PSNR {psnr} dB  SSIM {ssim}"
         else:  # noisy photos alone: the self-supervised loss and the no-reference checks

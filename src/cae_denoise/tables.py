@@ -13,6 +13,7 @@ from rich.table import Table
 from rich.text import Text
 
 from .errors import shorten
+from .evaluate import NO_REFERENCE
 from .metrics import METRIC_NAMES, METRICS
 from .progress import counted, printable
 
@@ -72,7 +73,7 @@ def print_evaluation(console: Console, report: dict[str, Any], title: str) -> No
     """Per noise level: mean SSIM/MSE/PSNR per method, the change from the reference, and one sentence per
     metric and method saying what the paired statistics support (or the no-reference checks, when there are
     no clean images)."""
-    if "no_reference" in report:
+    if report.get("scoring") == NO_REFERENCE:
         print_no_reference(console, report, title)
         return
     for level in report["levels"]:

@@ -1,11 +1,13 @@
 """Training: ``train(config)`` turns a ``TrainConfig`` (see ``config.py``) into checkpoints.
 
-Small functions build the parts (data, model, optimiser); ``train`` then runs one loop, top to bottom:
-sample a batch, step, and at each epoch end validate and save. The loop never prints; it reports through
-``on_start`` / ``on_step`` / ``on_epoch_end`` callbacks (the CLI draws a progress bar from them).
-``last.pt`` is written after every epoch and on Ctrl-C or SIGTERM, ``best.pt`` whenever validation PSNR
-improves over the whole run (resumes included). A run holds its folder's lock (``locks.run_lock``) and never
-replaces a file it reads (``files_read``).
+``build_run`` builds the parts (the task's data, model, optimiser: ``Run``); ``train`` then runs one loop, top
+to bottom: ``next_batch``, ``train_step``, and at each epoch's end ``end_epoch`` (validate and save), then
+``finish`` (report and curves). What depends on the kind of training lives in the run's task (``tasks.py``).
+The loop never prints; it reports through ``on_start`` / ``on_step`` / ``on_epoch_end`` callbacks (the CLI
+draws a progress bar from them). ``last.pt`` is written after every epoch and on Ctrl-C or SIGTERM,
+``best.pt`` whenever the validation score (``Task.selection_score``) improves over the whole run (resumes
+included). A run holds its folder's lock (``locks.run_lock``) and never replaces a file it reads
+(``files_read``).
 """
 
 from __future__ import annotations
@@ -20,34 +22,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch import nn
 
 from . import distributed
 from .checkpoint import load_model, read_resume_point, save_checkpoint, training_payload
 from .config import BEST, CURVES, LAST, LR_RULE, REPORT, RUN_FILES, TrainConfig, resolve_device
-from .data import DevicePatchSampler, NamedImage, PatchSampler, Split, load_source, make_split, resize_square
+from .data import Split
 from .errors import CaeDenoiseError, UsageError, one_line, shorten
-from .evaluate import evaluate_methods
 from .inference import preferred_layout
 from .interrupts import Interrupted, as_interrupted, deferred_interrupts
 from .locks import run_lock
-from .methods import model_denoiser
-from .models import count_parameters, create_model, weights_sha256
+from .models import count_parameters, weights_sha256
 from .noise import noise_record
-from .noreference import no_reference_scores
-from .objectives import PAIRS, SELF_SUPERVISED, SYNTHETIC, objective_for
+from .objectives import Objective
 from .outputs import ReadSet, ensure_folder, protecting, refuse_if_read, remove_file
-from .pairs import load_pairs
 from .pictures import save_png, training_curves
 from .reads import files_read
 from .reports import environment, write_report
-from .synthetic import dead_leaves_set
+from .tasks import Task, TrainingData, task_for
 
 #: Rank r of a torchrun job samples with seed + r * RANK_SEED_STRIDE, so ranks draw different patches.
 RANK_SEED_STRIDE = 7919
-DEAD_LEAVES_SIZE = 256
 #: On devices other than the CPU, the loss is read back (a synchronisation) every this many steps.
 LOSS_READ_INTERVAL = 20
 
@@ -78,28 +74,6 @@ class TrainState:
 
 
 @dataclass
-class TrainingData:
-    """A run's images split by name, the training-patch sampler and the (prepared) validation images.
-
-    ``val_images`` are clean (synthetic noise, pairs) or noisy (self-supervised); for pairs ``val_noisy`` holds
-    their noisy counterparts, for synthetic noise their seeded noisy copies (the same at every validation).
-    ``skipped`` lists the files left out, as (file, reason); ``files`` counts them.
-    """
-
-    split: Split
-    sampler: PatchSampler
-    val_images: list[NamedImage]
-    val_noisy: list[np.ndarray] | None
-    skipped: list[tuple[str, str]]
-    files: dict[str, int]
-
-    @property
-    def skipped_files(self) -> int:
-        """Files left out: unreadable, unmatched, or smaller than a training patch."""
-        return len(self.skipped) + self.sampler.skipped_small
-
-
-@dataclass
 class TrainStart:
     """Passed to ``on_start`` once the parts are built, before the first step."""
 
@@ -108,11 +82,13 @@ class TrainStart:
     world_size: int
     total_steps: int
     global_step: int
+    kind: str
 
 
 @dataclass
 class TrainResult:
-    """Where the run wrote its files, its split, its per-epoch history, and how many steps this call took."""
+    """Where the run wrote its files, its data (split, test images), its per-epoch history, and how many steps
+    this call took."""
 
     out: Path
     best: Path
@@ -120,55 +96,17 @@ class TrainResult:
     report: Path
     history: list[dict[str, float]]
     seconds: float
-    split: Split
+    data: TrainingData
     device: torch.device
     is_main: bool = True
     steps_taken: int = 0
 
+    @property
+    def split(self) -> Split:
+        return self.data.split
+
 
 # --- building the parts -----------------------------------------------------------------------------------
-
-
-def build_data(config: TrainConfig, device: torch.device | None = None) -> TrainingData:
-    """Decode the images, split them by name, and make the patch sampler over the training part (on a CUDA
-    ``device``, a ``DevicePatchSampler`` that keeps the images there and cuts batches there).
-
-    Synthetic noise: clean images (plus ``dead_leaves``). Pairs: clean and noisy crops stacked as 6 channels,
-    so one crop and one flip/rotation fall on both. Self-supervised: noisy images alone.
-    """
-    if config.kind == PAIRS:
-        paired = load_pairs(config.data, config.noisy_data, max_megapixels=config.max_megapixels)
-        split = make_split(paired.clean_source())
-        stacked = [NamedImage(p.name, np.concatenate([p.clean, p.noisy], axis=2)) for p in paired.by_names(split.train)]
-        val = paired.by_names(split.val)
-        counts = {"pairs": len(paired.pairs), "skipped": len(paired.skipped)}
-        sampler = _sampler(stacked, device, patch=config.patch, max_megapixels=config.max_megapixels)
-        val_images = [NamedImage(p.name, p.clean) for p in val]
-        return TrainingData(split, sampler, val_images, [p.noisy for p in val], paired.skipped, counts)
-    source = load_source(
-        config.noisy_data if config.kind == SELF_SUPERVISED else config.data, max_megapixels=config.max_megapixels
-    )
-    split = make_split(source)
-    train_images = source.by_names(split.train)
-    if config.dead_leaves:
-        train_images += dead_leaves_set(config.dead_leaves, DEAD_LEAVES_SIZE, config.seed)
-    patch = None if config.resize else config.patch
-    sampler = _sampler(train_images, device, patch=patch, resize=config.resize, max_megapixels=config.max_megapixels)
-    val_images = source.by_names(split.val)
-    if config.resize is not None:
-        val_images = [NamedImage(image.name, resize_square(image.pixels, config.resize)) for image in val_images]
-    counts = {"images": len(source.images), "skipped": len(source.skipped), "dead_leaves": config.dead_leaves}
-    val_noisy = None
-    if config.kind == SYNTHETIC:  # seeded, so the same every epoch: made once (camera noise costs a second a photo)
-        noise = config.val_noise_model()
-        val_noisy = [noise.add_seeded(image.pixels, config.val_seed, index) for index, image in enumerate(val_images)]
-    return TrainingData(split, sampler, val_images, val_noisy, source.skipped, counts)
-
-
-def _sampler(images: list[NamedImage], device: torch.device | None, **sizes: float | None) -> PatchSampler:
-    if device is not None and device.type == "cuda":
-        return DevicePatchSampler(images, device=device, **sizes)
-    return PatchSampler(images, **sizes)
 
 
 def new_generator(device: torch.device, seed: int) -> torch.Generator:
@@ -176,13 +114,14 @@ def new_generator(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device if device.type == "cuda" else "cpu").manual_seed(seed)
 
 
-def build_model(config: TrainConfig, device: torch.device, *, resume: bool = False) -> nn.Module:
+def build_model(task: Task, device: torch.device, *, resume: bool = False) -> nn.Module:
     """The architecture, initialised from ``config.seed`` alone (global RNG state untouched), or from
     ``config.init``'s weights unless the run resumes (its own checkpoint then holds them, and the ``--init``
     file may be gone)."""
+    config = task.config
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(config.seed)
-        model = create_model(config.arch, **config.arch_args())
+        model = task.architecture.build()
     if config.init and not resume:
         start_from(model, config.init)
     return model.to(device, memory_format=preferred_layout(device))
@@ -232,47 +171,12 @@ def autocast_for(device: torch.device, enabled: bool) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=enabled)
 
 
-def validation_scores(
-    model: nn.Module, data: TrainingData, config: TrainConfig, device: torch.device
-) -> dict[str, float]:
-    """Scores of ``model`` on the validation images: SSIM/MSE/PSNR through the evaluation code (seeded noise,
-    or the real noisy counterparts), or, self-supervised, the no-reference checks (``noreference.py``)."""
-    model.eval()
-    denoiser = model_denoiser(model, device)
-    if config.kind == SELF_SUPERVISED:
-        scores = no_reference_scores(denoiser, [image.pixels for image in data.val_images], seed=config.val_seed)
-    else:
-        evaluation = evaluate_methods(
-            {"model": denoiser},
-            data.val_images,
-            noise=config.val_noise_model(),
-            seed=config.val_seed,
-            noisy_images=data.val_noisy,
-            include_noisy=False,
-        )
-        scores = evaluation.methods["model"].mean
-    model.train()
-    return scores
-
-
-def selection_score(scores: dict[str, float]) -> float:
-    """What ``best.pt`` maximises: validation PSNR, or minus the self-supervised validation loss."""
-    return scores["psnr"] if "psnr" in scores else -scores["loss"]
-
-
-def restore(
-    path: Path,
-    config: TrainConfig,
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LRScheduler | None,
-    generator: torch.Generator,
-    rank: int,
-) -> TrainState:
-    """Load ``path`` (a ``last.pt``) into the parts; returns the run's counters and history."""
+def restore(path: Path, run: Run) -> TrainState:
+    """Load ``path`` (a ``last.pt``) into the parts of ``run``; returns the run's counters and history."""
+    config, model, optimizer, scheduler, generator = run.config, run.model, run.optimizer, run.scheduler, run.generator
+    rank = run.context.rank
     point = read_resume_point(path)
-    saved = TrainConfig.from_dict(point.config).to_dict()
-    changed = [key for key, value in saved.items() if key not in ("out", "epochs") and config.to_dict()[key] != value]
+    changed = config.changed_from(point.config, allowed=("out", "epochs"))
     if changed:
         raise CaeDenoiseError(f"{path}: cannot resume with different settings ({', '.join(changed)})")
     try:
@@ -346,16 +250,17 @@ def schedule_record(config: TrainConfig, history: list[dict[str, float]]) -> dic
 
 def existing_run_files(out: Path, *, resume: bool, overwrite: bool) -> list[str]:
     """The files of an earlier run in ``out`` that a new run will remove (``overwrite``); a folder holding a
-    run is refused unless ``resume`` (continue it in place) or ``overwrite``."""
+    run is refused unless ``resume`` (continue it in place) or ``overwrite``, and so is a run file the run reads
+    (e.g. ``--init OUT/best.pt`` with ``--overwrite``: refused now, not after an epoch)."""
     existing = [name for name in RUN_FILES if (out / name).exists()]
-    if resume or not existing:
-        return []
-    if not overwrite:
+    if existing and not (resume or overwrite):
         raise UsageError(
             f"--out {out} already holds a run ({', '.join(existing)}); continue it with --resume {out}, "
             "or pass --overwrite to start a new run there"
         )
-    return existing
+    for name in RUN_FILES:
+        refuse_if_read(out / name, error=UsageError)
+    return [] if resume else existing
 
 
 def _read_loss_now(device: torch.device, state: TrainState, config: TrainConfig) -> bool:
@@ -399,6 +304,148 @@ def run_folder(
         yield
 
 
+# --- one step, one epoch end ------------------------------------------------------------------------------
+
+
+@dataclass
+class Run:
+    """The parts of a run, built once: its task, where it runs, its data, the model (and ``network``, what
+    forward is called on: DDP, compiled), the optimiser, schedule, objective and the sampling generator."""
+
+    task: Task
+    context: distributed.Context
+    device: torch.device
+    data: TrainingData
+    model: nn.Module
+    network: nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler | None
+    objective: Objective
+    autocast: torch.autocast
+    generator: torch.Generator
+
+    @property
+    def config(self) -> TrainConfig:
+        return self.task.config
+
+    @property
+    def out(self) -> Path:
+        return Path(self.task.config.out)
+
+
+def build_run(task: Task, context: distributed.Context, device: torch.device, *, resume: bool = False) -> Run:
+    """Every part of a run, in the order that makes a seeded run reproducible (data, then model, then the rest)."""
+    config = task.config
+    data = task.build_data(device)
+    model = build_model(task, device, resume=resume)
+    network = build_network(model, config, context, device)
+    optimizer, scheduler = build_optimizer(config, model)
+    generator = new_generator(device, sampler_seed(config, context.rank))
+    autocast = autocast_for(device, config.amp)
+    return Run(task, context, device, data, model, network, optimizer, scheduler, task.objective(), autocast, generator)
+
+
+def next_batch(run: Run) -> tuple[torch.Tensor, ...]:
+    """The objective's tensors for the next step (crops, flips, noise from the run's generator), on the device."""
+    batch = run.data.sampler.batch(run.config.batch_size, run.generator)
+    layout = preferred_layout(run.device)
+    return tuple(_to_device(tensor, run.device, layout) for tensor in run.objective.prepare(batch, run.generator))
+
+
+def train_step(run: Run, tensors: tuple[torch.Tensor, ...], progress: float) -> torch.Tensor:
+    """One optimiser step on a batch (``next_batch``) at ``progress`` (0-1) through the run: forward and loss in
+    autocast, backward, gradient clipping (``grad_clip`` > 0), Adam, the schedule. Returns the loss, detached
+    and still on the device (reading it is a synchronisation)."""
+    with run.autocast:
+        loss = run.objective.loss(run.network, *tensors, progress=progress)
+    run.optimizer.zero_grad(set_to_none=True)
+    loss.backward()
+    if run.config.grad_clip > 0:
+        nn.utils.clip_grad_norm_(run.model.parameters(), run.config.grad_clip)
+    run.optimizer.step()
+    if run.scheduler is not None:
+        run.scheduler.step()
+    return loss.detach()
+
+
+def read_loss(run: Run, loss: torch.Tensor, step: int) -> float:
+    """The loss of step ``step`` (1-based) averaged over ranks; a non-finite one stops the run."""
+    value = distributed.mean_across_ranks(float(loss), run.context, run.device)
+    if not math.isfinite(value):
+        kept = f"{run.out / LAST} holds the last good epoch" if (run.out / LAST).exists() else "no epoch ended"
+        raise CaeDenoiseError(f"training diverged: loss is {value} at step {step}; {kept}; try a lower --lr")
+    return value
+
+
+def end_epoch(run: Run, state: TrainState, loss_sum: torch.Tensor, started: float) -> dict[str, float] | None:
+    """Close the epoch that ``state`` has just stepped through: on every rank (so all agree where a resumed run
+    starts) average its loss and advance the counters; on rank 0 validate, append the history row, and save
+    ``last.pt`` (and ``best.pt`` if validation improved). Returns the row on rank 0, else None."""
+    config, main = run.config, run.context.is_main
+    sampler_states = distributed.gather(run.generator.get_state(), run.context)
+    epoch_loss = distributed.mean_across_ranks(float(loss_sum), run.context, run.device) / config.steps_per_epoch
+    loss_sum.zero_()
+    state.epoch, state.step_in_epoch, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
+    record = None
+    if main:
+        scores = run.task.validation_scores(run.model, run.data, run.device)
+        state.seconds = time.perf_counter() - started
+        record = {
+            "epoch": state.epoch,
+            "step": state.global_step,
+            "total_steps": config.total_steps,  # changes where --resume --epochs extended the run
+            "lr": run.optimizer.param_groups[0]["lr"],  # the rate the next step would take
+            "train_loss": epoch_loss,
+            **{f"val_{name}": value for name, value in scores.items()},
+            "seconds": state.seconds,
+        }
+        state.history.append(record)
+        improved = run.task.selection_score(scores) > state.best_score
+        state.best_score = max(state.best_score, run.task.selection_score(scores))
+        payload = checkpoint_payload(run, state, sampler_states)
+        save_checkpoint(run.out / LAST, payload, overwrite=True)
+        if improved:
+            save_checkpoint(run.out / BEST, payload, overwrite=True)
+    distributed.barrier(run.context)
+    return record
+
+
+def checkpoint_payload(run: Run, state: TrainState, sampler_states: list[torch.Tensor]) -> dict[str, Any]:
+    """``last.pt`` / ``best.pt`` at ``state`` (``checkpoint.training_payload``)."""
+    train_state = dataclasses.asdict(state)
+    return training_payload(
+        config=run.config.to_dict(),
+        arch_args=run.task.architecture.args,
+        split=run.data.split.to_dict(),
+        noise=run.task.noise_record(),
+        training=run.task.description(run.data),
+        train_state={k: v for k, v in train_state.items() if k != "history"},
+        history=train_state["history"],
+        versions=environment(run.device),
+        model=run.model,
+        optimizer=run.optimizer,
+        scheduler=run.scheduler,
+        sampler_states=sampler_states,
+    )
+
+
+def save_interrupted(run: Run, state: TrainState, loss_sum: torch.Tensor, started: float) -> Path:
+    """``last.pt`` mid-epoch, at a Ctrl-C or SIGTERM (rank 0 alone: only its sampling stream is at hand)."""
+    state.seconds = time.perf_counter() - started
+    state.epoch_loss_sum = float(loss_sum)
+    return save_checkpoint(run.out / LAST, checkpoint_payload(run, state, [run.generator.get_state()]), overwrite=True)
+
+
+def finish(run: Run, state: TrainState) -> None:
+    """After the last epoch: ``train_report.json`` and ``training_curves.png`` (rank 0), every rank's weights
+    checksum in the report."""
+    checksums = distributed.gather(weights_sha256(run.model), run.context)
+    if run.context.is_main:
+        write_report(run.out / REPORT, "train", _report_body(run, state, checksums), overwrite=True)
+        title = shorten(f"{run.config.arch} on {run.task.describe()}", 100)  # about what fits the picture
+        save_png(training_curves(state.history, title), run.out / CURVES, overwrite=True)
+
+
 # --- the loop ---------------------------------------------------------------------------------------------
 
 
@@ -420,213 +467,81 @@ def train(
     and raise ``interrupts.Interrupted`` (a ``KeyboardInterrupt``) whose ``saved`` names it (None when nothing was
     saved). Under torchrun every rank trains; only rank 0 validates, writes files and calls the callbacks.
     """
-    config.validate()
-    context = distributed.context_from_env()
-    with run_folder(config, resume=resume, lock=context.is_main, on_note=on_note):
-        return _train(config, context, resume, overwrite, on_start, on_step, on_epoch_end)
-
-
-def _train(
-    config: TrainConfig,
-    context: distributed.Context,
-    resume: bool,
-    overwrite: bool,
-    on_start: Callable[[TrainStart], None] | None,
-    on_step: Callable[[StepInfo], None] | None,
-    on_epoch_end: Callable[[dict[str, float]], None] | None,
-) -> TrainResult:
-    """``train`` inside its folder's lock: build the parts, then one loop that steps, validates and saves."""
+    task, context, out = task_for(config), distributed.context_from_env(), Path(config.out)
     main = context.is_main
-    out = Path(config.out)
-    replaced = existing_run_files(out, resume=resume, overwrite=overwrite)
-    for name in RUN_FILES:  # e.g. --init OUT/best.pt with --overwrite: refused now, not after an epoch
-        refuse_if_read(out / name, error=UsageError)
-    device = distributed.setup(context, resolve_device(config.device))
-    data = build_data(config, device)
-    model = build_model(config, device, resume=resume)
-    network = build_network(model, config, context, device)
-    optimizer, scheduler = build_optimizer(config, model)
-    generator = new_generator(device, sampler_seed(config, context.rank))
-    state = (
-        restore(out / LAST, config, model, optimizer, scheduler, generator, context.rank) if resume else TrainState()
-    )
-    noise, autocast, layout = config.noise_model(), autocast_for(device, config.amp), preferred_layout(device)
-    objective = objective_for(config.kind, noise)
-
-    def checkpoint(sampler_states: list[torch.Tensor]) -> dict[str, Any]:
-        train_state = dataclasses.asdict(state)
-        return training_payload(
-            config=config.to_dict(),
-            arch_args=config.arch_args(),
-            split=data.split.to_dict(),
-            noise=noise_record(noise) if config.kind == SYNTHETIC else None,
-            training=training_description(config, data),
-            train_state={k: v for k, v in train_state.items() if k != "history"},
-            history=train_state["history"],
-            versions=environment(device),
-            model=model,
-            optimizer=optimizer,
-            scheduler=scheduler,
-            sampler_states=sampler_states,
-        )
-
-    if main and on_start:
-        on_start(TrainStart(data, device, context.world_size, config.total_steps, state.global_step))
-    if main:  # everything is built: only now may an old run's files go (so none outlives the new run)
-        ensure_folder(out, f"--out {out}")
-        for name in replaced:
-            remove_file(out / name)
-    started = time.perf_counter() - state.seconds
-    steps_at_start = state.global_step
-    saved, steps_saved = None, state.global_step  # last.pt as this call last wrote it, and at which step
-    loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=device)  # read once an epoch
-    value = math.nan  # the loss last read back from the device
-    model.train()
-    try:
-        with deferred_interrupts() as interrupted:
-            while state.epoch < config.epochs:
-                while state.step_in_epoch < config.steps_per_epoch:
-                    if (received := interrupted()) is not None:
-                        raise Interrupted(received)
-                    tick = time.perf_counter()
-                    tensors = objective.prepare(data.sampler.batch(config.batch_size, generator), generator)
-                    tensors = tuple(_to_device(tensor, device, layout) for tensor in tensors)
-                    with autocast:
-                        loss = objective.loss(network, *tensors, progress=state.global_step / config.total_steps)
-                    if _read_loss_now(device, state, config):
-                        value = distributed.mean_across_ranks(float(loss.detach()), context, device)
-                        if not math.isfinite(value):
-                            kept = (
-                                f"{out / LAST} holds the last good epoch" if (out / LAST).exists() else "no epoch ended"
-                            )
-                            raise CaeDenoiseError(
-                                f"training diverged: loss is {value} at step {state.global_step + 1}; {kept}; "
-                                "try a lower --lr"
-                            )
-                    optimizer.zero_grad(set_to_none=True)
-                    loss.backward()
-                    if config.grad_clip > 0:
-                        nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
-                    optimizer.step()
-                    if scheduler is not None:
-                        scheduler.step()
-                    state.step_in_epoch += 1
-                    state.global_step += 1
-                    loss_sum += loss.detach().double()
-                    if main and on_step:
-                        rate = config.batch_size * context.world_size / max(time.perf_counter() - tick, 1e-9)
-                        on_step(
-                            StepInfo(
-                                state.epoch, state.step_in_epoch, state.global_step, config.total_steps, value, rate
-                            )
-                        )
-                # Epoch end (on every rank, so all agree where a resumed run starts); rank 0 validates and saves.
-                sampler_states = distributed.gather(generator.get_state(), context)
-                epoch_loss = distributed.mean_across_ranks(float(loss_sum), context, device) / config.steps_per_epoch
-                loss_sum.zero_()
-                state.epoch, state.step_in_epoch, state.epoch_loss_sum = state.epoch + 1, 0, 0.0
-                if main:
-                    scores = validation_scores(model, data, config, device)
-                    state.seconds = time.perf_counter() - started
-                    record = {
-                        "epoch": state.epoch,
-                        "step": state.global_step,
-                        "total_steps": config.total_steps,  # changes where --resume --epochs extended the run
-                        "lr": optimizer.param_groups[0]["lr"],  # the rate the next step would take
-                        "train_loss": epoch_loss,
-                        **{f"val_{name}": value for name, value in scores.items()},
-                        "seconds": state.seconds,
-                    }
-                    state.history.append(record)
-                    improved = selection_score(scores) > state.best_score
-                    state.best_score = max(state.best_score, selection_score(scores))
-                    payload = checkpoint(sampler_states)
-                    saved, steps_saved = save_checkpoint(out / LAST, payload, overwrite=True), state.global_step
-                    if improved:
-                        save_checkpoint(out / BEST, payload, overwrite=True)
-                distributed.barrier(context)
-                if main and on_epoch_end:
-                    on_epoch_end(record)
-        checksums = distributed.gather(weights_sha256(model), context)
-        if main:
-            body = _report_body(config, data, model, state, device, context, checksums)
-            write_report(out / REPORT, "train", body, overwrite=True)
-            title = shorten(f"{config.arch} on {config.describe_data()}", 100)  # about what fits the picture
-            save_png(training_curves(state.history, title), out / CURVES, overwrite=True)
-    except KeyboardInterrupt as error:
-        if main and state.global_step > steps_saved:  # steps taken since last.pt was last written: keep them
-            state.seconds = time.perf_counter() - started
-            state.epoch_loss_sum = float(loss_sum)
-            saved = save_checkpoint(out / LAST, checkpoint([generator.get_state()]), overwrite=True)
-        raise as_interrupted(error, saved) from None
+    with run_folder(config, resume=resume, lock=main, on_note=on_note):
+        replaced = existing_run_files(out, resume=resume, overwrite=overwrite)
+        run = build_run(task, context, distributed.setup(context, resolve_device(config.device)), resume=resume)
+        state = restore(out / LAST, run) if resume else TrainState()
+        if main and on_start:
+            steps = (config.total_steps, state.global_step)
+            on_start(TrainStart(run.data, run.device, context.world_size, *steps, task.kind))
+        if main:  # everything is built: only now may an old run's files go (so none outlives the new run)
+            ensure_folder(out, f"--out {out}")
+            for name in replaced:
+                remove_file(out / name)
+        started, steps_at_start = time.perf_counter() - state.seconds, state.global_step
+        saved, steps_saved = None, state.global_step  # last.pt as this call last wrote it, and at which step
+        loss_sum = torch.tensor(state.epoch_loss_sum, dtype=torch.float64, device=run.device)  # read once an epoch
+        value = math.nan  # the loss last read back from the device
+        run.model.train()
+        try:
+            with deferred_interrupts() as interrupted:
+                while state.epoch < config.epochs:
+                    while state.step_in_epoch < config.steps_per_epoch:
+                        if (received := interrupted()) is not None:
+                            raise Interrupted(received)
+                        tick = time.perf_counter()
+                        loss = train_step(run, next_batch(run), progress=state.global_step / config.total_steps)
+                        if _read_loss_now(run.device, state, config):
+                            value = read_loss(run, loss, state.global_step + 1)
+                        state.step_in_epoch += 1
+                        state.global_step += 1
+                        loss_sum += loss.double()
+                        if main and on_step:
+                            rate = config.batch_size * context.world_size / max(time.perf_counter() - tick, 1e-9)
+                            epoch, step = state.epoch, state.step_in_epoch
+                            on_step(StepInfo(epoch, step, state.global_step, config.total_steps, value, rate))
+                    record = end_epoch(run, state, loss_sum, started)
+                    if main:
+                        saved, steps_saved = out / LAST, state.global_step
+                        if on_epoch_end:
+                            on_epoch_end(record)
+            finish(run, state)
+        except KeyboardInterrupt as error:
+            if main and state.global_step > steps_saved:  # steps taken since last.pt was last written: keep them
+                saved = save_interrupted(run, state, loss_sum, started)
+            raise as_interrupted(error, saved) from None
     distributed.teardown(context)
+    files = (out, out / BEST, out / LAST, out / REPORT)
     return TrainResult(
-        out,
-        out / BEST,
-        out / LAST,
-        out / REPORT,
-        state.history,
-        state.seconds,
-        data.split,
-        device,
-        main,
-        steps_taken=state.global_step - steps_at_start,
+        *files, state.history, state.seconds, run.data, run.device, main, state.global_step - steps_at_start
     )
 
 
-def training_description(config: TrainConfig, data: TrainingData) -> dict[str, Any]:
-    """What a run learned from, for its report and checkpoint: the kind, the sources and the file counts."""
-    learns = {
-        SYNTHETIC: f"clean images of --data with synthetic noise {config.noise_model().spec}",
-        PAIRS: "real noisy/clean pairs (--noisy-data matched to --data by file name), no noise added",
-        SELF_SUPERVISED: "noisy photos alone (--noisy-data), Neighbor2Neighbor self-supervision, no clean images",
-    }[config.kind]
-    return {
-        "kind": config.kind,
-        "what": learns,
-        "data": config.data,
-        "noisy_data": config.noisy_data,
-        **data.files,
-        "lr": config.lr,
-        "lr_rule": LR_RULE,
-    }
-
-
-def _scores_of(record: dict[str, float]) -> dict[str, float]:
-    """The validation scores of a history row, without their ``val_`` prefix."""
-    return {key.removeprefix("val_"): value for key, value in record.items() if key.startswith("val_")}
-
-
-def _report_body(
-    config: TrainConfig,
-    data: TrainingData,
-    model: nn.Module,
-    state: TrainState,
-    device: torch.device,
-    context: distributed.Context,
-    checksums: list[str],
-) -> dict[str, Any]:
+def _report_body(run: Run, state: TrainState, checksums: list[str]) -> dict[str, Any]:
     """``train_report.json``: config, data, history and the environment of a finished run."""
+    config, task, data, context = run.config, run.task, run.data, run.context
     return {
         "config": config.to_dict(),
         "arch": config.arch,
-        "arch_args": config.arch_args(),
-        "parameters": count_parameters(model),
+        "arch_args": task.architecture.args,
+        "parameters": count_parameters(run.model),
         "split": data.split.to_dict(),
-        "training": training_description(config, data),
+        "training": task.description(data),
         "skipped_files": [{"name": n, "reason": r} for n, r in data.skipped],
         "skipped_too_small": data.sampler.skipped_small,
-        "noise": noise_record(config.noise_model()) if config.kind == SYNTHETIC else None,
+        "noise": task.noise_record(),
         "validation": {
-            "noise": noise_record(config.val_noise_model()),
+            "noise": noise_record(task.val_noise),
             "seed": config.val_seed,
             "images": list(data.split.val),
         },
         "learning_rate": schedule_record(config, state.history),
         "history": state.history,
-        "best_epoch": max(state.history, key=lambda row: selection_score(_scores_of(row)))["epoch"],
+        "best_epoch": max(state.history, key=lambda row: task.selection_score(_scores_of(row)))["epoch"],
         "best_score": state.best_score,
-        "environment": environment(device),
+        "environment": environment(run.device),
         "distributed": {
             "world_size": context.world_size,
             "global_batch_size": config.batch_size * context.world_size,
@@ -635,3 +550,8 @@ def _report_body(
         },
         "wall_time_s": state.seconds,
     }
+
+
+def _scores_of(record: dict[str, float]) -> dict[str, float]:
+    """The validation scores of a history row, without their ``val_`` prefix."""
+    return {key.removeprefix("val_"): value for key, value in record.items() if key.startswith("val_")}
