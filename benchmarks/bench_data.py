@@ -34,10 +34,10 @@ from common import (
     train_step_function,
 )
 
-from cae_denoise.data import DevicePatchSampler, PatchSampler, load_source, make_split
-from cae_denoise.models import create_model, list_models
-from cae_denoise.noise import GaussianNoise
-from cae_denoise.train import new_generator
+from cae_denoise.data.sources import DevicePatchSampler, PatchSampler, load_source, make_split
+from cae_denoise.models.architectures import create_model, list_models
+from cae_denoise.noise.models import GaussianNoise
+from cae_denoise.training.loop import new_generator
 
 
 def main() -> None:

@@ -5,7 +5,7 @@ to the size and adding Gaussian noise of sigma 25/255 (seeded). Each (size, meth
 process (this script with the hidden ``--child`` option), so its peak resident memory (VmHWM) is its own:
 ``base MB`` is the child's resident memory just before denoising (Python, torch, the model and the input
 image), ``peak MB`` the most it ever held. Methods: the shipped default model via
-``cae_denoise.inference.denoise_array`` (the tiling of ``default_tiling`` for the device: on the CPU
+``cae_denoise.models.inference.denoise_array`` (the tiling of ``default_tiling`` for the device: on the CPU
 256-pixel tiles, one at a time), scikit-image NLM as ``classical_denoiser("nlm", 25)`` (up to ``--nlm-max-mp``)
 and BM3D if the optional ``bm3d`` package imports (up to ``--bm3d-max-mp``; it is expected to take about 40 s
 per megapixel). ``vs model`` is the method's time divided by the model's at the same size. For the model,
@@ -54,8 +54,8 @@ from common import (
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cae_denoise.classical import classical_denoiser
-from cae_denoise.inference import default_tiling, denoise_array
+from cae_denoise.evaluation.classical import classical_denoiser
+from cae_denoise.models.inference import default_tiling, denoise_array
 
 SIGMA = 25.0
 METHODS = ("model", "nlm", "bm3d")

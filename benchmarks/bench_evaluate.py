@@ -39,8 +39,8 @@ from common import (
 )
 from PIL import Image
 
-from cae_denoise.data import BUILTIN, load_source, make_split
-from cae_denoise.evaluate import evaluate_specs
+from cae_denoise.data.sources import BUILTIN, load_source, make_split
+from cae_denoise.evaluation.evaluate import evaluate_specs
 
 QUICK_CROP = 96
 

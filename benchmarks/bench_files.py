@@ -35,9 +35,9 @@ from common import (
 )
 from PIL import Image
 
-from cae_denoise.checkpoint import LoadedModel, load_model
-from cae_denoise.files import OutputSettings, denoise_files
-from cae_denoise.images import opencv_png_writer
+from cae_denoise.denoising import OutputSettings, denoise_files
+from cae_denoise.io.images import opencv_png_writer
+from cae_denoise.models.checkpoint import LoadedModel, load_model
 
 
 def run(loaded: LoadedModel, megapixels: float, files: int, png_level: int, device: str, folder: Path) -> list[str]:

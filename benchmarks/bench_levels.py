@@ -18,11 +18,12 @@ import argparse
 import numpy as np
 from quality import markdown_table
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.evaluate import load_test_images
-from cae_denoise.inference import estimated_level
-from cae_denoise.models import takes_noise_level
-from cae_denoise.noise import estimate_noise_sigma, parse_noise_list
+from cae_denoise.evaluation.evaluate import load_test_images
+from cae_denoise.models.architectures import takes_noise_level
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.models.inference import estimated_level
+from cae_denoise.noise.estimate import estimate_noise_sigma
+from cae_denoise.noise.models import parse_noise_list
 
 NOISES = ",".join(
     [

@@ -31,10 +31,10 @@ import numpy as np
 from common import add_common_options, add_device_option, apply_threads, parse_device, print_machine
 from quality import denoise_as_the_cli, load_photos, markdown_table, user_level_comparator
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.data import BUILTIN
-from cae_denoise.metrics import psnr
-from cae_denoise.noise import GaussianNoise
+from cae_denoise.data.sources import BUILTIN
+from cae_denoise.evaluation.metrics import psnr
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.noise.models import GaussianNoise
 
 MIN_CLEAN_PSNR = 45.0
 MAX_CHANGE_LEVELS = 16.0

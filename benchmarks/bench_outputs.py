@@ -18,8 +18,8 @@ import numpy as np
 import tifffile
 from PIL import Image
 
-from cae_denoise.images import decode_image, encode_image
-from cae_denoise.pictures import side_by_side
+from cae_denoise.io.images import decode_image, encode_image
+from cae_denoise.io.pictures import side_by_side
 
 
 def timed(label: str, make: Callable[[], bytes]) -> None:

@@ -28,8 +28,8 @@ from common import (
     synchronize,
 )
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.inference import denoise_array
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.models.inference import denoise_array
 
 
 def _mode(name: str, device: torch.device) -> contextlib.AbstractContextManager:

@@ -1,6 +1,6 @@
 """Is training fed fast enough? The whole product step against the model step alone, on any device.
 
-Both time the training loop's own functions on its own parts (``cae_denoise.train``: ``build_run``,
+Both time the training loop's own functions on its own parts (``cae_denoise.training.loop``: ``build_run``,
 ``next_batch``, ``train_step``, with the run's task, layout and autocast with ``--amp``):
 
 - ``product step``: what ``train`` does per step: ``next_batch`` (crops, flips, noise; on a GPU this happens
@@ -36,10 +36,10 @@ from common import (
     synchronize,
 )
 
-from cae_denoise import distributed
 from cae_denoise.config import TrainConfig
-from cae_denoise.tasks import task_for
-from cae_denoise.train import LOSS_READ_INTERVAL, build_run, next_batch, train_step
+from cae_denoise.training import distributed
+from cae_denoise.training.loop import LOSS_READ_INTERVAL, build_run, next_batch, train_step
+from cae_denoise.training.tasks import task_for
 
 
 def _per_step(step, device: torch.device, warmup: int, steps: int) -> float:

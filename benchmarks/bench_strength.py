@@ -31,11 +31,11 @@ import numpy as np
 from common import add_common_options, add_device_option, apply_threads, parse_device, print_machine
 from quality import denoise_as_the_cli, is_grey, load_photos, markdown_table
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.data import BUILTIN
-from cae_denoise.metrics import psnr
-from cae_denoise.models import takes_noise_level
-from cae_denoise.noise import GaussianNoise, NoiseModel, parse_noise
+from cae_denoise.data.sources import BUILTIN
+from cae_denoise.evaluation.metrics import psnr
+from cae_denoise.models.architectures import takes_noise_level
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.noise.models import GaussianNoise, NoiseModel, parse_noise
 
 STRENGTHS = "0.5,0.75,1,1.25,1.5,2,2.5,3"
 QUICK_STRENGTHS = "0.5,1,2"

@@ -1,6 +1,6 @@
 """Training-step throughput of every registered architecture, against the device's measured convolution ceiling.
 
-A step is what ``cae_denoise.train`` does per batch minus data preparation: forward, MSE loss, backward and
+A step is what ``cae_denoise.training.loop`` does per batch minus data preparation: forward, MSE loss, backward and
 an Adam step on a fixed random batch. For each architecture the script reports patches per second (median
 over timed steps after warm-up), the GFLOP/s this achieves (FLOPs of one forward + backward counted with
 ``torch.utils.flop_counter.FlopCounterMode``; convolutions and matmuls only, so element-wise work is not
@@ -37,7 +37,7 @@ from common import (
 from torch import nn
 from torch.utils.flop_counter import FlopCounterMode
 
-from cae_denoise.models import count_parameters, create_model, list_models
+from cae_denoise.models.architectures import count_parameters, create_model, list_models
 
 
 def step_flops(model: nn.Module, patch: int, batch_size: int, device: torch.device) -> int:

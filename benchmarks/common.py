@@ -17,11 +17,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from cae_denoise.checkpoint import load_model, resolve_model_path, save_checkpoint
 from cae_denoise.config import resolve_device
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.inference import preferred_layout
-from cae_denoise.models import create_model
+from cae_denoise.models.architectures import create_model
+from cae_denoise.models.checkpoint import load_model, save_checkpoint
+from cae_denoise.models.inference import preferred_layout
+from cae_denoise.shipped import resolve_model_path
 
 FALLBACK_ARCH = "unet"
 
@@ -175,7 +176,7 @@ def report_ceiling(quick: bool, device: torch.device) -> float:
 def train_step_function(
     model: nn.Module, patch: int, batch_size: int, device: torch.device, seed: int = 0
 ) -> Callable[[], None]:
-    """One training step as ``cae_denoise.train`` does it on ``device``: forward, MSE loss, backward, Adam step.
+    """One training step as ``cae_denoise.training.loop`` does it on ``device``: forward, MSE loss, backward, Adam step.
 
     Every call reuses one fixed random batch (made on the host from ``seed``, then moved), so data preparation
     is not part of the step. Model and batch are moved to ``device`` in the layout the trainer uses there

@@ -11,12 +11,12 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
-from cae_denoise.checkpoint import LoadedModel
-from cae_denoise.classical import Denoiser
-from cae_denoise.data import BUILTIN, NamedImage
-from cae_denoise.evaluate import load_test_images
-from cae_denoise.inference import Smoothing, denoise_array
-from cae_denoise.methods import ESTIMATED, resolve_methods
+from cae_denoise.data.sources import BUILTIN, NamedImage
+from cae_denoise.evaluation.classical import Denoiser
+from cae_denoise.evaluation.evaluate import load_test_images
+from cae_denoise.evaluation.methods import ESTIMATED, resolve_methods
+from cae_denoise.models.checkpoint import LoadedModel
+from cae_denoise.models.inference import Smoothing, denoise_array
 
 QUICK_CROP = 64
 

@@ -24,13 +24,13 @@ import numpy as np
 import torch
 from train_default_model import BASE, CANDIDATES, DEVICE_SIZES
 
-from cae_denoise.checkpoint import load_model
 from cae_denoise.config import resolve_device
-from cae_denoise.evaluate import evaluate_specs
-from cae_denoise.inference import denoise_array
-from cae_denoise.models import count_parameters
-from cae_denoise.noise import parse_noise
-from cae_denoise.train import train
+from cae_denoise.evaluation.evaluate import evaluate_specs
+from cae_denoise.models.architectures import count_parameters
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.models.inference import denoise_array
+from cae_denoise.noise.models import parse_noise
+from cae_denoise.training.loop import train
 
 #: Test noises: (column, spec).
 NOISES = (

@@ -26,17 +26,17 @@ from pathlib import Path
 
 from rich.console import Console
 
+from cae_denoise.cli.tables import print_evaluation
 from cae_denoise.config import TrainConfig
-from cae_denoise.data import BUILTIN_TEST, load_builtin
-from cae_denoise.evaluate import evaluate_specs
-from cae_denoise.images import encode_image
-from cae_denoise.noise import GaussianNoise
-from cae_denoise.outputs import write_file
-from cae_denoise.pipeline import train_and_evaluate
-from cae_denoise.reports import write_report
-from cae_denoise.tables import print_evaluation
-from cae_denoise.tasks import task_for
-from cae_denoise.train import EVALUATION, LAST
+from cae_denoise.data.sources import BUILTIN_TEST, load_builtin
+from cae_denoise.evaluation.evaluate import evaluate_specs
+from cae_denoise.io.images import encode_image
+from cae_denoise.io.outputs import write_file
+from cae_denoise.io.reports import write_report
+from cae_denoise.noise.models import GaussianNoise
+from cae_denoise.training.loop import EVALUATION, LAST
+from cae_denoise.training.pipeline import train_and_evaluate
+from cae_denoise.training.tasks import task_for
 
 OUT = Path("runs/own_data")
 NOISE_SEED = 1  # not the evaluation's seed 0: the test noise is never the training noise

@@ -17,8 +17,8 @@ import json
 import statistics
 from pathlib import Path
 
-from cae_denoise.metrics import METRIC_NAMES
-from cae_denoise.tables import format_metric, mean_and_spread, noise_label
+from cae_denoise.cli.tables import format_metric, mean_and_spread, noise_label
+from cae_denoise.evaluation.metrics import METRIC_NAMES
 
 SEED_CLAIM = {"ssim": (0.9356, 0.9485), "mse": (0.001232, 0.000941)}
 

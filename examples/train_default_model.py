@@ -41,18 +41,19 @@ from pathlib import Path
 
 from results_tables import levels_table
 
-from cae_denoise.checkpoint import DEFAULT_MODEL, export_for_inference
 from cae_denoise.config import TrainConfig, resolve_device
-from cae_denoise.data import BUILTIN_TEST, BUILTIN_VAL, load_builtin
-from cae_denoise.evaluate import evaluate_specs
-from cae_denoise.images import encode_image
-from cae_denoise.noise import parse_noise_list
-from cae_denoise.outputs import write_file
-from cae_denoise.train import REPORT, StepInfo, train
+from cae_denoise.data.sources import BUILTIN_TEST, BUILTIN_VAL, load_builtin
+from cae_denoise.evaluation.evaluate import evaluate_specs
+from cae_denoise.io.images import encode_image
+from cae_denoise.io.outputs import write_file
+from cae_denoise.models.checkpoint import export_for_inference
+from cae_denoise.noise.models import parse_noise_list
+from cae_denoise.shipped import DEFAULT_MODEL
+from cae_denoise.training.loop import REPORT, StepInfo, train
 
 ASSETS = Path(__file__).resolve().parents[1] / "src" / "cae_denoise" / "assets"
 
-#: The training noise: weights are relative frequencies (see ``cae_denoise.noise``'s module docstring).
+#: The training noise: weights are relative frequencies (see ``cae_denoise.noise.models``'s module docstring).
 CAMERA_WIDE = "camera:1e-4-4e-2:jpeg={jpeg}:demosaic=any:matrix=any"
 NOISE = "+".join(
     [

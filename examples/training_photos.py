@@ -48,9 +48,9 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 from scipy import ndimage
 
-from cae_denoise.data import BUILTIN_TEST, BUILTIN_VAL, load_builtin
+from cae_denoise.data.sources import BUILTIN_TEST, BUILTIN_VAL, load_builtin
 from cae_denoise.errors import CaeDenoiseError, UsageError, one_line
-from cae_denoise.outputs import write_file
+from cae_denoise.io.outputs import write_file
 
 LIST = Path(__file__).with_name("training_photos.json")
 MANIFEST = "MANIFEST.json"

@@ -27,14 +27,14 @@ import numpy as np
 import torch
 from scipy.stats import spearmanr
 
-from cae_denoise.checkpoint import load_model
 from cae_denoise.config import TrainConfig
-from cae_denoise.data import BUILTIN, NamedImage, load_source, make_split
-from cae_denoise.evaluate import evaluate_methods
-from cae_denoise.methods import model_denoiser
-from cae_denoise.noise import GaussianNoise
-from cae_denoise.synthetic import dead_leaves_set
-from cae_denoise.train import LAST, train
+from cae_denoise.data.sources import BUILTIN, NamedImage, load_source, make_split
+from cae_denoise.data.synthetic import dead_leaves_set
+from cae_denoise.evaluation.evaluate import evaluate_methods
+from cae_denoise.evaluation.methods import model_denoiser
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.noise.models import GaussianNoise
+from cae_denoise.training.loop import LAST, train
 
 #: Candidate validation sets: name -> (whether the validation photo ``rocket`` is in it, how many procedural
 #: dead-leaves images are); the dead leaves are drawn from a seed no training run uses. "rocket" is scored

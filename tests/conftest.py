@@ -82,7 +82,7 @@ class Run:
 @pytest.fixture(scope="session")
 def trained_run(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """A ``leaky`` model (channels 4, depth 1) trained for 2 epochs of 3 steps on ``image_folder``."""
-    from cae_denoise.train import train
+    from cae_denoise.training.loop import train
 
     config = tiny_config(image_folder, tmp_path_factory.mktemp("run_leaky"))
     return Run(config, train(config))
@@ -91,7 +91,7 @@ def trained_run(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) ->
 @pytest.fixture(scope="session")
 def baseline_run(image_folder: Path, tmp_path_factory: pytest.TempPathFactory) -> Run:
     """The same tiny run with the ``baseline`` (ReLU) architecture."""
-    from cae_denoise.train import train
+    from cae_denoise.training.loop import train
 
     config = tiny_config(image_folder, tmp_path_factory.mktemp("run_baseline"), arch="baseline")
     return Run(config, train(config))
@@ -106,7 +106,7 @@ def checkpoint(trained_run: Run) -> Path:
 @pytest.fixture(scope="session")
 def loaded_model(checkpoint: Path):
     """``checkpoint`` loaded with ``load_model`` (eval mode, CPU)."""
-    from cae_denoise.checkpoint import load_model
+    from cae_denoise.models.checkpoint import load_model
 
     return load_model(checkpoint)
 

@@ -16,7 +16,7 @@ import pytest
 from PIL import Image
 from skimage.filters import gaussian
 
-from cae_denoise import images
+from cae_denoise.io import images
 
 #: (relative name, height, width): odd sizes on purpose, two in a subfolder to exercise recursion.
 TEXTURES = (

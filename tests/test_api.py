@@ -13,10 +13,10 @@ import pytest
 from helpers import texture
 
 import cae_denoise
-from cae_denoise.checkpoint import load_model
+from cae_denoise.denoising import Smoothing
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.files import Smoothing
-from cae_denoise.inference import denoise_array, estimated_level
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.models.inference import denoise_array, estimated_level
 
 README = Path(__file__).resolve().parents[1] / "README.md"
 
@@ -153,7 +153,7 @@ def test_version_comes_from_the_package_metadata_without_torch():
 
 def test_version_option_does_not_import_torch():
     code = (
-        "import sys\nfrom cae_denoise import cli\nsys.argv = ['cae-denoise', '--version']\n"
+        "import sys\nfrom cae_denoise.cli import app as cli\nsys.argv = ['cae-denoise', '--version']\n"
         "try:\n    cli.main()\nexcept SystemExit:\n    pass\nprint('torch' in sys.modules)"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -169,8 +169,8 @@ def test_the_readme_python_api_block_runs_as_written(tmp_path, monkeypatch):
 
 
 def test_public_names_stay_functions_after_their_modules_are_imported():
-    import cae_denoise.train
+    import cae_denoise.training.loop
     from cae_denoise import train
-    from cae_denoise.train import train as function
+    from cae_denoise.training.loop import train as function
 
-    assert train is function and cae_denoise.train is function
+    assert train is function and cae_denoise.train is function and cae_denoise.training.loop.train is function

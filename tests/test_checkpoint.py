@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 import torch
 
-from cae_denoise.checkpoint import FORMAT, load_checkpoint, load_model, save_checkpoint
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.models import create_model
+from cae_denoise.models.architectures import create_model
+from cae_denoise.models.checkpoint import FORMAT, load_checkpoint, load_model, save_checkpoint
 
 
 def _save_tiny(path: Path, arch: str = "leaky", **arch_args: object) -> torch.nn.Module:
@@ -198,7 +198,7 @@ def test_newer_format_is_refused(tmp_path):
 
 
 def test_export_for_inference_drops_training_state(tmp_path, checkpoint):
-    from cae_denoise.checkpoint import TRAINING_ONLY_FIELDS, export_for_inference
+    from cae_denoise.models.checkpoint import TRAINING_ONLY_FIELDS, export_for_inference
 
     target = tmp_path / "small.pt"
     export_for_inference(checkpoint, target)
@@ -214,12 +214,12 @@ def test_export_for_inference_drops_training_state(tmp_path, checkpoint):
 
 
 def test_default_model_spec():
-    from cae_denoise import checkpoint as checkpoint_module
-    from cae_denoise.checkpoint import DEFAULT_MODEL, resolve_model_path
-    from cae_denoise.inference import run_model
+    from cae_denoise import shipped as shipped_module
+    from cae_denoise.models.inference import run_model
+    from cae_denoise.shipped import DEFAULT_MODEL, resolve_model_path
 
     assert resolve_model_path("runs/x/best.pt") == Path("runs/x/best.pt")
-    shipped = Path(checkpoint_module.__file__).parent / "assets" / "default_model.pt"
+    shipped = Path(shipped_module.__file__).parent / "assets" / "default_model.pt"
     if shipped.is_file():
         loaded = load_model(DEFAULT_MODEL)
         batch = torch.rand(1, 3, 17, 23)

@@ -9,12 +9,12 @@ import numpy as np
 import pytest
 from helpers import texture
 
-from cae_denoise.classical import CLASSICAL_SETTINGS, classical_denoiser, classical_names
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.evaluate import evaluate_specs
-from cae_denoise.methods import TOLD
-from cae_denoise.metrics import psnr
-from cae_denoise.noise import GaussianNoise
+from cae_denoise.evaluation.classical import CLASSICAL_SETTINGS, classical_denoiser, classical_names
+from cae_denoise.evaluation.evaluate import evaluate_specs
+from cae_denoise.evaluation.methods import TOLD
+from cae_denoise.evaluation.metrics import psnr
+from cae_denoise.noise.models import GaussianNoise
 
 CLEAN = texture(37, 31, 3)
 #: Methods that need an optional package, and the module each imports.

@@ -14,9 +14,9 @@ from helpers import save_png, texture
 from PIL import Image
 from typer.testing import CliRunner
 
-from cae_denoise.checkpoint import load_checkpoint
-from cae_denoise.cli import app
-from cae_denoise.noise import GaussianNoise
+from cae_denoise.cli.app import app
+from cae_denoise.models.checkpoint import load_checkpoint
+from cae_denoise.noise.models import GaussianNoise
 
 COMMANDS = ["train", "evaluate", "compare", "denoise"]
 
@@ -95,7 +95,7 @@ def test_version_without_package_metadata():
         "from importlib import metadata\n"
         "def missing(name):\n    raise metadata.PackageNotFoundError(name)\n"
         "metadata.version = missing\n"
-        "from typer.testing import CliRunner\nfrom cae_denoise.cli import app\n"
+        "from typer.testing import CliRunner\nfrom cae_denoise.cli.app import app\n"
         "print(CliRunner().invoke(app, ['--version']).output.strip())"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -114,7 +114,7 @@ def test_help_does_not_import_torch():
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from cae_denoise.cli import app\n"
+        "from cae_denoise.cli.app import app\n"
         "for args in (['--help'], ['train', '--help'], ['denoise', '--help']):\n"
         "    assert CliRunner().invoke(app, args).exit_code == 0\n"
         "print('torch' in sys.modules)\n"
@@ -172,7 +172,7 @@ def test_ctrl_c_then_resume_through_the_cli_equals_an_uninterrupted_run(tmp_path
     import os
     import signal
 
-    from cae_denoise.data import PatchSampler
+    from cae_denoise.data.sources import PatchSampler
 
     original_batch = PatchSampler.batch
     calls = {"n": 0}
@@ -408,9 +408,9 @@ def test_denoise_writes_outputs(cli_run, photos):
 
 
 def test_denoise_with_the_shipped_model_and_side_by_side(photos):
-    from cae_denoise.checkpoint import load_model
-    from cae_denoise.images import decode_image
-    from cae_denoise.inference import denoise_array
+    from cae_denoise.io.images import decode_image
+    from cae_denoise.models.checkpoint import load_model
+    from cae_denoise.models.inference import denoise_array
 
     result = invoke("denoise", photos / "one.png", "--side-by-side", "--device", "cpu")
     assert result.exit_code == 0, result.output
@@ -549,7 +549,7 @@ def test_results_on_stdout_progress_and_notes_on_stderr(cli_run, image_folder, t
 
 
 def test_one_image_is_one_image(tmp_path):
-    from cae_denoise.progress import counted
+    from cae_denoise.cli.progress import counted
 
     assert (counted(1, "image"), counted(2, "image")) == ("1 image", "2 images")
     assert counted(3, "entry", "entries") == "3 entries"
@@ -626,12 +626,12 @@ def test_a_missing_optional_package_exits_1_everywhere(monkeypatch, image_folder
 
 
 def test_choices_are_their_registries():
-    from cae_denoise import cli_options as opt
     from cae_denoise.choices import NOISE_FORMS, architecture_names
-    from cae_denoise.data import Split
-    from cae_denoise.files import FORMATS
-    from cae_denoise.models import list_models
-    from cae_denoise.noise import list_noises
+    from cae_denoise.cli import options as opt
+    from cae_denoise.data.sources import Split
+    from cae_denoise.denoising import FORMATS
+    from cae_denoise.models.architectures import list_models
+    from cae_denoise.noise.models import list_noises
 
     assert list_models() == architecture_names()
     assert list_noises() == list(NOISE_FORMS)
@@ -649,7 +649,7 @@ def test_help_is_readable(command):
 
 
 def test_train_help_has_panels_and_lists_every_architecture():
-    from cae_denoise.models import list_models
+    from cae_denoise.models.architectures import list_models
 
     text = CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "250"}).output
     for panel in ("Data", "Noise", "Model", "Optimisation", "Output"):
@@ -667,7 +667,6 @@ def test_help_texts_say_what_the_option_does_in_that_command():
 
 
 def test_shell_completion_offers_the_choices(monkeypatch):
-    from cae_denoise.cli import _Command  # noqa: F401  (the commands' class: completion goes through it)
 
     def complete(words: str) -> list[str]:
         env = {"_CAE_DENOISE_COMPLETE": "complete_bash", "COMP_WORDS": words, "COMP_CWORD": str(len(words.split()))}

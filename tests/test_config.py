@@ -8,10 +8,12 @@ import math
 import pytest
 from helpers import save_png, texture
 
-from cae_denoise import checkpoint, config, metrics
+from cae_denoise import config
 from cae_denoise.config import BOUNDS, MAX_PARAMETERS, TrainConfig
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.tasks import task_for
+from cae_denoise.evaluation import metrics
+from cae_denoise.models import checkpoint
+from cae_denoise.training.tasks import task_for
 
 
 def _config(tmp_path, **changes) -> TrainConfig:
@@ -68,7 +70,7 @@ def test_a_step_of_too_many_pixels_is_refused(tmp_path):
 def test_a_slope_at_the_bound_trains_and_its_checkpoint_loads(tmp_path, image_folder):
     from helpers import tiny_config
 
-    from cae_denoise.train import train
+    from cae_denoise.training.loop import train
 
     settings = tiny_config(image_folder, tmp_path / "run", negative_slope=1.0, epochs=1, steps_per_epoch=1)
     task_for(settings)

@@ -15,8 +15,8 @@ import torch
 from helpers import image_bytes, patch_zip_member, save_png, texture, to_uint8
 from PIL import Image
 
-from cae_denoise import data
-from cae_denoise.data import (
+from cae_denoise.data import sources as data
+from cae_denoise.data.sources import (
     BUILTIN,
     BUILTIN_LOADERS,
     BUILTIN_TEST,
@@ -458,7 +458,7 @@ def test_folder_with_unicode_and_spaces(tmp_path):
 
 
 def _device_sampler(images, **sizes):
-    from cae_denoise.data import DevicePatchSampler
+    from cae_denoise.data.sources import DevicePatchSampler
 
     return DevicePatchSampler(images, device=torch.device("cpu"), **sizes)
 
@@ -504,7 +504,7 @@ def test_device_sampler_is_seeded_resumable_and_area_weighted(small_images):
 
 
 def test_device_sampler_keeps_paired_channels_aligned(small_images):
-    from cae_denoise.data import NamedImage
+    from cae_denoise.data.sources import NamedImage
 
     clean = small_images[0].pixels
     stacked = NamedImage("pair", np.concatenate([clean, 1 - clean], axis=2))
@@ -652,7 +652,7 @@ def test_a_source_within_the_budget_is_decoded(tmp_path):
 
 
 def test_both_sides_of_real_pairs_count_against_one_budget(tmp_path, monkeypatch):
-    from cae_denoise.pairs import load_pairs
+    from cae_denoise.data.pairs import load_pairs
 
     for side in ("clean", "noisy"):
         for index in range(3):
@@ -664,7 +664,7 @@ def test_both_sides_of_real_pairs_count_against_one_budget(tmp_path, monkeypatch
 
 
 def test_pairs_of_one_folder_with_itself_are_refused_however_spelled(tmp_path, monkeypatch):
-    from cae_denoise.pairs import load_pairs
+    from cae_denoise.data.pairs import load_pairs
 
     for index in range(3):
         save_png(tmp_path / "shots" / f"{index}.png", texture(16, 16, index))

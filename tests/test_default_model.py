@@ -8,12 +8,13 @@ from pathlib import Path
 import numpy as np
 
 import cae_denoise
-from cae_denoise.checkpoint import load_model, resolve_model_path
-from cae_denoise.data import BUILTIN_TEST, load_builtin
-from cae_denoise.inference import denoise_array
-from cae_denoise.metrics import psnr
-from cae_denoise.models import takes_noise_level
-from cae_denoise.noise import GaussianNoise, parse_noise
+from cae_denoise.data.sources import BUILTIN_TEST, load_builtin
+from cae_denoise.evaluation.metrics import psnr
+from cae_denoise.models.architectures import takes_noise_level
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.models.inference import denoise_array
+from cae_denoise.noise.models import GaussianNoise, parse_noise
+from cae_denoise.shipped import resolve_model_path
 
 ASSETS = Path(cae_denoise.__file__).parent / "assets"
 #: The least gain over camera-noisy input a working default model gives on a held-out crop.

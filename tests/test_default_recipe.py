@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 from helpers import save_png, texture
 
-from cae_denoise.checkpoint import resolve_model_path
-from cae_denoise.data import BUILTIN_TEST, BUILTIN_VAL
+from cae_denoise.data.sources import BUILTIN_TEST, BUILTIN_VAL
+from cae_denoise.shipped import resolve_model_path
 
 RECIPE = Path(__file__).resolve().parents[1] / "examples" / "train_default_model.py"
 

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.models import weights_sha256
+from cae_denoise.models.architectures import weights_sha256
+from cae_denoise.models.checkpoint import load_model
 
 
 @pytest.mark.slow

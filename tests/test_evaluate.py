@@ -7,10 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.data import NamedImage, load_source, make_split
+from cae_denoise.data.sources import NamedImage, load_source, make_split
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.evaluate import (
+from cae_denoise.evaluation.evaluate import (
     NOISY,
     MethodScores,
     compare_with_reference,
@@ -18,10 +17,11 @@ from cae_denoise.evaluate import (
     evaluate_specs,
     load_test_images,
 )
-from cae_denoise.methods import leakage, resolve_methods
-from cae_denoise.metrics import METRIC_NAMES, image_metrics
-from cae_denoise.noise import GaussianNoise
-from cae_denoise.reports import write_report
+from cae_denoise.evaluation.methods import leakage, resolve_methods
+from cae_denoise.evaluation.metrics import METRIC_NAMES, image_metrics
+from cae_denoise.io.reports import write_report
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.noise.models import GaussianNoise
 
 
 @pytest.fixture(scope="module")

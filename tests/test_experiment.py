@@ -11,8 +11,8 @@ import pytest
 from helpers import tiny_config
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.experiment import run_dir, run_experiment, summarise
-from cae_denoise.metrics import METRIC_NAMES
+from cae_denoise.evaluation.metrics import METRIC_NAMES
+from cae_denoise.training.experiment import run_dir, run_experiment, summarise
 
 
 @pytest.fixture(scope="module")

@@ -7,13 +7,13 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.cli import app
+from cae_denoise.cli.app import app
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.export import FORMATS, export_format, export_model
-from cae_denoise.inference import run_model
-from cae_denoise.models import ESTIMATE_CROP
-from cae_denoise.noise import estimate_noise_sigma, estimate_noise_sigma_batch
+from cae_denoise.models.architectures import ESTIMATE_CROP
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.models.export import FORMATS, export_format, export_model
+from cae_denoise.models.inference import run_model
+from cae_denoise.noise.estimate import estimate_noise_sigma, estimate_noise_sigma_batch
 
 
 def _reference(checkpoint, batch: torch.Tensor) -> torch.Tensor:
@@ -135,7 +135,7 @@ def level_checkpoint(request, image_folder, tmp_path_factory):
     far from zero (the level matters)."""
     from helpers import tiny_config
 
-    from cae_denoise.train import train
+    from cae_denoise.training.loop import train
 
     folder = tmp_path_factory.mktemp("level")
     result = train(tiny_config(image_folder, folder / "run", arch=request.param, noise="gaussian:5-50"))

@@ -13,11 +13,12 @@ import tifffile
 from helpers import PNG_WRITERS, png16, png_header, png_writer, read_png_raw, save_png, texture, to_uint8
 from PIL import Image
 
+from cae_denoise.denoising import OutputSettings, denoise_files, output_path, scan_inputs
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.files import OutputSettings, denoise_files, output_path, scan_inputs
-from cae_denoise.images import decode_image, encode_image
-from cae_denoise.inference import denoise_array
-from cae_denoise.noise import GaussianNoise, estimate_noise_sigma
+from cae_denoise.io.images import decode_image, encode_image
+from cae_denoise.models.inference import denoise_array
+from cae_denoise.noise.estimate import estimate_noise_sigma
+from cae_denoise.noise.models import GaussianNoise
 
 
 def _noisy_texture(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -185,7 +186,7 @@ def test_side_by_side_never_replaces_an_input_or_an_existing_file(tmp_path, load
 
 
 def test_an_output_that_appears_while_running_is_not_replaced(tmp_path, loaded_model, monkeypatch):
-    import cae_denoise.files as files
+    import cae_denoise.denoising as files
 
     source = save_png(tmp_path / "a.png", _noisy_texture(20, 20))
     original = files.denoise_array
@@ -300,7 +301,7 @@ def test_denoised_files_keep_the_photo_s_exif_and_colour_profile(tmp_path, loade
 
 
 def test_a_failed_write_is_that_file_s_error_and_the_others_complete(tmp_path, loaded_model, monkeypatch):
-    import cae_denoise.files as files
+    import cae_denoise.denoising as files
 
     for index, name in enumerate(("a.png", "b.png", "c.png")):
         save_png(tmp_path / name, _noisy_texture(18, 19, index))
@@ -322,7 +323,7 @@ def test_a_failed_write_is_that_file_s_error_and_the_others_complete(tmp_path, l
 
 @pytest.mark.parametrize("writers", [1, 3])
 def test_images_in_flight_are_bounded(tmp_path, loaded_model, monkeypatch, writers):
-    import cae_denoise.files as files
+    import cae_denoise.denoising as files
 
     for index in range(6):
         save_png(tmp_path / f"p{index}.png", _noisy_texture(18, 19, index))
@@ -352,8 +353,8 @@ def test_images_in_flight_are_bounded(tmp_path, loaded_model, monkeypatch, write
 
 
 def test_timings_and_report_record_every_stage(tmp_path, loaded_model):
-    from cae_denoise.files import report_body
-    from cae_denoise.models import weights_sha256
+    from cae_denoise.denoising import report_body
+    from cae_denoise.models.architectures import weights_sha256
 
     source = save_png(tmp_path / "a.png", _noisy_texture(20, 22))
     (tmp_path / "broken.png").write_bytes(b"not a png")

@@ -18,9 +18,9 @@ from helpers import patch_zip_member, save_png, texture, to_uint8
 from PIL import Image
 from typer.testing import CliRunner
 
-from cae_denoise.checkpoint import load_checkpoint, save_checkpoint
-from cae_denoise.cli import app
-from cae_denoise.noise import GaussianNoise
+from cae_denoise.cli.app import app
+from cae_denoise.models.checkpoint import load_checkpoint, save_checkpoint
+from cae_denoise.noise.models import GaussianNoise
 
 
 def invoke(*args: object):
@@ -238,7 +238,7 @@ def test_zip_bomb_member_and_encrypted_member_are_skipped_and_named(tmp_path, mo
     (tmp_path / "tmp.png").unlink()
     patch_zip_member(archive, "bomb.png", size=300 * 2**20)
     patch_zip_member(archive, "secret.png", flags=1)
-    from cae_denoise.data import load_source
+    from cae_denoise.data.sources import load_source
 
     source = load_source(archive)
     assert dict(source.skipped) == {

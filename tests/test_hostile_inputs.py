@@ -25,9 +25,9 @@ from helpers import forbid_opening, image_bytes, save_png, texture
 from PIL import ExifTags, Image
 from test_hostile import assert_refused, error_lines, invoke, photo, snapshot
 
-from cae_denoise.checkpoint import load_checkpoint, load_model
-from cae_denoise.images import read_rgb
-from cae_denoise.inference import denoise_array
+from cae_denoise.io.images import read_rgb
+from cae_denoise.models.checkpoint import load_checkpoint, load_model
+from cae_denoise.models.inference import denoise_array
 
 needs_fifo = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
 RNG = np.random.default_rng(20)
@@ -197,7 +197,7 @@ def test_a_small_zip_of_images_too_large_together_is_refused_before_decoding(tmp
 
 
 def test_running_out_of_memory_while_denoising_is_one_line(tmp_path, checkpoint, monkeypatch):
-    from cae_denoise import inference
+    from cae_denoise.models import inference
 
     def fail(*args, **kwargs):
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] data. DefaultCPUAllocator: can't allocate memory")
@@ -237,7 +237,7 @@ def test_a_real_allocation_failure_is_the_too_large_line(tmp_path):
     Image.new("RGB", (4000, 3000), (30, 60, 90)).save(big)  # 12 MP: 40 KB on disk, 144 MB as float32
     decoding = _under_a_memory_limit(
         f"""
-        from cae_denoise.images import decode_image
+        from cae_denoise.io.images import decode_image
         limit_memory(60)
         decode_image({str(big)!r})
         """
@@ -248,8 +248,8 @@ def test_a_real_allocation_failure_is_the_too_large_line(tmp_path):
         """
         import torch
         torch.set_num_threads(1)
-        from cae_denoise.inference import denoise_array
-        from cae_denoise.models import create_model
+        from cae_denoise.models.inference import denoise_array
+        from cae_denoise.models.architectures import create_model
         model = create_model("leaky", channels=4, depth=1).eval()
         denoise_array(model, np.zeros((64, 64, 3), np.float32))  # kernels and thread pools made before the limit
         image = np.full((3000, 3000, 3), 0.5, np.float32)

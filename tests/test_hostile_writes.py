@@ -24,13 +24,14 @@ import torch
 from PIL import Image
 from test_hostile import assert_refused, error_lines, invoke, photo, snapshot
 
-from cae_denoise import files
-from cae_denoise.checkpoint import load_checkpoint, resolve_model_path, save_checkpoint
+from cae_denoise import denoising as files
+from cae_denoise.cli.tables import noise_label
+from cae_denoise.data.reads import files_read
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.locks import LOCK_NAME, run_lock
-from cae_denoise.outputs import NAME_MAX, protecting, write_file
-from cae_denoise.reads import files_read
-from cae_denoise.tables import noise_label
+from cae_denoise.io.locks import LOCK_NAME, run_lock
+from cae_denoise.io.outputs import NAME_MAX, protecting, write_file
+from cae_denoise.models.checkpoint import load_checkpoint, save_checkpoint
+from cae_denoise.shipped import resolve_model_path
 
 #: A training run that takes about a second on a CPU.
 TINY = ["--patch", "16", "--channels", "4", "--depth", "1", "--epochs", "1", "--steps-per-epoch", "2",
@@ -41,7 +42,9 @@ EXPERIMENT = ["experiment", "--archs", "leaky", "--seeds", "1", "--patch", "16",
 
 def run_cli(*args: object, script: str = "", timeout: int = 300) -> subprocess.CompletedProcess:
     """The real entry point in a new process, after ``script`` (Python run first, e.g. to set a trap)."""
-    code = f"import sys\n{script}\nfrom cae_denoise.cli import main\nsys.argv = ['cae-denoise', *sys.argv[1:]]\nmain()"
+    code = (
+        f"import sys\n{script}\nfrom cae_denoise.cli.app import main\nsys.argv = ['cae-denoise', *sys.argv[1:]]\nmain()"
+    )
     return subprocess.run(
         [sys.executable, "-c", code, *map(str, args)], capture_output=True, text=True, timeout=timeout, check=False
     )
@@ -171,7 +174,7 @@ def test_the_shipped_model_counts_as_read_when_named_default():
 
 HOLDER = """
 import sys
-from cae_denoise.locks import run_lock
+from cae_denoise.io.locks import run_lock
 with run_lock(sys.argv[1]):
     print("holding", flush=True)
     sys.stdin.readline()
@@ -282,7 +285,7 @@ def test_outputs_are_named_after_the_link_and_land_where_the_user_named_it(tmp_p
 
 TERM_AT_THIRD_BATCH = """
 import os, signal
-from cae_denoise.data import PatchSampler
+from cae_denoise.data.sources import PatchSampler
 original, calls = PatchSampler.batch, []
 def batch(self, count, generator):
     calls.append(1)
@@ -309,7 +312,7 @@ def test_sigterm_in_training_saves_the_step_reached_and_releases_the_folder(tmp_
 
 TERM_WHILE_WRITING = """
 import os, signal
-from cae_denoise import outputs
+from cae_denoise.io import outputs
 original = os.fsync
 def fsync(descriptor):  # SIGTERM from the writer thread, as the first output is being written
     os.kill(os.getpid(), signal.SIGTERM)
@@ -334,7 +337,7 @@ def test_sigterm_while_denoising_leaves_no_temporary_and_no_partial_output(tmp_p
 
 
 def test_an_interrupt_before_the_first_step_claims_no_save(tmp_path, image_folder, monkeypatch):
-    from cae_denoise.progress import TrainingProgress
+    from cae_denoise.cli.progress import TrainingProgress
 
     def interrupted(self, start):
         raise KeyboardInterrupt
@@ -348,7 +351,7 @@ def test_an_interrupt_before_the_first_step_claims_no_save(tmp_path, image_folde
 
 
 def test_an_interrupt_during_the_final_evaluation_says_what_training_saved(tmp_path, image_folder, monkeypatch):
-    from cae_denoise import tasks
+    from cae_denoise.training import tasks
 
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt

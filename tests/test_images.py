@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 from PIL import ExifTags, Image, ImageCms, ImageOps
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.images import (
+from cae_denoise.io.images import (
     decode_image,
     encode_image,
     image_size,
@@ -875,7 +875,7 @@ def test_a_fifo_is_refused_without_being_opened(tmp_path, monkeypatch):
 
 
 def test_a_fifo_swapped_in_after_the_check_cannot_block(tmp_path, monkeypatch):
-    from cae_denoise import regular
+    from cae_denoise.io import regular
 
     fifo = tmp_path / "late.png"
     os.mkfifo(fifo)
@@ -885,7 +885,7 @@ def test_a_fifo_swapped_in_after_the_check_cannot_block(tmp_path, monkeypatch):
 
 
 def test_memory_running_out_while_encoding_is_the_too_large_line(monkeypatch):
-    from cae_denoise import images
+    from cae_denoise.io import images
 
     def fail(*args: object) -> None:
         raise np._core._exceptions._ArrayMemoryError((4000, 5000, 3), np.dtype("u1"))
@@ -896,7 +896,7 @@ def test_memory_running_out_while_encoding_is_the_too_large_line(monkeypatch):
 
 
 def test_opencv_running_out_of_memory_while_encoding_is_the_too_large_line(monkeypatch):
-    from cae_denoise import images
+    from cae_denoise.io import images
 
     cv2 = images.opencv_png_writer()
     if cv2 is None:

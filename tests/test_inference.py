@@ -10,9 +10,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from torch import nn
 
-from cae_denoise.checkpoint import load_model
-from cae_denoise.inference import BORDER_MARGIN, denoise_array, margin_indices, run_model
-from cae_denoise.models import create_model
+from cae_denoise.models.architectures import create_model
+from cae_denoise.models.checkpoint import load_model
+from cae_denoise.models.inference import BORDER_MARGIN, denoise_array, margin_indices, run_model
 
 
 class PixelwiseModel(nn.Module):
@@ -208,7 +208,7 @@ def test_tiling_property_pixelwise(height, width, tile, overlap_fraction):
 def _full_size_sums(model: nn.Module, noisy: np.ndarray, tile: int, overlap: int, batch_size: int) -> np.ndarray:
     """``denoise_array`` as it was before it summed strip by strip: one full-size sum and weight map (the
     reference the strips must reproduce)."""
-    from cae_denoise.inference import _add_inside, _ramp, _starts
+    from cae_denoise.models.inference import _add_inside, _ramp, _starts
 
     multiple = getattr(model, "size_multiple", 1)
     tile = max(tile // multiple * multiple, multiple)
@@ -242,7 +242,7 @@ def test_summing_strip_by_strip_gives_what_full_size_sums_gave(height, width, ti
 
 
 def test_the_sums_never_cover_more_than_a_strip_of_tile_rows(monkeypatch):
-    from cae_denoise import inference
+    from cae_denoise.models import inference
 
     heights = []
     real_add = inference._Strips.add
@@ -267,8 +267,8 @@ def test_the_sums_never_cover_more_than_a_strip_of_tile_rows(monkeypatch):
     ids=["cpu-allocator", "cuda", "numpy"],
 )
 def test_memory_running_out_while_denoising_is_the_too_large_line(monkeypatch, error):
-    from cae_denoise import inference
     from cae_denoise.errors import CaeDenoiseError
+    from cae_denoise.models import inference
 
     def fail(*args, **kwargs):
         raise error
@@ -279,7 +279,7 @@ def test_memory_running_out_while_denoising_is_the_too_large_line(monkeypatch, e
 
 
 def test_other_runtime_errors_while_denoising_stay_bugs(monkeypatch):
-    from cae_denoise import inference
+    from cae_denoise.models import inference
 
     def fail(*args, **kwargs):
         raise RuntimeError("mat1 and mat2 shapes cannot be multiplied")

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 from numpy.lib.stride_tricks import sliding_window_view
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.metrics import METRIC_NAMES, image_metrics, mean_metrics, mse, psnr, ssim
-from cae_denoise.noise import GaussianNoise
+from cae_denoise.evaluation.metrics import METRIC_NAMES, image_metrics, mean_metrics, mse, psnr, ssim
+from cae_denoise.noise.models import GaussianNoise
 
 RNG = np.random.default_rng(42)
 # a structured image (random walks along rows), not white noise

@@ -6,13 +6,20 @@ import pytest
 import torch
 from torch import nn
 
-from cae_denoise import models
 from cae_denoise.config import TrainConfig
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.inference import run_model
-from cae_denoise.models import architecture, count_parameters, create_model, list_models, model_factory, register_model
-from cae_denoise.noise import GaussianNoise
-from cae_denoise.objectives import SyntheticNoise
+from cae_denoise.models import architectures as models
+from cae_denoise.models.architectures import (
+    architecture,
+    count_parameters,
+    create_model,
+    list_models,
+    model_factory,
+    register_model,
+)
+from cae_denoise.models.inference import run_model
+from cae_denoise.noise.models import GaussianNoise
+from cae_denoise.training.objectives import SyntheticNoise
 
 ODD_SIZES = [(37, 31), (17, 9), (1, 1), (1, 7), (33, 17)]
 

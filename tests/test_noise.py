@@ -9,7 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.noise import GaussianNoise, parse_sigma, parse_sigma_list
+from cae_denoise.noise.models import GaussianNoise, parse_sigma, parse_sigma_list
 
 CLEAN = np.full((64, 64, 3), 0.5, dtype=np.float32)
 

@@ -12,17 +12,18 @@ import torch
 from helpers import save_png, texture, tiny_config
 from typer.testing import CliRunner
 
-from cae_denoise.checkpoint import LoadedModel, load_checkpoint, load_model
-from cae_denoise.cli import app
+from cae_denoise.cli.app import app
+from cae_denoise.cli.tables import noise_label
+from cae_denoise.denoising import Smoothing
 from cae_denoise.errors import UsageError
-from cae_denoise.files import Smoothing
-from cae_denoise.inference import denoise_array, estimated_level
-from cae_denoise.models import create_model, takes_noise_level
-from cae_denoise.noise import GaussianNoise, estimate_noise_sigma, estimate_noise_sigma_batch
-from cae_denoise.objectives import SyntheticNoise, level_error, true_level
-from cae_denoise.tables import noise_label
-from cae_denoise.tasks import task_for
-from cae_denoise.train import build_model, train
+from cae_denoise.models.architectures import create_model, takes_noise_level
+from cae_denoise.models.checkpoint import LoadedModel, load_checkpoint, load_model
+from cae_denoise.models.inference import denoise_array, estimated_level
+from cae_denoise.noise.estimate import estimate_noise_sigma, estimate_noise_sigma_batch
+from cae_denoise.noise.models import GaussianNoise
+from cae_denoise.training.loop import build_model, train
+from cae_denoise.training.objectives import SyntheticNoise, level_error, true_level
+from cae_denoise.training.tasks import task_for
 
 
 def invoke(*args: object):
@@ -204,7 +205,7 @@ def test_gaussian_noise_spec_trains_exactly_as_sigma(image_folder, tmp_path):
 
 
 def test_val_noise_chooses_validation_and_test_noise(image_folder, tmp_path):
-    from cae_denoise.pipeline import train_and_evaluate
+    from cae_denoise.training.pipeline import train_and_evaluate
 
     config = tiny_config(image_folder, tmp_path / "run", noise="camera:high", val_noise="camera:high:jpeg=none")
     outcome = train_and_evaluate(config)

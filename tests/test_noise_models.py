@@ -7,10 +7,11 @@ import pytest
 import torch
 from skimage.metrics import peak_signal_noise_ratio
 
-from cae_denoise import camera, jpeg
-from cae_denoise.data import load_builtin
+from cae_denoise.data.sources import load_builtin
 from cae_denoise.errors import UsageError
-from cae_denoise.noise import (
+from cae_denoise.noise import camera, jpeg
+from cae_denoise.noise.estimate import estimate_noise_sigma, estimate_noise_sigma_batch
+from cae_denoise.noise.models import (
     CAMERA_STRENGTHS,
     CameraNoise,
     GaussianNoise,
@@ -18,8 +19,6 @@ from cae_denoise.noise import (
     JpegNoise,
     NoiseMixture,
     PoissonGaussianNoise,
-    estimate_noise_sigma,
-    estimate_noise_sigma_batch,
     evaluation_noises,
     noise_record,
     parse_noise,

@@ -11,8 +11,8 @@ import pytest
 from helpers import TEXTURES, save_png, texture
 
 from cae_denoise.api import denoise
-from cae_denoise.checkpoint import load_model
-from cae_denoise.evaluate import evaluate_specs
+from cae_denoise.evaluation.evaluate import evaluate_specs
+from cae_denoise.models.checkpoint import load_model
 
 FIXTURE = Path(__file__).parent / "fixtures" / "checkpoint_before_tasks.pt"
 

@@ -10,7 +10,7 @@ import stat
 import pytest
 
 from cae_denoise.errors import CaeDenoiseError
-from cae_denoise.outputs import ensure_folder, write_file
+from cae_denoise.io.outputs import ensure_folder, write_file
 
 
 def _names(folder) -> list[str]:

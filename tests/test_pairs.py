@@ -14,13 +14,13 @@ from helpers import save_png, texture, tiny_config, to_uint8
 from PIL import Image
 from typer.testing import CliRunner
 
-from cae_denoise.cli import app
+from cae_denoise.cli.app import app
+from cae_denoise.data.pairs import load_pairs, match_key
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.evaluate import NOISY, evaluate_specs
-from cae_denoise.metrics import image_metrics
-from cae_denoise.noise import GaussianNoise
-from cae_denoise.pairs import load_pairs, match_key
-from cae_denoise.train import train
+from cae_denoise.evaluation.evaluate import NOISY, evaluate_specs
+from cae_denoise.evaluation.metrics import image_metrics
+from cae_denoise.noise.models import GaussianNoise
+from cae_denoise.training.loop import train
 
 NAMES = ("a.png", "b.png", "c.png", "d.png", "sub/e.png", "sub/f.png", "g.png", "h.png")
 
@@ -144,7 +144,7 @@ def test_training_on_pairs_crops_both_sides_alike(pair_folders, tmp_path):
 
 
 def test_paired_batches_hold_aligned_crops(pair_folders):
-    from cae_denoise.data import NamedImage, PatchSampler
+    from cae_denoise.data.sources import NamedImage, PatchSampler
 
     clean, noisy = pair_folders
     pair = load_pairs(str(clean), str(noisy)).pairs[0]

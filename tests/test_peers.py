@@ -19,15 +19,16 @@ import torch
 from helpers import texture
 from typer.testing import CliRunner
 
-from cae_denoise.classical import classical_denoiser
-from cae_denoise.cli import app
+from cae_denoise.cli.app import app
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.evaluate import evaluate_specs
-from cae_denoise.methods import resolve_methods
-from cae_denoise.metrics import psnr
-from cae_denoise.noise import GaussianNoise, estimate_noise_sigma, parse_noise
-from cae_denoise.oracle import OracleDenoiser, search_sigma
-from cae_denoise.peers import FFDNET_WEIGHTS, load_peer
+from cae_denoise.evaluation.classical import classical_denoiser
+from cae_denoise.evaluation.evaluate import evaluate_specs
+from cae_denoise.evaluation.methods import resolve_methods
+from cae_denoise.evaluation.metrics import psnr
+from cae_denoise.evaluation.oracle import OracleDenoiser, search_sigma
+from cae_denoise.evaluation.peers import FFDNET_WEIGHTS, load_peer
+from cae_denoise.noise.estimate import estimate_noise_sigma
+from cae_denoise.noise.models import GaussianNoise, parse_noise
 
 FAKE_PACKAGE = """
 import torch

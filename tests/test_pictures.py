@@ -9,10 +9,10 @@ import pytest
 from helpers import texture
 from PIL import Image
 
-from cae_denoise.evaluate import evaluate_specs
-from cae_denoise.pictures import (
+from cae_denoise.evaluation.evaluate import evaluate_specs
+from cae_denoise.evaluation.grid import GridCollector
+from cae_denoise.io.pictures import (
     CURVES_SIZE,
-    GridCollector,
     GridRow,
     best_epoch,
     comparison_grid,

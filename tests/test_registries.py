@@ -11,13 +11,13 @@ import pytest
 import torch
 
 from cae_denoise.choices import ARCHITECTURES, NOISE_FORMS, architecture_names, noise_forms
-from cae_denoise.cli_options import DENOISE_FORMATS
-from cae_denoise.files import FORMATS, output_format, output_path
-from cae_denoise.images import OUTPUT_FORMAT_NAMES, OUTPUT_FORMATS, decode_image, encode_image, output_format_named
-from cae_denoise.metrics import METRICS, image_metrics
-from cae_denoise.models import list_models
-from cae_denoise.noise import JpegNoise, list_noises, noise_record, parse_noise
-from cae_denoise.tables import _changes, format_metric
+from cae_denoise.cli.options import DENOISE_FORMATS
+from cae_denoise.cli.tables import _changes, format_metric
+from cae_denoise.denoising import FORMATS, output_format, output_path
+from cae_denoise.evaluation.metrics import METRICS, image_metrics
+from cae_denoise.io.images import OUTPUT_FORMAT_NAMES, OUTPUT_FORMATS, decode_image, encode_image, output_format_named
+from cae_denoise.models.architectures import list_models
+from cae_denoise.noise.models import JpegNoise, list_noises, noise_record, parse_noise
 
 
 def _examples(form: str) -> list[str]:
@@ -74,7 +74,7 @@ def test_every_noise_form_draws_noise_of_the_right_shape_deterministically(spec)
 def test_help_lists_every_architecture_and_noise_form():
     from typer.testing import CliRunner
 
-    from cae_denoise.cli import app
+    from cae_denoise.cli.app import app
 
     shown = " ".join(CliRunner().invoke(app, ["train", "--help"], env={"COLUMNS": "1000"}).output.split())
     assert all(f"{name} ({about})" in shown for name, about in ARCHITECTURES.items())

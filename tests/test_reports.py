@@ -7,7 +7,7 @@ import math
 
 import torch
 
-from cae_denoise.reports import SCHEMA_VERSION, environment, write_report
+from cae_denoise.io.reports import SCHEMA_VERSION, environment, write_report
 
 
 def test_write_report(tmp_path):

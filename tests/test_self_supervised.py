@@ -12,14 +12,15 @@ import torch
 from helpers import save_png, texture, tiny_config
 from typer.testing import CliRunner
 
-from cae_denoise.checkpoint import load_checkpoint
-from cae_denoise.cli import app
+from cae_denoise.cli.app import app
+from cae_denoise.data.neighbours import neighbour_choices, subsample
 from cae_denoise.errors import UsageError
-from cae_denoise.noise import GaussianNoise
-from cae_denoise.noreference import no_reference_scores, residual_structure
-from cae_denoise.objectives import Neighbor2Neighbor, neighbour_choices, subsample
-from cae_denoise.tasks import task_for
-from cae_denoise.train import train
+from cae_denoise.evaluation.noreference import no_reference_scores, residual_structure
+from cae_denoise.models.checkpoint import load_checkpoint
+from cae_denoise.noise.models import GaussianNoise
+from cae_denoise.training.loop import train
+from cae_denoise.training.objectives import Neighbor2Neighbor
+from cae_denoise.training.tasks import task_for
 
 
 @pytest.fixture(scope="module")

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats as scipy_stats
 
-from cae_denoise.stats import (
+from cae_denoise.evaluation.stats import (
     MIN_UNITS_FOR_TEST,
     bca_interval,
     describe,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from cae_denoise.synthetic import dead_leaves, dead_leaves_set
+from cae_denoise.data.synthetic import dead_leaves, dead_leaves_set
 
 
 def test_dead_leaves_image():

@@ -13,13 +13,13 @@ import pytest
 import torch
 from helpers import tiny_config
 
-from cae_denoise.checkpoint import load_checkpoint, resume_config
 from cae_denoise.config import TrainConfig, resolve_device
-from cae_denoise.data import PatchSampler
+from cae_denoise.data.sources import PatchSampler
 from cae_denoise.errors import CaeDenoiseError, UsageError
-from cae_denoise.reports import SCHEMA_VERSION
-from cae_denoise.tasks import task_for
-from cae_denoise.train import build_model, train
+from cae_denoise.io.reports import SCHEMA_VERSION
+from cae_denoise.models.checkpoint import load_checkpoint, resume_config
+from cae_denoise.training.loop import build_model, train
+from cae_denoise.training.tasks import task_for
 
 HAS_SCHEDULE = "schedule" in {f.name for f in dataclasses.fields(TrainConfig)}
 
@@ -310,7 +310,7 @@ def test_a_new_run_refuses_a_folder_that_holds_a_run(tmp_path, image_folder):
 
 
 def test_the_loss_is_read_back_every_step_on_the_cpu_and_every_interval_on_gpus():
-    from cae_denoise.train import LOSS_READ_INTERVAL, TrainState, _read_loss_now, new_generator
+    from cae_denoise.training.loop import LOSS_READ_INTERVAL, TrainState, _read_loss_now, new_generator
 
     config = TrainConfig(steps_per_epoch=50)
     reads = [
@@ -401,7 +401,7 @@ def test_extending_refuses_fewer_epochs_than_trained_and_any_other_change(tmp_pa
 def test_resume_with_epochs_through_the_cli(tmp_path, image_folder):
     from typer.testing import CliRunner
 
-    from cae_denoise.cli import app
+    from cae_denoise.cli.app import app
 
     out = tmp_path / "run"
     train(tiny_config(image_folder, out, epochs=1))

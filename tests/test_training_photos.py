@@ -15,7 +15,7 @@ import skimage.data
 from helpers import save_png, texture, to_uint8
 from PIL import Image, JpegImagePlugin
 
-from cae_denoise.data import load_source
+from cae_denoise.data.sources import load_source
 
 SCRIPT = Path(__file__).resolve().parents[1] / "examples" / "training_photos.py"
 _spec = importlib.util.spec_from_file_location("training_photos", SCRIPT)

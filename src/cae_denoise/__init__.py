@@ -11,8 +11,6 @@ The public API is importable from here; heavy modules (torch) load on first use,
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from importlib import metadata
 from typing import Any
 
@@ -27,43 +25,29 @@ except metadata.PackageNotFoundError:  # run from a source tree that was never i
 _EXPORTS = {
     "denoise": "api",
     "TrainConfig": "config",
-    "train": "train",
-    "evaluate_specs": "evaluate",
-    "evaluate_methods": "evaluate",
-    "paired_difference": "stats",
-    "run_experiment": "experiment",
-    "load_model": "checkpoint",
-    "load_checkpoint": "checkpoint",
-    "denoise_array": "inference",
-    "denoise_files": "files",
-    "train_and_evaluate": "pipeline",
-    "create_model": "models",
-    "list_models": "models",
-    "register_model": "models",
-    "load_source": "data",
-    "GaussianNoise": "noise",
-    "CameraNoise": "noise",
-    "parse_noise": "noise",
-    "estimate_noise_sigma": "noise",
-    "image_metrics": "metrics",
-    "classical_denoiser": "classical",
+    "train": "training.loop",
+    "evaluate_specs": "evaluation.evaluate",
+    "evaluate_methods": "evaluation.evaluate",
+    "paired_difference": "evaluation.stats",
+    "run_experiment": "training.experiment",
+    "load_model": "models.checkpoint",
+    "load_checkpoint": "models.checkpoint",
+    "denoise_array": "models.inference",
+    "denoise_files": "denoising",
+    "train_and_evaluate": "training.pipeline",
+    "create_model": "models.architectures",
+    "list_models": "models.architectures",
+    "register_model": "models.architectures",
+    "load_source": "data.sources",
+    "GaussianNoise": "noise.models",
+    "CameraNoise": "noise.models",
+    "parse_noise": "noise.models",
+    "estimate_noise_sigma": "noise.estimate",
+    "image_metrics": "evaluation.metrics",
+    "classical_denoiser": "evaluation.classical",
 }
 
 __all__ = ["CaeDenoiseError", "__version__", *sorted(_EXPORTS)]
-
-
-class _Package(types.ModuleType):
-    """Keeps a public name that is also a module's (``train``) the function: importing the submodule
-    ``cae_denoise.train`` would otherwise replace the package's ``train`` with the module. (So spell the module
-    ``from cae_denoise.train import ...``, never ``import cae_denoise.train as ...``.)"""
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        if name in _EXPORTS and isinstance(value, types.ModuleType):
-            return  # the submodule stays in sys.modules; the public name comes from __getattr__
-        super().__setattr__(name, value)
-
-
-sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str) -> Any:

@@ -1,5 +1,5 @@
 """``python -m cae_denoise``: the same CLI as the ``cae-denoise`` script."""
 
-from .cli import main
+from .cli.app import main
 
 main()

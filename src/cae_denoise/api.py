@@ -12,10 +12,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .checkpoint import LoadedModel, load_model
 from .config import resolve_device
 from .errors import CaeDenoiseError, UsageError
-from .inference import Smoothing, denoise_array
+from .models.checkpoint import LoadedModel, load_model
+from .models.inference import Smoothing, denoise_array
 
 #: Channels of an HxWxC image: how many carry colour (grey or RGB); the last one, beyond these, is alpha.
 _COLOURS = {1: 1, 2: 1, 3: 3, 4: 3}

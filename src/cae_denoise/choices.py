@@ -8,7 +8,7 @@ a name not declared here). ``tests/test_registries.py`` checks that every name d
 
 from __future__ import annotations
 
-#: ``--arch``: each built-in architecture of ``models.py`` and what it is.
+#: ``--arch``: each built-in architecture of ``models/architectures.py`` and what it is.
 ARCHITECTURES = {
     "baseline": "ReLU CAE",
     "leaky": "its LeakyReLU twin",
@@ -16,7 +16,7 @@ ARCHITECTURES = {
     "unet-level": "unet told the noise level: the default model's",
     "unet-estimate": "unet-level with its own noise-level estimator",
 }
-#: ``--noise``: each noise model of ``noise.py`` and the forms of its spec.
+#: ``--noise``: each noise model of ``noise/models.py`` and the forms of its spec.
 NOISE_FORMS = {
     "gaussian": "gaussian:25, gaussian:5-50",
     "poisson-gaussian": "poisson-gaussian[:shot=0.01][:read=2]",

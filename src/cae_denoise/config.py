@@ -92,7 +92,7 @@ class TrainConfig:
     when ``resize`` is set. One epoch is ``steps_per_epoch`` optimiser steps of ``batch_size`` samples.
     ``grad_clip`` > 0 clips the gradient norm (0 turns it off). ``schedule`` is ``constant`` or ``cosine``
     (learning rate decayed to 0 over the run). ``dead_leaves`` adds that many procedural 256x256 images
-    (see ``synthetic.py``) to the training images. ``amp`` trains in bfloat16 autocast (GPUs with bf16,
+    (see ``data/synthetic.py``) to the training images. ``amp`` trains in bfloat16 autocast (GPUs with bf16,
     or CPUs); ``compile`` wraps the model in ``torch.compile``. ``init`` starts from the weights of a checkpoint
     (or ``default``) instead of random ones: fine-tuning; parameters it lacks keep their initial values.
     ``lr`` left None becomes ``DEFAULT_LR``, or ``FINE_TUNE_LR`` with ``init`` (``LR_RULE``): the config always holds
