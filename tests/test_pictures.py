@@ -13,14 +13,15 @@ from cae_denoise.evaluation.evaluate import evaluate_specs
 from cae_denoise.evaluation.grid import GridCollector
 from cae_denoise.io.pictures import (
     CURVES_SIZE,
+    LOSS_PANEL,
     GridRow,
-    best_epoch,
     comparison_grid,
     detail_window,
     save_png,
     side_by_side,
     training_curves,
 )
+from cae_denoise.training.loop import best_epoch
 
 
 def _ink(image: Image.Image, box: tuple[int, int, int, int]) -> int:
@@ -43,10 +44,16 @@ def plotter(request, monkeypatch):
 
 
 def test_best_epoch_is_the_one_best_pt_holds():
-    assert best_epoch(HISTORY) == 3  # PSNR 23 at epoch 3, 21 at epoch 4
-    assert best_epoch([{"epoch": 1, "val_psnr": 20.0}, {"epoch": 2, "val_psnr": 20.0}]) == 1  # the first of ties
-    assert best_epoch([{"epoch": e, "val_loss": loss} for e, loss in ((1, 0.3), (2, 0.1), (3, 0.2))]) == 2
-    assert best_epoch([{"epoch": 1, "val_psnr": float("nan")}]) is None
+    def psnr(scores):
+        return scores["psnr"]
+
+    def minus_loss(scores):
+        return -scores["loss"]
+
+    assert best_epoch(HISTORY, psnr) == 3  # PSNR 23 at epoch 3, 21 at epoch 4
+    assert best_epoch([{"epoch": 1, "val_psnr": 20.0}, {"epoch": 2, "val_psnr": 20.0}], psnr) == 1  # first of ties
+    assert best_epoch([{"epoch": e, "val_loss": loss} for e, loss in ((1, 0.3), (2, 0.1), (3, 0.2))], minus_loss) == 2
+    assert best_epoch([{"epoch": 1, "val_psnr": float("nan")}], psnr) is None
 
 
 def test_training_curves(tmp_path, plotter):
@@ -71,7 +78,7 @@ def test_matplotlib_curves_mark_the_best_epoch_and_label_the_log_axis(monkeypatc
         return original(self, *args, **kwargs)
 
     monkeypatch.setattr(Figure, "savefig", keep)
-    training_curves(HISTORY, "tiny run")
+    training_curves(HISTORY, "tiny run", best=3)
     loss, psnr = drawn[0].axes
     assert loss.get_yscale() == "log" and "log scale" in loss.get_ylabel() and psnr.get_ylabel() == "PSNR (dB)"
     for axes in (loss, psnr):
@@ -82,7 +89,8 @@ def test_matplotlib_curves_mark_the_best_epoch_and_label_the_log_axis(monkeypatc
 def test_training_curves_single_epoch_and_non_finite(plotter):
     image = training_curves([{"epoch": 1, "train_loss": float("nan"), "val_psnr": float("inf")}], "odd")
     assert image.size == CURVES_SIZE
-    image = training_curves([{"epoch": 1, "train_loss": 0.1, "val_loss": 0.2, "val_residual_sigma": 3}], "n2n")
+    row = {"epoch": 1, "train_loss": 0.1, "val_loss": 0.2, "val_residual_sigma": 3}
+    image = training_curves([row], "n2n", panel=LOSS_PANEL, best=1)
     assert image.size == CURVES_SIZE
 
 

@@ -42,32 +42,36 @@ def save_png(image: Image.Image, path: str | Path, *, overwrite: bool) -> Path:
 # --- training curves ------------------------------------------------------------------------------------------
 
 
-def best_epoch(history: list[dict[str, float]]) -> int | None:
-    """The epoch ``best.pt`` holds, as ``train.selection_score`` chooses it: the first highest validation PSNR,
-    or (noisy photos alone) the first lowest self-supervised validation loss; None when no score is finite."""
-    key, sign = ("val_psnr", 1.0) if history and "val_psnr" in history[0] else ("val_loss", -1.0)
-    scored = [(sign * row[key], -index) for index, row in enumerate(history) if math.isfinite(row.get(key, math.nan))]
-    return int(history[-max(scored)[1]]["epoch"]) if scored else None
+@dataclass(frozen=True)
+class ValidationPanel:
+    """What the training curves' second panel shows: the history's key, its legend, axis label and scale."""
+
+    key: str
+    legend: str
+    axis: str
+    log_scale: bool
 
 
-def _validation_series(history: list[dict[str, float]]) -> tuple[str, list[float], str, bool]:
-    """(legend, values, axis label, log scale) of the validation panel."""
-    if history and "val_psnr" not in history[0]:  # noisy photos alone: no PSNR, the self-supervised loss
-        return "validation loss (self-supervised)", [r["val_loss"] for r in history], "N2N loss (log scale)", True
-    return "validation PSNR", [r["val_psnr"] for r in history], "PSNR (dB)", False
+#: Scored against clean images (synthetic noise, real pairs); noisy photos alone have the self-supervised loss.
+PSNR_PANEL = ValidationPanel("val_psnr", "validation PSNR", "PSNR (dB)", False)
+LOSS_PANEL = ValidationPanel("val_loss", "validation loss (self-supervised)", "N2N loss (log scale)", True)
 
 
-def training_curves(history: list[dict[str, float]], title: str) -> Image.Image:
-    """Two panels, per epoch: training loss (log scale) and validation PSNR (or, self-supervised, loss), with the
-    epoch ``best.pt`` holds marked. Drawn with matplotlib if it is installed, else with Pillow alone."""
+def training_curves(
+    history: list[dict[str, float]], title: str, *, panel: ValidationPanel = PSNR_PANEL, best: int | None = None
+) -> Image.Image:
+    """Two panels, per epoch: training loss (log scale) and the validation score ``panel`` names, with epoch
+    ``best`` (the one ``best.pt`` holds) marked. Drawn with matplotlib if it is installed, else with Pillow."""
     try:
         import matplotlib  # noqa: F401
     except ImportError:
-        return _training_curves_pillow(history, title)
-    return _training_curves_matplotlib(history, title)
+        return _training_curves_pillow(history, title, panel, best)
+    return _training_curves_matplotlib(history, title, panel, best)
 
 
-def _training_curves_matplotlib(history: list[dict[str, float]], title: str) -> Image.Image:
+def _training_curves_matplotlib(
+    history: list[dict[str, float]], title: str, panel: ValidationPanel, best: int | None
+) -> Image.Image:
     """``training_curves`` with matplotlib's object API (no pyplot: no global state, no display needed)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -78,11 +82,9 @@ def _training_curves_matplotlib(history: list[dict[str, float]], title: str) -> 
     FigureCanvasAgg(figure)
     figure.suptitle(title, fontsize=12)
     epochs = [row["epoch"] for row in history]
-    best = best_epoch(history)
-    legend, values, label, log_scale = _validation_series(history)
     panels = [
         ("training loss (MSE)", [r["train_loss"] for r in history], "loss (log scale)", True, COLOURS[0]),
-        (legend, values, label, log_scale, COLOURS[1]),
+        (panel.legend, [r[panel.key] for r in history], panel.axis, panel.log_scale, COLOURS[1]),
     ]
     for axes, (name, ys, y_label, log, colour) in zip(figure.subplots(1, 2), panels, strict=True):
         shown = [(x, y) for x, y in zip(epochs, ys, strict=True) if math.isfinite(y) and (y > 0 or not log)]
@@ -151,7 +153,9 @@ def _panel(
     draw.text((right, bottom + 8), f"{x_high:g}", fill=INK, font=font, anchor="rt")
 
 
-def _training_curves_pillow(history: list[dict[str, float]], title: str) -> Image.Image:
+def _training_curves_pillow(
+    history: list[dict[str, float]], title: str, panel: ValidationPanel, best: int | None
+) -> Image.Image:
     """``training_curves`` without matplotlib: the same panels drawn with Pillow (min / max ticks only)."""
     image = Image.new("RGB", CURVES_SIZE, BACKGROUND)
     draw = ImageDraw.Draw(image)
@@ -165,9 +169,8 @@ def _training_curves_pillow(history: list[dict[str, float]], title: str) -> Imag
         "training loss (log scale)",
         log_scale=True,
     )
-    legend, values, label, log_scale = _validation_series(history)
-    _panel(draw, (580, 80, 980, 360), epochs, {legend: values}, label, log_scale)
-    best = best_epoch(history)
+    values = [r[panel.key] for r in history]
+    _panel(draw, (580, 80, 980, 360), epochs, {panel.legend: values}, panel.axis, panel.log_scale)
     if best is not None:
         draw.text((980, 50), f"best.pt: epoch {best}", fill=INK, font=_font(14), anchor="rs")
     return image

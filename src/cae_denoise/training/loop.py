@@ -443,7 +443,9 @@ def finish(run: Run, state: TrainState) -> None:
     if run.context.is_main:
         write_report(run.out / REPORT, "train", _report_body(run, state, checksums), overwrite=True)
         title = shorten(f"{run.config.arch} on {run.task.describe()}", 100)  # about what fits the picture
-        save_png(training_curves(state.history, title), run.out / CURVES, overwrite=True)
+        best = best_epoch(state.history, run.task.selection_score)
+        curves = training_curves(state.history, title, panel=run.task.validation_panel, best=best)
+        save_png(curves, run.out / CURVES, overwrite=True)
 
 
 # --- the loop ---------------------------------------------------------------------------------------------
@@ -539,7 +541,7 @@ def _report_body(run: Run, state: TrainState, checksums: list[str]) -> dict[str,
         },
         "learning_rate": schedule_record(config, state.history),
         "history": state.history,
-        "best_epoch": max(state.history, key=lambda row: task.selection_score(_scores_of(row)))["epoch"],
+        "best_epoch": best_epoch(state.history, task.selection_score),
         "best_score": state.best_score,
         "environment": environment(run.device),
         "distributed": {
@@ -550,6 +552,14 @@ def _report_body(run: Run, state: TrainState, checksums: list[str]) -> dict[str,
         },
         "wall_time_s": state.seconds,
     }
+
+
+def best_epoch(history: list[dict[str, float]], selection_score: Callable[[dict[str, float]], float]) -> int | None:
+    """The epoch ``best.pt`` holds: the first with the highest finite ``selection_score`` of its validation
+    scores (``Task.selection_score``); None when no epoch has one."""
+    scored = [(selection_score(_scores_of(row)), -index) for index, row in enumerate(history)]
+    finite = [pair for pair in scored if math.isfinite(pair[0])]
+    return int(history[-max(finite)[1]]["epoch"]) if finite else None
 
 
 def _scores_of(record: dict[str, float]) -> dict[str, float]:

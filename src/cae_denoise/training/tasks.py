@@ -32,6 +32,7 @@ from ..errors import CaeDenoiseError, UsageError
 from ..evaluation.evaluate import NO_REFERENCE, evaluate_methods, evaluation_report
 from ..evaluation.methods import model_denoiser, resolve_methods
 from ..evaluation.noreference import no_reference_scores
+from ..io.pictures import LOSS_PANEL, PSNR_PANEL, ValidationPanel
 from ..io.regular import same_file
 from ..io.reports import environment
 from ..models.architectures import Architecture, architecture
@@ -114,6 +115,9 @@ class Task:
     def scores(self, denoiser: Any, data: TrainingData) -> dict[str, float]:
         """Scores of a denoiser on the validation images."""
         raise NotImplementedError
+
+    #: What the training curves draw beside the loss: the score ``selection_score`` reads.
+    validation_panel: ClassVar[ValidationPanel] = PSNR_PANEL
 
     def selection_score(self, scores: dict[str, float]) -> float:
         """What ``best.pt`` maximises: validation PSNR."""
@@ -324,6 +328,8 @@ class SelfSupervisedTask(_OnNoisyPhotos):
 
     def scores(self, denoiser: Any, data: TrainingData) -> dict[str, float]:
         return no_reference_scores(denoiser, [image.pixels for image in data.val_images], seed=self.config.val_seed)
+
+    validation_panel = LOSS_PANEL
 
     def selection_score(self, scores: dict[str, float]) -> float:
         """Minus the self-supervised validation loss."""
