@@ -47,6 +47,7 @@ CANDIDATES = {
     "16 dead leaves": (False, 16),
 }
 TRAINING_PICK = "rocket (train)"
+LAST_EPOCH = "(the last epoch)"
 DEAD_LEAVES_SIDE, DEAD_LEAVES_SEED = 256, 1_000_003
 METRICS = ("psnr", "ssim", "mse")
 
@@ -82,12 +83,14 @@ def study(args: argparse.Namespace) -> None:
     test, rocket = source.by_names(split.test), source.by_names(split.val)
     leaves = dead_leaves_set(max(count for _, count in CANDIDATES.values()), DEAD_LEAVES_SIDE, DEAD_LEAVES_SEED)
     sets = {name: (rocket if photo else []) + leaves[:count] for name, (photo, count) in CANDIDATES.items()}
-    variant = {"label": args.label, "threads": args.threads, "isa": os.environ.get("ONEDNN_MAX_CPU_ISA", "default")}
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "default")
+    variant = {"label": args.label, "threads": args.threads, "isa": isa, "schedule": args.schedule}
     args.out.mkdir(parents=True, exist_ok=True)
     runs = []
     for seed in (int(text) for text in args.seeds.split(",")):
         for arch in args.archs.split(","):
-            config = TrainConfig(arch=arch, seed=seed, out=str(args.out / args.label / f"{arch}-{seed}"), device="cpu")
+            out = str(args.out / args.label / f"{arch}-{seed}")
+            config = TrainConfig(arch=arch, seed=seed, out=out, device="cpu", schedule=args.schedule)
             scores: dict[str, list] = {name: [] for name in [TRAINING_PICK, *sets, "test"]}
             train(
                 config,
@@ -99,40 +102,49 @@ def study(args: argparse.Namespace) -> None:
 
 
 def summarize(folder: Path) -> None:
-    """Print the regret table over every run of every variant, and the main job's spread across variants."""
+    """Per learning-rate schedule: the regret table over every run of every CPU variant, and each run's picked
+    test numbers across the variants (the spread a CPU change brings)."""
     variants = [json.loads(path.read_text()) for path in sorted(folder.glob("study-*.json"))]
-    runs = [{**run, "variant": v["variant"]["label"]} for v in variants for run in v["runs"]]
-    names = [TRAINING_PICK, *CANDIDATES, "(the last epoch)"]
+    runs = [
+        {**run, **v["variant"], "schedule": v["variant"].get("schedule", "constant")}
+        for v in variants
+        for run in v["runs"]
+    ]
+    for schedule in sorted({run["schedule"] for run in runs}):
+        _summarize_schedule(schedule, [run for run in runs if run["schedule"] == schedule])
 
-    def picked(run: dict, name: str) -> int:
-        return len(run["scores"]["test"]) - 1 if name == "(the last epoch)" else int(np.argmax(run["scores"][name]))
 
-    labels = ", ".join(v["variant"]["label"] for v in variants)
-    print(f"\n{len(runs)} runs over {len(variants)} CPU variants ({labels})\n")
+def _picked(run: dict, name: str) -> int:
+    """The epoch (index) validation set ``name`` picks in ``run``: its best score, or the last epoch."""
+    return len(run["scores"]["test"]) - 1 if name == LAST_EPOCH else int(np.argmax(run["scores"][name]))
+
+
+def _summarize_schedule(schedule: str, runs: list[dict]) -> None:
+    names = [TRAINING_PICK, *CANDIDATES, LAST_EPOCH]
+    labels = ", ".join(sorted({run["label"] for run in runs}))
+    print(f"\n--schedule {schedule}: {len(runs)} runs ({labels}); test PSNR lost against the epoch best on test\n")
     print("| validation set | mean regret (dB) | max regret (dB) | runs with regret > 0.05 dB | rank correlation |")
     print("|---|---|---|---|---|")
     for name in names:
         regrets, correlations = [], []
         for run in runs:
             test = np.array([epoch["psnr"] for epoch in run["scores"]["test"]])
-            regrets.append(float(test.max() - test[picked(run, name)]))
+            regrets.append(float(test.max() - test[_picked(run, name)]))
             if name in run["scores"]:
                 correlations.append(float(spearmanr(run["scores"][name], test).statistic))
         bad = sum(regret > 0.05 for regret in regrets)
         correlation = f"{np.mean(correlations):+.2f}" if correlations else "-"
         print(f"| {name} | {np.mean(regrets):.3f} | {max(regrets):.3f} | {bad}/{len(runs)} | {correlation} |")
-    print("\nTest numbers of the picked epoch, per run, across CPU variants (PSNR dB / SSIM / MSE):\n")
-    for name in names:
-        for arch, seed in sorted({(run["arch"], run["seed"]) for run in runs}):
-            same = [run for run in runs if (run["arch"], run["seed"]) == (arch, seed)]
-            if len(same) < 2:
-                continue
-            cells = []
-            for run in same:
-                epoch = run["scores"]["test"][picked(run, name)]
-                cells.append(f"{run['variant']}: {epoch['psnr']:.2f} / {epoch['ssim']:.4f} / {epoch['mse']:.6f}")
-            psnrs = [run["scores"]["test"][picked(run, name)]["psnr"] for run in same]
-            print(f"{name:24} {arch:8} seed {seed}: spread {max(psnrs) - min(psnrs):.2f} dB | " + " | ".join(cells))
+    print(f"\nbest.pt as training picks it ({TRAINING_PICK}), across CPU variants (PSNR dB / SSIM / MSE):")
+    for arch, seed in sorted({(run["arch"], run["seed"]) for run in runs}):
+        same = [run for run in runs if (run["arch"], run["seed"]) == (arch, seed)]
+        picked = [run["scores"]["test"][_picked(run, TRAINING_PICK)] for run in same]
+        cells = [
+            f"{run['label']}: {e['psnr']:.2f} / {e['ssim']:.4f} / {e['mse']:.6f}"
+            for run, e in zip(same, picked, strict=True)
+        ]
+        spread = max(e["psnr"] for e in picked) - min(e["psnr"] for e in picked)
+        print(f"  {arch} seed {seed}: spread {spread:.2f} dB | " + " | ".join(cells))
 
 
 def main() -> None:
@@ -141,6 +153,7 @@ def main() -> None:
     parser.add_argument("--archs", default="leaky,baseline")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--label", default="default")
+    parser.add_argument("--schedule", default=TrainConfig.schedule, help="the learning-rate schedule of every run")
     parser.add_argument("--out", type=Path, default=Path("runs/validation_study"))
     parser.add_argument("--summarize", action="store_true", help="print the tables from every study-*.json in --out")
     args = parser.parse_args()
