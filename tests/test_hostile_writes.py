@@ -311,12 +311,22 @@ def test_sigterm_in_training_saves_the_step_reached_and_releases_the_folder(tmp_
 
 
 TERM_WHILE_WRITING = """
-import os, signal
+import os, signal, threading
+from cae_denoise import denoising
 from cae_denoise.io import outputs
-original = os.fsync
-def fsync(descriptor):  # SIGTERM from the writer thread, as the first output is being written
+original_fsync, original_one, handed = os.fsync, denoising._denoise_one, []
+next_output_queued = threading.Event()
+def denoise_one(*args, **kwargs):  # the main thread hands an output to the writer
+    result = original_one(*args, **kwargs)
+    handed.append(result)
+    if len(handed) == 2:
+        next_output_queued.set()
+    return result
+def fsync(descriptor):  # SIGTERM from the writer thread, as an output is being written
+    next_output_queued.wait(60)  # the first, only once the second output waits in the writer's queue
     os.kill(os.getpid(), signal.SIGTERM)
-    return original(descriptor)
+    return original_fsync(descriptor)
+denoising._denoise_one = denoise_one
 outputs.os.fsync = fsync
 """
 

@@ -605,30 +605,35 @@ def _run_plans(
                 return None
             return reader.submit(_read, plans[index].source)
 
-        upcoming, pending = read(0), deque()
-        for index, plan in enumerate(plans):
-            current, upcoming = upcoming, read(index + 1)
-            if current is None and plan.refusal:
-                pending.append((FileResult(plan.source, error=plan.refusal), None))
-            elif current is None:  # every file it writes exists, kept (--skip-existing)
-                kept = FileResult(plan.source, plan.output, side_by_side=plan.side_by_side, skipped=True)
-                pending.append((kept, None))
-            else:
-                pending.append(
-                    _denoise_one(
-                        loaded,
-                        plan,
-                        current,
-                        writer,
-                        settings,
-                        device=device,
-                        tile=tile,
-                        smoothing=smoothing,
-                        on_tiles=on_tiles,
+        try:
+            upcoming, pending = read(0), deque()
+            for index, plan in enumerate(plans):
+                current, upcoming = upcoming, read(index + 1)
+                if current is None and plan.refusal:
+                    pending.append((FileResult(plan.source, error=plan.refusal), None))
+                elif current is None:  # every file it writes exists, kept (--skip-existing)
+                    kept = FileResult(plan.source, plan.output, side_by_side=plan.side_by_side, skipped=True)
+                    pending.append((kept, None))
+                else:
+                    pending.append(
+                        _denoise_one(
+                            loaded,
+                            plan,
+                            current,
+                            writer,
+                            settings,
+                            device=device,
+                            tile=tile,
+                            smoothing=smoothing,
+                            on_tiles=on_tiles,
+                        )
                     )
-                )
-            while len(pending) > writers:  # bounded: never more than `writers` outputs waiting to be written
+                while len(pending) > writers:  # bounded: never more than `writers` outputs waiting to be written
+                    finish(*pending.popleft())
+            while pending:
                 finish(*pending.popleft())
-        while pending:
-            finish(*pending.popleft())
+        except BaseException:  # Ctrl-C or SIGTERM: the writes in flight finish, no queued one starts after
+            reader.shutdown(cancel_futures=True)
+            writer.shutdown(cancel_futures=True)
+            raise
     return results
