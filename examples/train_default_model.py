@@ -41,7 +41,7 @@ from pathlib import Path
 
 from results_tables import levels_table
 
-from cae_denoise.config import TrainConfig, resolve_device
+from cae_denoise.config import FINE_TUNE_LR, TrainConfig, resolve_device
 from cae_denoise.data.sources import BUILTIN_TEST, BUILTIN_VAL, load_builtin
 from cae_denoise.evaluation.evaluate import evaluate_specs
 from cae_denoise.io.images import encode_image
@@ -169,6 +169,8 @@ def candidate_config(name: str, args: argparse.Namespace, steps: int) -> TrainCo
         device=args.device,
         amp=args.amp,
         dead_leaves=args.dead_leaves,
+        init=args.init,
+        lr=args.lr or (FINE_TUNE_LR if args.init else BASE.lr),
         patch=patch,
         batch_size=batch,
         epochs=min(EPOCHS, steps),
@@ -227,6 +229,8 @@ def run_side_by_side(names: list[str], args: argparse.Namespace) -> list[dict[st
     passed = [f"--{key}={value}" for key, value in (("minutes", args.minutes), ("steps", args.steps)) if value]
     passed += ["--device", args.device, "--out", args.out, f"--dead-leaves={args.dead_leaves}"]
     passed += ["--amp"] if args.amp else []
+    passed += [f"--init={args.init}"] if args.init else []
+    passed += [f"--lr={args.lr}"] if args.lr else []
     threads = str(max((os.cpu_count() or 1) // len(names), 1))  # the host's cores shared, not oversubscribed
     environment = {**os.environ, "OMP_NUM_THREADS": threads}
     processes = [
@@ -251,6 +255,8 @@ def main() -> None:
     parser.add_argument("--candidates", default=DEFAULT_CANDIDATE, help=f"comma list of {', '.join(CANDIDATES)}")
     parser.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
     parser.add_argument("--amp", action="store_true", help="bfloat16 autocast (GPUs with bf16)")
+    parser.add_argument("--init", help="start from this checkpoint's weights (or 'default'): fine-tune it")
+    parser.add_argument("--lr", type=float, help=f"learning rate (default {BASE.lr:g}, {FINE_TUNE_LR:g} with --init)")
     parser.add_argument("--out", default="runs/default_v3")
     parser.add_argument("--dead-leaves", type=int, default=DEAD_LEAVES, help="procedural images added to training")
     parser.add_argument("--test-noises", default=",".join(TEST_NOISES), help="what the candidates are scored on")
