@@ -128,3 +128,10 @@ def test_a_checkpoint_asking_for_a_huge_resize_is_refused_when_read(tmp_path):
 def test_the_shipped_models_settings_are_within_the_bounds():
     payload = checkpoint.load_checkpoint(checkpoint.resolve_model_path("default"))
     assert TrainConfig.from_dict(payload["config"]).out_of_bounds() == []
+
+
+def test_runs_decay_the_rate_by_default_and_checkpoints_older_than_the_setting_read_as_constant():
+    assert TrainConfig().schedule == "cosine"
+    assert TrainConfig.from_dict(TrainConfig().to_dict()) == TrainConfig()  # a saved config keeps its schedule
+    old = {key: value for key, value in TrainConfig().to_dict().items() if key != "schedule"}
+    assert TrainConfig.from_dict(old).schedule == "constant"  # the only rate there was before the setting

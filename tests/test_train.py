@@ -377,7 +377,7 @@ def test_extending_a_finished_cosine_run_reschedules_it_over_the_new_total(tmp_p
 
 
 def test_extending_a_constant_run_equals_a_run_planned_that_long(tmp_path, image_folder):
-    short = tiny_config(image_folder, tmp_path / "short", epochs=1)
+    short = tiny_config(image_folder, tmp_path / "short", epochs=1, schedule="constant")
     train(short)
     extended = train(resume_config(short.out, [], epochs=2), resume=True)
     planned = train(dataclasses.replace(short, out=str(tmp_path / "planned"), epochs=2))
@@ -419,7 +419,7 @@ def test_fine_tuning_takes_a_lower_learning_rate_unless_lr_is_given(tmp_path, im
     assert TrainConfig(init="default", lr=3e-4).lr == 3e-4
     assert TrainConfig.from_dict({"lr": 1e-3, "init": "default"}).lr == 1e-3  # old checkpoints: the rate they used
     first = train(tiny_config(image_folder, tmp_path / "first", epochs=1))
-    tuned = tiny_config(image_folder, tmp_path / "tuned", epochs=1, init=str(first.best))
+    tuned = tiny_config(image_folder, tmp_path / "tuned", epochs=1, init=str(first.best), schedule="constant")
     assert tuned.lr == FINE_TUNE_LR
     train(tuned)
     payload = load_checkpoint(tmp_path / "tuned" / "last.pt")

@@ -196,7 +196,11 @@ SlopeOption = Annotated[
     ),
 ]
 ScheduleOption = Annotated[
-    Schedule, typer.Option(help="Learning rate: constant, or cosine decay to 0.", rich_help_panel=OPTIMISATION)
+    Schedule,
+    typer.Option(
+        help="Learning rate: cosine decay to 0 over the run, or constant (epochs then swing more; see README).",
+        rich_help_panel=OPTIMISATION,
+    ),
 ]
 ClipOption = Annotated[
     float,
