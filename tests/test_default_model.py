@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 import cae_denoise
-from cae_denoise.data.sources import BUILTIN_TEST, load_builtin
+from cae_denoise.data.sources import BUILTIN_TEST, BUILTIN_VAL, load_builtin
 from cae_denoise.evaluation.metrics import psnr
 from cae_denoise.models.architectures import takes_noise_level
 from cae_denoise.models.checkpoint import load_model
@@ -27,8 +27,10 @@ def test_default_model_is_shipped_small_and_documented() -> None:
     assert path.stat().st_size < 5_000_000, "the shipped checkpoint should stay a few MB"
     report = json.loads((ASSETS / "default_model_report.json").read_text())
     assert report["schema_version"] == 1 and report["kind"] == "train"
-    held_out = set(BUILTIN_TEST)
-    assert not held_out & set(report["split"]["train"]), "the default model must never train on test photos"
+    trained_on = {Path(name).stem for name in report["split"]["train"]}  # "builtin/brick.png" or "brick"
+    assert trained_on, "the report names what the model trained on"
+    held_out = set(BUILTIN_TEST + BUILTIN_VAL)
+    assert not held_out & trained_on, "the default model must never train on the test or validation photos"
 
 
 def test_default_model_improves_a_noisy_held_out_crop_at_several_noise_levels() -> None:
